@@ -1,0 +1,17 @@
+# Each target is one command. `make test` is what CI runs (.ci/run).
+.PHONY: deps test lint doc boundaries
+
+deps:
+	deploy/scripts/install-deps.sh
+
+lint:
+	cargo fmt --all --check && cargo clippy --workspace --all-targets -- -D warnings
+
+doc:
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+boundaries:
+	deploy/scripts/check-boundaries.sh
+
+test: deps lint boundaries
+	cargo test --workspace
