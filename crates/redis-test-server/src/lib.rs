@@ -119,8 +119,20 @@ impl Private {
         let port = self.port.to_string();
         let dir = self.dir.path().to_string_lossy().into_owned();
         let mut args = vec![
-            "--port", &port, "--bind", "127.0.0.1", "--dir", &dir, "--save", "",
-            "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning",
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            &dir,
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "no",
+            "--loglevel",
+            "warning",
         ];
         if self.options.append_only {
             args.extend(["--appendonly", "yes", "--appendfsync", "always"]);
@@ -133,7 +145,9 @@ impl Private {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| {
-                format!("redis-server is not runnable ({e}); install it (`make deps`) or set REDIS_URL")
+                format!(
+                    "redis-server is not runnable ({e}); install it (`make deps`) or set REDIS_URL"
+                )
             })?;
         self.child = Some(child);
         wait_ready(self.port, self.dir.path()).inspect_err(|_| self.stop())
