@@ -1,0 +1,776 @@
+//! The apalis-core 1.0 integration: [`RedisBackend`] is a `Backend` (the worker's task
+//! source), a task sink (`TaskSink::push`), and brings its own layer that turns each
+//! handler's result into a queue outcome.
+//!
+//! How a handler's result maps to an outcome:
+//! - `Ok(_)` → done;
+//! - `Err` holding a [`Verdict`] (anywhere in the source chain) → that outcome (retry at a
+//!   time, defer without spending an attempt, permanent failure);
+//! - apalis' `AbortError` → permanent failure; `RetryAfterError` → retry after its duration;
+//!   `DeferredError` → defer to now (no attempt spent);
+//! - any other error → retry at `now + policy.delay(attempt)` ([`RetryPolicy`]); the queue
+//!   makes the job dead when it has no attempts left.
+//!
+//! What the backend does for the worker: fetches in batches (`fetch_batch`), keeps every
+//! lease it holds renewed (every third of the lease time) until its outcome is recorded,
+//! waits for work without polling (pub/sub wake-up, next due time), backs off and keeps going
+//! when Redis is unreachable or slow (it never returns an error to the worker, so no worker
+//! stops), records outcomes in batches, and on shutdown flushes outcomes and hands fetched
+//! but unstarted jobs back without spending their attempt. Payloads are JSON; a payload that
+//! does not decode goes to the dead letters instead of stopping the worker.
+//!
+//! The attempt the handler sees (`Attempt`, [`JobContext::attempt`]) is the one counted at
+//! fetch: apalis adds one when the task starts, so the task is built with one less.
+
+use std::collections::{HashSet, VecDeque};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use apalis_core::backend::{Backend, BackendConfig, finalize::Ephemeral};
+use apalis_core::error::{AbortError, BoxDynError, DeferredError, RetryAfterError};
+use apalis_core::task::Task;
+use apalis_core::task::builder::TaskBuilder;
+use apalis_core::task::metadata::MetadataStore;
+use apalis_core::task::task_id::TaskId;
+use apalis_core::worker::context::WorkerContext;
+use futures::future::BoxFuture;
+use futures::{FutureExt, Sink};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, warn};
+
+use crate::error::QueueError;
+use crate::job::{Ack, JobId, Lease, LeasedJob, NewJob, Outcome, Priority, WorkerId};
+use crate::queue::{Fetched, Queue};
+
+/// Metadata key that names a pushed task's group (tenant). Without it, the backend's
+/// `group_of` function decides, else the group is `"default"`.
+pub const GROUP_META: &str = "oq.group";
+
+/// What a handler can return (inside its error) to choose the outcome itself.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("job outcome chosen by the handler: {0:?}")]
+pub struct Verdict(pub Outcome);
+
+impl Verdict {
+    /// Retry at `at`, recording `error`.
+    pub fn retry_at(at: SystemTime, error: impl ToString) -> Self {
+        Verdict(Outcome::RetryAt {
+            at,
+            error: error.to_string(),
+        })
+    }
+    /// Defer to `at` without spending an attempt.
+    pub fn defer_until(at: SystemTime, reason: impl ToString) -> Self {
+        Verdict(Outcome::DeferUntil {
+            at,
+            reason: reason.to_string(),
+        })
+    }
+    /// Permanent failure: dead letter with `reason`.
+    pub fn fail(reason: impl ToString) -> Self {
+        Verdict(Outcome::Fail {
+            reason: reason.to_string(),
+        })
+    }
+}
+
+/// A retry decision: (attempt, error) → outcome.
+pub type RetryFn = Arc<dyn Fn(u32, &BoxDynError) -> Outcome + Send + Sync>;
+
+/// Names the group of a pushed task.
+pub type GroupFn<Args> = Arc<dyn Fn(&Args) -> String + Send + Sync>;
+
+/// The delay before the next attempt for errors that did not choose their outcome:
+/// `base * factor^(attempt-1)`, capped. The product's real policy (per error class, with
+/// jitter, from `backon`) lives in the worker crate and is passed as [`RetryPolicy::Custom`].
+#[derive(Clone)]
+pub enum RetryPolicy {
+    /// Exponential backoff without jitter.
+    Exponential {
+        /// Delay after the first attempt.
+        base: Duration,
+        /// Growth per attempt.
+        factor: u32,
+        /// Upper bound.
+        max: Duration,
+    },
+    /// A function of (attempt, error) → outcome.
+    Custom(RetryFn),
+}
+
+impl std::fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RetryPolicy::Exponential { base, factor, max } => f
+                .debug_struct("Exponential")
+                .field("base", base)
+                .field("factor", factor)
+                .field("max", max)
+                .finish(),
+            RetryPolicy::Custom(_) => f.write_str("Custom(..)"),
+        }
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy::Exponential {
+            base: Duration::from_secs(1),
+            factor: 2,
+            max: Duration::from_secs(600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn outcome(&self, attempt: u32, error: &BoxDynError) -> Outcome {
+        match self {
+            RetryPolicy::Exponential { base, factor, max } => {
+                let exp = attempt.saturating_sub(1).min(30);
+                let mult = factor.max(&1).saturating_pow(exp);
+                let delay = base.saturating_mul(mult).min(*max);
+                Outcome::RetryAt {
+                    at: SystemTime::now() + delay,
+                    error: error_text(error),
+                }
+            }
+            RetryPolicy::Custom(f) => f(attempt, error),
+        }
+    }
+}
+
+/// Maps a handler error to an outcome: a [`Verdict`] or apalis error in the chain wins,
+/// else the policy decides.
+pub fn classify(error: &BoxDynError, attempt: u32, policy: &RetryPolicy) -> Outcome {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+    while let Some(e) = cur {
+        if let Some(v) = e.downcast_ref::<Verdict>() {
+            return v.0.clone();
+        }
+        if let Some(a) = e.downcast_ref::<AbortError>() {
+            return Outcome::Fail {
+                reason: a.to_string(),
+            };
+        }
+        if let Some(r) = e.downcast_ref::<RetryAfterError>() {
+            return Outcome::RetryAt {
+                at: SystemTime::now() + r.get_duration(),
+                error: r.to_string(),
+            };
+        }
+        if let Some(d) = e.downcast_ref::<DeferredError>() {
+            return Outcome::DeferUntil {
+                at: SystemTime::now(),
+                reason: d.to_string(),
+            };
+        }
+        cur = e.source();
+    }
+    policy.outcome(attempt, error)
+}
+
+fn error_text(e: &BoxDynError) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+/// What the handler (and layers) can read about the job: `Data<JobContext>` is not needed,
+/// it is in the task's data (`task.ctx().data().get::<JobContext>()`).
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    /// The lease (job id and fencing token).
+    pub lease: Lease,
+    /// The job's group.
+    pub group: String,
+    /// This attempt, counted at fetch (1 for the first).
+    pub attempt: u32,
+    /// The attempt budget.
+    pub max_attempts: u32,
+    /// The worker holding the lease.
+    pub worker: WorkerId,
+}
+
+/// Options of a [`RedisBackend`].
+pub struct BackendOptions<Args> {
+    /// Jobs leased per fetch (default 1: prefetched jobs hold their group's running slot
+    /// and a lease; raise it for short jobs).
+    pub fetch_batch: u32,
+    /// Outcome for errors that did not choose one.
+    pub retry: RetryPolicy,
+    /// Wait for each outcome to be stored before the task counts as finished (default
+    /// true). False lets the worker move on while outcomes are stored in batches; a crash
+    /// then loses at most the last outcomes, and those jobs run again after their lease.
+    pub confirm_outcomes: bool,
+    /// The group of a pushed task without [`GROUP_META`] metadata.
+    pub group_of: Option<GroupFn<Args>>,
+}
+
+impl<Args> Clone for BackendOptions<Args> {
+    fn clone(&self) -> Self {
+        Self {
+            fetch_batch: self.fetch_batch,
+            retry: self.retry.clone(),
+            confirm_outcomes: self.confirm_outcomes,
+            group_of: self.group_of.clone(),
+        }
+    }
+}
+
+impl<Args> Default for BackendOptions<Args> {
+    fn default() -> Self {
+        Self {
+            fetch_batch: 1,
+            retry: RetryPolicy::default(),
+            confirm_outcomes: true,
+            group_of: None,
+        }
+    }
+}
+
+impl<Args> std::fmt::Debug for BackendOptions<Args> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackendOptions")
+            .field("fetch_batch", &self.fetch_batch)
+            .field("retry", &self.retry)
+            .field("confirm_outcomes", &self.confirm_outcomes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Leases this backend instance holds (buffered or running), renewed in the background.
+type Held = Arc<Mutex<HashSet<Lease>>>;
+
+enum AckMsg {
+    Outcome(Lease, Outcome, Option<oneshot::Sender<Ack>>),
+    Barrier(oneshot::Sender<()>),
+}
+
+/// The per-worker machinery, started on the first poll.
+struct Running {
+    worker: WorkerId,
+    acks: mpsc::UnboundedSender<AckMsg>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The apalis backend over one [`Queue`], for tasks of type `Args` (JSON payloads).
+pub struct RedisBackend<Args> {
+    queue: Queue,
+    options: BackendOptions<Args>,
+    held: Held,
+    running: Option<Running>,
+    buffer: VecDeque<LeasedJob>,
+    fetching: Option<BoxFuture<'static, Vec<LeasedJob>>>,
+    closing: Option<BoxFuture<'static, ()>>,
+    pushing: Vec<NewJob>,
+    flushing: Option<BoxFuture<'static, Result<(), QueueError>>>,
+    _args: PhantomData<fn() -> Args>,
+}
+
+impl<Args> std::fmt::Debug for RedisBackend<Args> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackend")
+            .field("queue", &self.queue.name())
+            .field("options", &self.options)
+            .field("buffered", &self.buffer.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Args> Clone for RedisBackend<Args> {
+    /// A fresh backend over the same queue and options (no shared buffers or leases).
+    fn clone(&self) -> Self {
+        Self::with_options(self.queue.clone(), self.options.clone())
+    }
+}
+
+impl<Args> RedisBackend<Args> {
+    /// A backend with default options.
+    pub fn new(queue: Queue) -> Self {
+        Self::with_options(queue, BackendOptions::default())
+    }
+
+    /// A backend with the given options.
+    pub fn with_options(queue: Queue, options: BackendOptions<Args>) -> Self {
+        Self {
+            queue,
+            options,
+            held: Arc::default(),
+            running: None,
+            buffer: VecDeque::new(),
+            fetching: None,
+            closing: None,
+            pushing: Vec::new(),
+            flushing: None,
+            _args: PhantomData,
+        }
+    }
+
+    /// The queue underneath.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    fn start(&mut self, worker: &WorkerContext) -> &Running {
+        if self.running.is_none() {
+            let worker = WorkerId::new(worker.name());
+            let (tx, rx) = mpsc::unbounded_channel();
+            let tasks = vec![
+                tokio::spawn(ack_loop(self.queue.clone(), self.held.clone(), rx)),
+                tokio::spawn(renew_loop(self.queue.clone(), self.held.clone())),
+            ];
+            debug!(worker = %worker, queue = self.queue.name(), "backend started");
+            self.running = Some(Running {
+                worker,
+                acks: tx,
+                tasks,
+            });
+        }
+        self.running.as_ref().expect("just set")
+    }
+}
+
+/// Records outcomes in batches, retrying while Redis is away (up to the lease time: after
+/// that the lease is gone anyway and the outcome would be refused).
+async fn ack_loop(queue: Queue, held: Held, mut rx: mpsc::UnboundedReceiver<AckMsg>) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < 500 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let mut outcomes = Vec::new();
+        let mut replies = Vec::new();
+        let mut barriers = Vec::new();
+        for m in batch.drain(..) {
+            match m {
+                AckMsg::Outcome(l, o, r) => {
+                    outcomes.push((l, o));
+                    replies.push(r);
+                }
+                AckMsg::Barrier(b) => barriers.push(b),
+            }
+        }
+        if !outcomes.is_empty() {
+            let give_up = tokio::time::Instant::now() + queue.config().lease;
+            let mut pause = Duration::from_millis(20);
+            let acks = loop {
+                match queue.finish_many(&outcomes).await {
+                    Ok(acks) => break acks,
+                    Err(e) if tokio::time::Instant::now() < give_up => {
+                        warn!(error = %e, "recording outcomes failed; retrying");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(2));
+                    }
+                    Err(e) => {
+                        warn!(error = %e, n = outcomes.len(), "giving up on outcomes; their leases will expire and the jobs run again");
+                        break vec![Ack::Refused; outcomes.len()];
+                    }
+                }
+            };
+            {
+                let mut h = held.lock().expect("held leases lock");
+                for (l, _) in &outcomes {
+                    h.remove(l);
+                }
+            }
+            for ((l, _), (ack, reply)) in outcomes.iter().zip(acks.into_iter().zip(replies)) {
+                if ack == Ack::Refused {
+                    warn!(job = %l.id, token = l.token, "outcome refused: the lease was lost");
+                }
+                if let Some(r) = reply {
+                    let _ = r.send(ack);
+                }
+            }
+        }
+        for b in barriers {
+            let _ = b.send(());
+        }
+    }
+}
+
+/// Renews every held lease every third of the lease time; forgets leases reported lost.
+async fn renew_loop(queue: Queue, held: Held) {
+    let every = queue.config().lease / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let leases: Vec<Lease> = held
+            .lock()
+            .expect("held leases lock")
+            .iter()
+            .cloned()
+            .collect();
+        if leases.is_empty() {
+            continue;
+        }
+        match queue.renew(&leases).await {
+            Ok(alive) => {
+                let mut h = held.lock().expect("held leases lock");
+                for (l, ok) in leases.iter().zip(alive) {
+                    if !ok {
+                        warn!(job = %l.id, "lease lost before the outcome was recorded");
+                        h.remove(l);
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "renewing leases failed; will try again"),
+        }
+    }
+}
+
+/// Fetches until at least one job is leased, waiting for work when idle and backing off
+/// while Redis is unreachable. Never fails.
+async fn next_batch(
+    queue: Queue,
+    worker: WorkerId,
+    n: u32,
+    mut wake: watch::Receiver<u64>,
+) -> Vec<LeasedJob> {
+    let mut pause = Duration::from_millis(50);
+    loop {
+        wake.borrow_and_update();
+        match queue.fetch(&worker, n).await {
+            Ok(Fetched::Jobs(jobs)) => return jobs,
+            Ok(Fetched::Idle(idle)) => {
+                pause = Duration::from_millis(50);
+                let until = queue.idle_until(idle);
+                if tokio::time::timeout_at(until, wake.changed())
+                    .await
+                    .is_ok_and(|r| r.is_err())
+                {
+                    // The listener is gone: fall back to the timed wait.
+                    tokio::time::sleep_until(until).await;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, pause_ms = pause.as_millis() as u64, "fetch failed; backing off");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
+    type Task = Task<Args>;
+    type Error = QueueError;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _worker: &WorkerContext,
+    ) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+        worker: &WorkerContext,
+    ) -> Poll<Option<Result<Self::Task, Self::Error>>> {
+        let (worker_id, acks) = {
+            let r = self.start(worker);
+            (r.worker.clone(), r.acks.clone())
+        };
+        loop {
+            if let Some(job) = self.buffer.pop_front() {
+                match serde_json::from_slice::<Args>(&job.payload) {
+                    Ok(args) => return Poll::Ready(Some(Ok(build_task(args, job, &worker_id)))),
+                    Err(e) => {
+                        warn!(job = %job.lease.id, error = %e, "payload does not decode; dead-lettering it");
+                        let reason = format!("payload could not be decoded: {e}");
+                        let _ =
+                            acks.send(AckMsg::Outcome(job.lease, Outcome::Fail { reason }, None));
+                        continue;
+                    }
+                }
+            }
+            if self.fetching.is_none() {
+                let wake = self.queue.wake_receiver();
+                self.fetching = Some(
+                    next_batch(
+                        self.queue.clone(),
+                        worker_id.clone(),
+                        self.options.fetch_batch.max(1),
+                        wake,
+                    )
+                    .boxed(),
+                );
+            }
+            let fut = self.fetching.as_mut().expect("just set");
+            match fut.poll_unpin(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(jobs) => {
+                    self.fetching = None;
+                    self.held
+                        .lock()
+                        .expect("held leases lock")
+                        .extend(jobs.iter().map(|j| j.lease.clone()));
+                    self.buffer.extend(jobs);
+                }
+            }
+        }
+    }
+
+    fn poll_close(
+        &mut self,
+        cx: &mut Context<'_>,
+        _worker: &WorkerContext,
+    ) -> Poll<Result<(), Self::Error>> {
+        let Some(running) = &self.running else {
+            return Poll::Ready(Ok(()));
+        };
+        if self.closing.is_none() {
+            // Jobs fetched but never started go back without spending their attempt.
+            self.fetching = None;
+            for job in self.buffer.drain(..) {
+                let outcome = Outcome::DeferUntil {
+                    at: SystemTime::now(),
+                    reason: "worker shut down before starting it".into(),
+                };
+                let _ = running.acks.send(AckMsg::Outcome(job.lease, outcome, None));
+            }
+            let (tx, rx) = oneshot::channel();
+            let _ = running.acks.send(AckMsg::Barrier(tx));
+            self.closing = Some(
+                async move {
+                    let _ = rx.await;
+                }
+                .boxed(),
+            );
+        }
+        let fut = self.closing.as_mut().expect("just set");
+        match fut.poll_unpin(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                self.closing = None;
+                self.running = None;
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+}
+
+fn build_task<Args>(args: Args, job: LeasedJob, worker: &WorkerId) -> Task<Args> {
+    let mut meta = MetadataStore::new();
+    for (k, v) in &job.meta {
+        let _ = meta.insert(k.clone(), v.clone());
+    }
+    let ctx = JobContext {
+        lease: job.lease.clone(),
+        group: job.group.clone(),
+        attempt: job.attempt,
+        max_attempts: job.max_attempts,
+        worker: worker.clone(),
+    };
+    TaskBuilder::new(args)
+        .task_id(TaskId::from_string(job.lease.id.0.clone()))
+        // apalis adds one when the task starts; the attempt was counted at fetch.
+        .attempt(job.attempt.saturating_sub(1) as usize)
+        .max_attempts(job.max_attempts as usize)
+        .priority(job.priority.index() as usize)
+        .lock_by(Some(worker.to_string()))
+        .with_metadata(meta)
+        .data(ctx)
+        .build()
+}
+
+impl<Args> BackendConfig for RedisBackend<Args> {
+    type Args = Args;
+    type Id = JobId;
+    type Kind = Ephemeral;
+    type Config = crate::config::QueueConfig;
+    type Layer = OutcomeLayer;
+
+    fn config(&self) -> &Self::Config {
+        self.queue.config()
+    }
+
+    fn middleware(&mut self, worker: &mut WorkerContext) -> Self::Layer {
+        let r = self.start(worker);
+        OutcomeLayer {
+            acks: r.acks.clone(),
+            retry: self.options.retry.clone(),
+            confirm: self.options.confirm_outcomes,
+        }
+    }
+}
+
+/// The backend's layer: records each task's outcome with its lease (see the module docs).
+#[derive(Clone)]
+pub struct OutcomeLayer {
+    acks: mpsc::UnboundedSender<AckMsg>,
+    retry: RetryPolicy,
+    confirm: bool,
+}
+
+impl std::fmt::Debug for OutcomeLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutcomeLayer")
+            .field("retry", &self.retry)
+            .field("confirm", &self.confirm)
+            .finish()
+    }
+}
+
+impl<S> tower::Layer<S> for OutcomeLayer {
+    type Service = OutcomeService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        OutcomeService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// See [`OutcomeLayer`].
+#[derive(Clone, Debug)]
+pub struct OutcomeService<S> {
+    inner: S,
+    layer: OutcomeLayer,
+}
+
+impl<S, Args> tower::Service<Task<Args>> for OutcomeService<S>
+where
+    S: tower::Service<Task<Args>>,
+    S::Error: Into<BoxDynError>,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxDynError;
+    type Future = BoxFuture<'static, Result<S::Response, BoxDynError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, task: Task<Args>) -> Self::Future {
+        let job = task.ctx().data().get::<JobContext>().cloned();
+        let fut = self.inner.call(task);
+        let layer = self.layer.clone();
+        async move {
+            let res = fut.await.map_err(Into::into);
+            let Some(job) = job else {
+                return res;
+            };
+            let outcome = match &res {
+                Ok(_) => Outcome::Done,
+                Err(e) => classify(e, job.attempt, &layer.retry),
+            };
+            if layer.confirm {
+                let (tx, rx) = oneshot::channel();
+                if layer
+                    .acks
+                    .send(AckMsg::Outcome(job.lease, outcome, Some(tx)))
+                    .is_ok()
+                {
+                    let _ = rx.await;
+                }
+            } else {
+                let _ = layer.acks.send(AckMsg::Outcome(job.lease, outcome, None));
+            }
+            res
+        }
+        .boxed()
+    }
+}
+
+// ---------------------------------------------------------------- sink
+
+impl<Args: Serialize> RedisBackend<Args> {
+    fn to_new_job(&self, task: Task<Args>) -> Result<NewJob, QueueError> {
+        let (args, ctx) = task.take();
+        let payload = serde_json::to_vec(&args).map_err(QueueError::Codec)?;
+        let meta: std::collections::BTreeMap<String, String> = ctx
+            .metadata()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let group = meta
+            .get(GROUP_META)
+            .cloned()
+            .or_else(|| self.options.group_of.as_ref().map(|f| f(&args)))
+            .unwrap_or_else(|| "default".to_owned());
+        let id = ctx
+            .task_id()
+            .map(|t| JobId(t.to_string()))
+            .unwrap_or_else(JobId::generate);
+        let mut job = NewJob::new(group, payload);
+        job.id = id;
+        job.meta = meta;
+        job.priority = match ctx.priority() {
+            Some(0) => Priority::High,
+            Some(1) | None => Priority::Normal,
+            Some(_) => Priority::Bulk,
+        };
+        job.run_at = ctx
+            .run_at()
+            .filter(|s| *s > 0)
+            .map(|s| crate::job::from_millis(s * 1000));
+        job.max_attempts = ctx.max_attempts().map(|m| m as u32);
+        job.idempotency_key = ctx.idempotency_key().map(str::to_owned);
+        Ok(job)
+    }
+}
+
+impl<Args: Serialize> Sink<Task<Args>> for RedisBackend<Args> {
+    type Error = QueueError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Bounded buffer: flush once 1,000 jobs wait.
+        if self.pushing.len() >= 1_000 || self.flushing.is_some() {
+            return self.poll_flush(cx);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: Task<Args>) -> Result<(), Self::Error> {
+        let job = self.to_new_job(item)?;
+        self.pushing.push(job);
+        Ok(())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        loop {
+            if let Some(fut) = self.flushing.as_mut() {
+                let r = futures::ready!(fut.poll_unpin(cx));
+                self.flushing = None;
+                r?;
+            }
+            if self.pushing.is_empty() {
+                return Poll::Ready(Ok(()));
+            }
+            let jobs = std::mem::take(&mut self.pushing);
+            let queue = self.queue.clone();
+            self.flushing = Some(async move { queue.enqueue_many(jobs).await.map(|_| ()) }.boxed());
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.poll_flush(cx)
+    }
+}
+
+impl<Args> Unpin for RedisBackend<Args> {}

@@ -1,0 +1,70 @@
+//! The one error type of this crate.
+//!
+//! It says whether the caller may retry ([`QueueError::is_retryable`]): Redis being away or
+//! slow is retryable, a malformed reply or a refused argument is not. It does no I/O.
+
+/// Everything that can go wrong in the queue.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// Redis could not be reached, timed out, or answered with an error.
+    #[error("redis command failed during {op}")]
+    Redis {
+        /// What the queue was doing.
+        op: &'static str,
+        /// The error from the `redis` crate.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// Redis answered with something this crate did not write (a bug or foreign keys).
+    #[error("unexpected reply from redis during {op}: {detail}")]
+    Protocol {
+        /// What the queue was doing.
+        op: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The caller passed something the queue refuses (empty group, bad limit, ...).
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    /// A payload could not be encoded or decoded with the queue's codec.
+    #[error("payload codec failed")]
+    Codec(#[source] serde_json::Error),
+}
+
+impl QueueError {
+    /// True when trying again later can succeed (connection, timeout, busy or failover
+    /// errors); false for errors that will repeat.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            QueueError::Redis { source, .. } => {
+                source.is_io_error()
+                    || source.is_timeout()
+                    || source.is_connection_dropped()
+                    || source.is_connection_refusal()
+                    || matches!(
+                        source.kind(),
+                        redis::ErrorKind::Server(
+                            redis::ServerErrorKind::BusyLoading
+                                | redis::ServerErrorKind::TryAgain
+                                | redis::ServerErrorKind::ClusterDown
+                                | redis::ServerErrorKind::MasterDown
+                                | redis::ServerErrorKind::ReadOnly
+                        )
+                    )
+            }
+            QueueError::Protocol { .. } | QueueError::Invalid(_) | QueueError::Codec(_) => false,
+        }
+    }
+
+    pub(crate) fn redis(op: &'static str) -> impl FnOnce(redis::RedisError) -> QueueError {
+        move |source| QueueError::Redis { op, source }
+    }
+
+    pub(crate) fn protocol(op: &'static str, detail: impl Into<String>) -> QueueError {
+        QueueError::Protocol {
+            op,
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+-- purge: deletes dead (or done) jobs with their history and idempotency key.
+--
+-- Guarantees: only jobs in the given state are deleted, so a job requeued meanwhile survives.
+-- Constant cost per job.
+--
+-- ARGV: state ("dead"|"done"), then ids. Returns the number deleted.
+local state = ARGV[1]
+local n = 0
+for i = 2, #ARGV do
+    local id = ARGV[i]
+    if redis.call("HGET", jkey(id), "state") == state then
+        redis.call("ZREM", P .. state, id)
+        delete_job(id)
+        n = n + 1
+    end
+end
+return n

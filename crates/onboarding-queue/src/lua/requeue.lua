@@ -1,0 +1,25 @@
+-- requeue: brings dead-letter jobs back, each at its own time (paced retries).
+--
+-- Guarantees: only jobs currently dead are touched (a job retried twice is requeued once);
+-- a requeued job keeps its history, gets a "requeued" entry and a fresh attempt budget
+-- (attempts reset to 0; the history still shows every earlier attempt). Constant cost per job.
+--
+-- ARGV: now_ms, group_limit, then pairs id, run_at_ms. Returns the number requeued.
+local now = clock(ARGV[1])
+local limit = tonumber(ARGV[2])
+local n = 0
+for i = 3, #ARGV, 2 do
+    local id, at = ARGV[i], tonumber(ARGV[i + 1])
+    local f = redis.call("HMGET", jkey(id), "state", "group", "prio", "reason")
+    if f[1] == "dead" then
+        redis.call("ZREM", P .. "dead", id)
+        redis.call("HSET", jkey(id), "attempts", 0, "reason", "", "ended_at", "")
+        history(id, { outcome = "requeued", finished_at = now, error = f[4], next_run_at = at })
+        schedule(id, f[2], tonumber(f[3]), at, now, limit)
+        n = n + 1
+    end
+end
+if admitted then
+    redis.call("PUBLISH", P .. "wake", "1")
+end
+return n

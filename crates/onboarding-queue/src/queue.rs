@@ -1,0 +1,750 @@
+//! The plain async API of one queue on Redis: enqueue, fetch with leases, outcomes, dead
+//! letters and introspection.
+//!
+//! Every state change is one Lua script call (see `lua/`), so it is atomic and fenced by lease
+//! tokens. This module turns Rust values into script arguments and replies back into values;
+//! it keeps no job state in memory. It does not retry on its own: callers (the apalis backend
+//! in [`crate::backend`], or the worker crate) decide how to back off ([`QueueError::is_retryable`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Value};
+use tokio::sync::watch;
+use tracing::instrument;
+
+use crate::config::QueueConfig;
+use crate::error::QueueError;
+use crate::job::{
+    Ack, Counts, DeadFilter, DeadLetter, Enqueued, HistoryEntry, JobId, JobInfo, Lease, LeasedJob,
+    NewJob, Outcome, Priority, State, WorkerId, from_millis, millis,
+};
+use crate::scripts::scripts;
+use crate::wake;
+
+/// Jobs per enqueue script call: bounds one call's run time (and Lua argument count).
+const ENQUEUE_CHUNK: usize = 1_000;
+/// Outcomes or renewals per script call.
+const FINISH_CHUNK: usize = 500;
+
+/// One queue on Redis. Cheap to clone: clones share the connection.
+#[derive(Clone)]
+pub struct Queue {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    prefix: String,
+    client: redis::Client,
+    conn: ConnectionManager,
+    config: QueueConfig,
+    wake: OnceLock<watch::Receiver<u64>>,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("name", &self.inner.name)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an idle fetch learned: nothing was leased; look again at the latest by this time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Idle {
+    /// The earliest scheduled run or lease deadline, if any.
+    pub next_due: Option<SystemTime>,
+}
+
+impl Queue {
+    /// Connects to the Redis at `url` (`redis://host:port/db`) and opens queue `name`.
+    ///
+    /// All keys of the queue are `oq:{name}:...`: one hash tag, one Redis Cluster slot.
+    #[instrument(skip_all, fields(queue = name))]
+    pub async fn connect(url: &str, name: &str, config: QueueConfig) -> Result<Self, QueueError> {
+        let client = redis::Client::open(url).map_err(QueueError::redis("open client"))?;
+        Self::with_client(client, name, config).await
+    }
+
+    /// Opens queue `name` with an existing client (for example one a
+    /// `redis::sentinel::SentinelClient` handed out for the current master).
+    #[instrument(skip_all, fields(queue = name))]
+    pub async fn with_client(
+        client: redis::Client,
+        name: &str,
+        config: QueueConfig,
+    ) -> Result<Self, QueueError> {
+        if name.is_empty() || name.contains(['{', '}']) {
+            return Err(QueueError::Invalid(format!(
+                "queue name {name:?} must be non-empty without braces"
+            )));
+        }
+        let cm = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(config.response_timeout))
+            .set_connection_timeout(Some(config.connection_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = client
+            .get_connection_manager_with_config(cm)
+            .await
+            .map_err(QueueError::redis("connect"))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                name: name.to_owned(),
+                prefix: format!("oq:{{{name}}}:"),
+                client,
+                conn,
+                config,
+                wake: OnceLock::new(),
+            }),
+        })
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The queue's configuration.
+    pub fn config(&self) -> &QueueConfig {
+        &self.inner.config
+    }
+
+    /// The key prefix `oq:{name}:` (all keys of the queue start with it).
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
+    fn limit(&self) -> u32 {
+        self.inner.config.group_running_limit
+    }
+
+    // ---------------------------------------------------------------- enqueue
+
+    /// Enqueues one job. See [`Queue::enqueue_many`].
+    pub async fn enqueue(&self, job: NewJob) -> Result<Enqueued, QueueError> {
+        let mut v = self.enqueue_many(vec![job]).await?;
+        v.pop()
+            .ok_or_else(|| QueueError::protocol("enqueue", "empty reply"))
+    }
+
+    /// Enqueues jobs in order, in pipelined script calls of 1,000 jobs each. Returns one
+    /// [`Enqueued`] per job, in order. Jobs whose idempotency key is already known are not
+    /// stored again; their existing id comes back with `duplicate: true`.
+    ///
+    /// Not atomic as a whole: if Redis fails midway, the calls before the failure are stored
+    /// (re-enqueueing with idempotency keys is the safe way to resume).
+    #[instrument(skip_all, fields(queue = %self.inner.name, jobs = jobs.len()))]
+    pub async fn enqueue_many(&self, jobs: Vec<NewJob>) -> Result<Vec<Enqueued>, QueueError> {
+        for j in &jobs {
+            if j.group.is_empty() {
+                return Err(QueueError::Invalid("a job needs a non-empty group".into()));
+            }
+        }
+        let s = scripts();
+        let limit = self.limit();
+        let default_max = self.inner.config.default_max_attempts;
+        let mut invocations = Vec::new();
+        for chunk in jobs.chunks(ENQUEUE_CHUNK) {
+            let mut inv = s.enqueue.prepare_invoke();
+            inv.key(&self.inner.prefix).arg(0).arg(limit);
+            for j in chunk {
+                let meta = serde_json::to_string(&j.meta).map_err(QueueError::Codec)?;
+                inv.arg(j.id.as_str())
+                    .arg(&j.group)
+                    .arg(j.priority.index())
+                    .arg(j.run_at.map(millis).unwrap_or(0))
+                    .arg(j.max_attempts.unwrap_or(default_max).max(1))
+                    .arg(j.idempotency_key.as_deref().unwrap_or(""))
+                    .arg(&j.payload)
+                    .arg(meta);
+            }
+            invocations.push(inv);
+        }
+        let mut conn = self.conn();
+        let mut replies: Vec<Value> = Vec::with_capacity(invocations.len());
+        let mut rest = invocations.iter();
+        if let Some(first) = rest.next() {
+            // The first call loads the script if the server does not know it yet.
+            replies.push(
+                first
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(QueueError::redis("enqueue"))?,
+            );
+        }
+        let rest: Vec<_> = rest.collect();
+        for batch in rest.chunks(16) {
+            let mut pipe = redis::pipe();
+            for inv in batch {
+                pipe.invoke_script(inv);
+            }
+            let vals: Vec<Value> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(QueueError::redis("enqueue"))?;
+            replies.extend(vals);
+        }
+        let mut out = Vec::with_capacity(jobs.len());
+        for reply in replies {
+            let items = array(reply, "enqueue")?;
+            for pair in items.chunks(2) {
+                let [id, dup] = pair else {
+                    return Err(QueueError::protocol("enqueue", "odd reply"));
+                };
+                out.push(Enqueued {
+                    id: JobId(string(id, "enqueue")?),
+                    duplicate: int(dup, "enqueue")? == 1,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    // ---------------------------------------------------------------- fetch
+
+    /// Leases up to `n` ready jobs to `worker`, round-robin across groups and by priority
+    /// class. Each job's attempt is counted now. Also recovers expired leases and promotes due
+    /// scheduled jobs (both in bounded chunks). Returns the jobs, or [`Idle`] with the time to
+    /// look again when there were none.
+    #[instrument(skip_all, fields(queue = %self.inner.name, worker = %worker, n))]
+    pub async fn fetch(&self, worker: &WorkerId, n: u32) -> Result<Fetched, QueueError> {
+        let c = &self.inner.config;
+        let reply: Value = scripts()
+            .fetch
+            .key(&self.inner.prefix)
+            .arg(0)
+            .arg(worker.as_str())
+            .arg(c.lease.as_millis() as u64)
+            .arg(n.max(1))
+            .arg(c.group_running_limit)
+            .arg(c.promote_chunk.max(1))
+            .arg(c.recover_chunk.max(1))
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(QueueError::redis("fetch"))?;
+        parse_fetch(reply)
+    }
+
+    /// Like [`Queue::fetch`], but when nothing is ready waits for work (a wake-up published by
+    /// an enqueue, the next scheduled job or lease deadline, or `max_wait`), then tries again.
+    /// Returns an empty vector only after `max_wait`.
+    pub async fn fetch_wait(
+        &self,
+        worker: &WorkerId,
+        n: u32,
+        max_wait: Duration,
+    ) -> Result<Vec<LeasedJob>, QueueError> {
+        let end = tokio::time::Instant::now() + max_wait;
+        let mut rx = self.wake_receiver();
+        loop {
+            rx.borrow_and_update();
+            match self.fetch(worker, n).await? {
+                Fetched::Jobs(jobs) => return Ok(jobs),
+                Fetched::Idle(idle) => {
+                    let now = tokio::time::Instant::now();
+                    if now >= end {
+                        return Ok(Vec::new());
+                    }
+                    let until = self.idle_until(idle).min(end);
+                    let _ = tokio::time::timeout_at(until, rx.changed()).await;
+                }
+            }
+        }
+    }
+
+    /// When an idle worker should look again at the latest.
+    pub(crate) fn idle_until(&self, idle: Idle) -> tokio::time::Instant {
+        let now = tokio::time::Instant::now();
+        let mut wait = self.inner.config.idle_poll;
+        if let Some(due) = idle.next_due {
+            let d = due
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            wait = wait.min(d + Duration::from_millis(1));
+        }
+        now + wait
+    }
+
+    /// A receiver that changes whenever the queue publishes a wake-up (new fetchable work) or
+    /// the subscription reconnects. Starts the listener on first use (needs a tokio runtime).
+    pub fn wake_receiver(&self) -> watch::Receiver<u64> {
+        self.inner
+            .wake
+            .get_or_init(|| {
+                wake::listen(
+                    self.inner.client.clone(),
+                    format!("{}wake", self.inner.prefix),
+                )
+            })
+            .clone()
+    }
+
+    // ---------------------------------------------------------------- outcomes
+
+    /// Marks the job done. Refused if the lease is no longer held.
+    pub async fn complete(&self, lease: &Lease) -> Result<Ack, QueueError> {
+        self.finish_one(lease, Outcome::Done).await
+    }
+
+    /// Schedules the next attempt at `at` (the attempt stays spent); the job is dead instead
+    /// when it has used all its attempts ([`Ack::Dead`]).
+    pub async fn retry_at(
+        &self,
+        lease: &Lease,
+        at: SystemTime,
+        error: impl Into<String>,
+    ) -> Result<Ack, QueueError> {
+        let error = error.into();
+        self.finish_one(lease, Outcome::RetryAt { at, error }).await
+    }
+
+    /// Schedules the job at `at` without spending an attempt.
+    pub async fn defer_until(
+        &self,
+        lease: &Lease,
+        at: SystemTime,
+        reason: impl Into<String>,
+    ) -> Result<Ack, QueueError> {
+        let reason = reason.into();
+        self.finish_one(lease, Outcome::DeferUntil { at, reason })
+            .await
+    }
+
+    /// Moves the job to the dead letters with `reason`.
+    pub async fn fail_permanently(
+        &self,
+        lease: &Lease,
+        reason: impl Into<String>,
+    ) -> Result<Ack, QueueError> {
+        let reason = reason.into();
+        self.finish_one(lease, Outcome::Fail { reason }).await
+    }
+
+    async fn finish_one(&self, lease: &Lease, outcome: Outcome) -> Result<Ack, QueueError> {
+        let mut v = self.finish_many(&[(lease.clone(), outcome)]).await?;
+        v.pop()
+            .ok_or_else(|| QueueError::protocol("finish", "empty reply"))
+    }
+
+    /// Applies many outcomes in few script calls; one [`Ack`] per outcome, in order.
+    #[instrument(skip_all, fields(queue = %self.inner.name, n = outcomes.len()))]
+    pub async fn finish_many(&self, outcomes: &[(Lease, Outcome)]) -> Result<Vec<Ack>, QueueError> {
+        let c = &self.inner.config;
+        let mut out = Vec::with_capacity(outcomes.len());
+        for chunk in outcomes.chunks(FINISH_CHUNK) {
+            let mut inv = scripts().finish.prepare_invoke();
+            inv.key(&self.inner.prefix)
+                .arg(0)
+                .arg(c.group_running_limit)
+                .arg(c.keep_done)
+                .arg(c.keep_done_for.as_millis() as u64);
+            for (lease, outcome) in chunk {
+                let (op, at, text) = match outcome {
+                    Outcome::Done => ("done", 0, ""),
+                    Outcome::RetryAt { at, error } => ("retry", millis(*at), error.as_str()),
+                    Outcome::DeferUntil { at, reason } => ("defer", millis(*at), reason.as_str()),
+                    Outcome::Fail { reason } => ("fail", 0, reason.as_str()),
+                };
+                inv.arg(op)
+                    .arg(lease.id.as_str())
+                    .arg(lease.token)
+                    .arg(at)
+                    .arg(text);
+            }
+            let codes: Vec<i64> = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(QueueError::redis("finish"))?;
+            out.extend(codes.into_iter().map(|c| match c {
+                1 => Ack::Applied,
+                2 => Ack::Dead,
+                _ => Ack::Refused,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Extends the given leases by the configured lease time. Returns, per lease, whether it
+    /// is still held (false: it expired and was recovered, or the job was finished).
+    #[instrument(skip_all, fields(queue = %self.inner.name, n = leases.len()))]
+    pub async fn renew(&self, leases: &[Lease]) -> Result<Vec<bool>, QueueError> {
+        let mut out = Vec::with_capacity(leases.len());
+        for chunk in leases.chunks(FINISH_CHUNK) {
+            let mut inv = scripts().renew.prepare_invoke();
+            inv.key(&self.inner.prefix)
+                .arg(0)
+                .arg(self.inner.config.lease.as_millis() as u64);
+            for l in chunk {
+                inv.arg(l.id.as_str()).arg(l.token);
+            }
+            let codes: Vec<i64> = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(QueueError::redis("renew"))?;
+            out.extend(codes.into_iter().map(|c| c == 1));
+        }
+        Ok(out)
+    }
+
+    // ---------------------------------------------------------------- dead letters
+
+    /// Dead letters, newest first, with paging.
+    #[instrument(skip_all, fields(queue = %self.inner.name))]
+    pub async fn dead_letters(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<DeadLetter>, QueueError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let key = format!("{}dead", self.inner.prefix);
+        let mut conn = self.conn();
+        let ids: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(&key)
+            .arg(offset)
+            .arg(offset + limit - 1)
+            .arg("REV")
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await
+            .map_err(QueueError::redis("dead letters"))?;
+        let mut pipe = redis::pipe();
+        for (id, _) in &ids {
+            pipe.cmd("HMGET")
+                .arg(self.job_key(id))
+                .arg("group")
+                .arg("reason")
+                .arg("attempts");
+        }
+        let fields: Vec<(Option<String>, Option<String>, Option<u32>)> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(QueueError::redis("dead letters"))?;
+        Ok(ids
+            .into_iter()
+            .zip(fields)
+            .map(|((id, score), (group, reason, attempts))| DeadLetter {
+                id: JobId(id),
+                group: group.unwrap_or_default(),
+                reason: reason.unwrap_or_default(),
+                dead_at: score as u64,
+                attempts: attempts.unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Requeues one dead job to run at `at` (None = now) with a fresh attempt budget. Returns
+    /// false if the job is not dead.
+    pub async fn retry_dead(&self, id: &JobId, at: Option<SystemTime>) -> Result<bool, QueueError> {
+        Ok(self
+            .requeue(&[(id.clone(), at.map(millis).unwrap_or(0))])
+            .await?
+            == 1)
+    }
+
+    /// Requeues every dead job matching `filter`. With `pace`, the n-th job (oldest death
+    /// first) is scheduled at `now + n * pace`, so a large set does not arrive at once.
+    /// Returns the number requeued.
+    #[instrument(skip_all, fields(queue = %self.inner.name))]
+    pub async fn retry_dead_where(
+        &self,
+        filter: &DeadFilter,
+        pace: Option<Duration>,
+    ) -> Result<u64, QueueError> {
+        let matching = self.dead_matching(filter).await?;
+        let now = SystemTime::now();
+        let pairs: Vec<(JobId, u64)> = matching
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let at = pace.map(|p| millis(now + p * i as u32)).unwrap_or(0);
+                (id, at)
+            })
+            .collect();
+        let mut n = 0;
+        for chunk in pairs.chunks(FINISH_CHUNK) {
+            n += self.requeue(chunk).await?;
+        }
+        Ok(n)
+    }
+
+    async fn requeue(&self, pairs: &[(JobId, u64)]) -> Result<u64, QueueError> {
+        let mut inv = scripts().requeue.prepare_invoke();
+        inv.key(&self.inner.prefix).arg(0).arg(self.limit());
+        for (id, at) in pairs {
+            inv.arg(id.as_str()).arg(*at);
+        }
+        inv.invoke_async(&mut self.conn())
+            .await
+            .map_err(QueueError::redis("requeue"))
+    }
+
+    /// Dead job ids matching `filter`, oldest death first. Reads the dead set page by page.
+    async fn dead_matching(&self, filter: &DeadFilter) -> Result<Vec<JobId>, QueueError> {
+        const PAGE: u64 = 1_000;
+        let total = self.counts().await?.dead;
+        let mut out = Vec::new();
+        // Newest first pages; collect then reverse for oldest first.
+        let mut offset = 0;
+        while offset < total {
+            let page = self.dead_letters(offset, PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            offset += page.len() as u64;
+            out.extend(page.into_iter().filter(|d| filter.matches(d)).map(|d| d.id));
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Deletes the given dead jobs (and their history). Returns the number deleted.
+    pub async fn purge_dead(&self, ids: &[JobId]) -> Result<u64, QueueError> {
+        let mut n = 0;
+        for chunk in ids.chunks(FINISH_CHUNK) {
+            let mut inv = scripts().purge.prepare_invoke();
+            inv.key(&self.inner.prefix).arg("dead");
+            for id in chunk {
+                inv.arg(id.as_str());
+            }
+            let k: u64 = inv
+                .invoke_async(&mut self.conn())
+                .await
+                .map_err(QueueError::redis("purge"))?;
+            n += k;
+        }
+        Ok(n)
+    }
+
+    /// Deletes every dead job matching `filter`. Returns the number deleted.
+    pub async fn purge_dead_where(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
+        let ids = self.dead_matching(filter).await?;
+        self.purge_dead(&ids).await
+    }
+
+    // ---------------------------------------------------------------- introspection
+
+    /// Jobs per state, each an O(1) `ZCARD`, in one round trip.
+    pub async fn counts(&self) -> Result<Counts, QueueError> {
+        let p = &self.inner.prefix;
+        let (scheduled, ready, running, done, dead): (u64, u64, u64, u64, u64) = redis::pipe()
+            .zcard(format!("{p}sched"))
+            .zcard(format!("{p}ready"))
+            .zcard(format!("{p}lease"))
+            .zcard(format!("{p}done"))
+            .zcard(format!("{p}dead"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(QueueError::redis("counts"))?;
+        Ok(Counts {
+            scheduled,
+            ready,
+            running,
+            done,
+            dead,
+        })
+    }
+
+    /// Ids of jobs in `state`, with paging. Order: scheduled by due time, ready by the time
+    /// they became ready, running by lease deadline, done and dead oldest first.
+    pub async fn jobs(
+        &self,
+        state: State,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<JobId>, QueueError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = self
+            .conn()
+            .zrange(
+                format!("{}{}", self.inner.prefix, state.set()),
+                offset as isize,
+                (offset + limit - 1) as isize,
+            )
+            .await
+            .map_err(QueueError::redis("jobs"))?;
+        Ok(ids.into_iter().map(JobId).collect())
+    }
+
+    /// Everything about one job: payload, metadata, lease holder and attempt history. None if
+    /// the job does not exist (never did, or was trimmed by retention or purged).
+    #[instrument(skip_all, fields(queue = %self.inner.name, job = %id))]
+    pub async fn job(&self, id: &JobId) -> Result<Option<JobInfo>, QueueError> {
+        let (fields, history): (HashMap<String, Vec<u8>>, Vec<String>) = redis::pipe()
+            .hgetall(self.job_key(id.as_str()))
+            .lrange(format!("{}h:{}", self.inner.prefix, id), 0, -1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(QueueError::redis("job"))?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let text = |k: &str| {
+            fields
+                .get(k)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .filter(|s| !s.is_empty())
+        };
+        let num = |k: &str| text(k).and_then(|s| s.parse::<u64>().ok());
+        let state = text("state")
+            .as_deref()
+            .and_then(State::parse)
+            .ok_or_else(|| QueueError::protocol("job", "missing or unknown state"))?;
+        let meta = text("meta")
+            .map(|m| serde_json::from_str::<BTreeMap<String, String>>(&m))
+            .transpose()
+            .map_err(QueueError::Codec)?
+            .unwrap_or_default();
+        let history = history
+            .iter()
+            .map(|h| serde_json::from_str::<HistoryEntry>(h))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(QueueError::Codec)?;
+        Ok(Some(JobInfo {
+            id: id.clone(),
+            state,
+            group: text("group").unwrap_or_default(),
+            priority: Priority::from_index(num("prio").unwrap_or(1)),
+            attempts: num("attempts").unwrap_or(0) as u32,
+            max_attempts: num("max").unwrap_or(0) as u32,
+            payload: fields.get("payload").cloned().unwrap_or_default(),
+            meta,
+            created_at: num("created").unwrap_or(0),
+            run_at: num("run_at"),
+            worker: text("worker"),
+            lease_deadline: if state == State::Running {
+                num("deadline")
+            } else {
+                None
+            },
+            dead_reason: if state == State::Dead {
+                text("reason")
+            } else {
+                None
+            },
+            ended_at: num("ended_at"),
+            idempotency_key: text("idem"),
+            history,
+        }))
+    }
+
+    pub(crate) fn job_key(&self, id: &str) -> String {
+        format!("{}j:{}", self.inner.prefix, id)
+    }
+}
+
+/// The result of one fetch.
+#[derive(Debug)]
+pub enum Fetched {
+    /// Leased jobs (at least one).
+    Jobs(Vec<LeasedJob>),
+    /// Nothing ready.
+    Idle(Idle),
+}
+
+impl Fetched {
+    /// The jobs, or an empty vector when idle.
+    pub fn into_jobs(self) -> Vec<LeasedJob> {
+        match self {
+            Fetched::Jobs(j) => j,
+            Fetched::Idle(_) => Vec::new(),
+        }
+    }
+}
+
+fn parse_fetch(reply: Value) -> Result<Fetched, QueueError> {
+    const OP: &str = "fetch";
+    let items = array(reply, OP)?;
+    if items.len() < 3 || (items.len() - 3) % 9 != 0 {
+        return Err(QueueError::protocol(OP, "malformed reply"));
+    }
+    let next = int(&items[0], OP)?;
+    let mut jobs = Vec::with_capacity((items.len() - 3) / 9);
+    for f in items[3..].chunks(9) {
+        let meta_text = string(&f[7], OP)?;
+        let meta = if meta_text.is_empty() {
+            BTreeMap::new()
+        } else {
+            serde_json::from_str(&meta_text).map_err(QueueError::Codec)?
+        };
+        jobs.push(LeasedJob {
+            lease: Lease {
+                id: JobId(string(&f[0], OP)?),
+                token: int(&f[1], OP)? as u64,
+            },
+            attempt: int(&f[2], OP)? as u32,
+            max_attempts: int(&f[3], OP)? as u32,
+            group: string(&f[4], OP)?,
+            priority: Priority::from_index(int(&f[5], OP)? as u64),
+            payload: bytes(&f[6]),
+            meta,
+            created_at: from_millis(int(&f[8], OP)? as u64),
+        });
+    }
+    if jobs.is_empty() {
+        Ok(Fetched::Idle(Idle {
+            next_due: (next > 0).then(|| from_millis(next as u64)),
+        }))
+    } else {
+        Ok(Fetched::Jobs(jobs))
+    }
+}
+
+fn array(v: Value, op: &'static str) -> Result<Vec<Value>, QueueError> {
+    match v {
+        Value::Array(items) => Ok(items),
+        other => Err(QueueError::protocol(
+            op,
+            format!("expected array, got {other:?}"),
+        )),
+    }
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::BulkString(b) => b.clone(),
+        Value::SimpleString(s) => s.clone().into_bytes(),
+        Value::Int(i) => i.to_string().into_bytes(),
+        _ => Vec::new(),
+    }
+}
+
+fn string(v: &Value, op: &'static str) -> Result<String, QueueError> {
+    match v {
+        Value::BulkString(b) => {
+            String::from_utf8(b.clone()).map_err(|_| QueueError::protocol(op, "non-UTF-8 text"))
+        }
+        Value::SimpleString(s) => Ok(s.clone()),
+        Value::Int(i) => Ok(i.to_string()),
+        Value::Nil => Ok(String::new()),
+        other => Err(QueueError::protocol(
+            op,
+            format!("expected text, got {other:?}"),
+        )),
+    }
+}
+
+fn int(v: &Value, op: &'static str) -> Result<i64, QueueError> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        Value::BulkString(_) | Value::SimpleString(_) => string(v, op)?
+            .parse()
+            .map_err(|_| QueueError::protocol(op, "expected a number")),
+        other => Err(QueueError::protocol(
+            op,
+            format!("expected number, got {other:?}"),
+        )),
+    }
+}
