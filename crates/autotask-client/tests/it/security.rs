@@ -1,0 +1,119 @@
+//! The outbound allowlist, credentials kept to the zone host, and no secret in logs.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use autotask_client::{AutotaskClient, Error};
+use autotask_types::{Query, Resource};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_zone_outside_the_allowed_origin_is_refused() {
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/atservicesrest/v1.0/zoneInformation"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"url": format!("{}/ATServicesRest/", elsewhere.uri())})),
+        )
+        .mount(&server)
+        .await;
+    let err = AutotaskClient::new(config(&server))
+        .unwrap()
+        .tenant(credentials())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HostNotAllowed { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("only the configured base URL's origin"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn credentials_never_follow_a_foreign_next_page_url() {
+    let server = server().await;
+    let foreign = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/zone/ATServicesRest/V1.0/Resources/query"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [{"id": 1}],
+            "pageDetails": {"count": 1, "nextPageUrl": format!("{}/steal/query/next?paging=x", foreign.uri())}
+        })))
+        .mount(&server).await;
+    let tenant = tenant(&server).await;
+    let err = tenant
+        .query_all(&Resource::endpoint(), &Query::all())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::HostNotAllowed { .. }), "{err:?}");
+    assert!(
+        foreign.received_requests().await.unwrap().is_empty(),
+        "credentials went to a foreign host"
+    );
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_secret_in_logs_spans_or_errors() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let server = server().await;
+    Mock::given(method("POST"))
+        .and(path("/zone/ATServicesRest/V1.0/Resources/query"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/zone/ATServicesRest/V1.0/Resources/query"))
+        .respond_with(ResponseTemplate::new(401))
+        .with_priority(2)
+        .mount(&server)
+        .await;
+    let tenant = tenant(&server).await;
+    let err = tenant
+        .query_all(&Resource::endpoint(), &Query::all())
+        .await
+        .unwrap_err();
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("autotask.request"),
+        "spans were not captured: {text}"
+    );
+    assert!(text.contains("http.response.status_code=401"), "{text}");
+    for shown in [
+        text,
+        format!("{err} {err:?}"),
+        format!("{tenant:?} {:?}", credentials()),
+    ] {
+        assert!(!shown.contains(SECRET), "secret leaked: {shown}");
+        assert!(!shown.contains(CODE), "integration code leaked: {shown}");
+    }
+}
