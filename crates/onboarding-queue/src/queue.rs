@@ -467,7 +467,11 @@ impl Queue {
             .into_iter()
             .enumerate()
             .map(|(i, id)| {
-                let at = pace.map(|p| millis(now + p * i as u32)).unwrap_or(0);
+                // The first goes now (0 = the server's now), the rest `pace` apart.
+                let at = match pace {
+                    Some(p) if i > 0 => millis(now + p * i as u32),
+                    _ => 0,
+                };
                 (id, at)
             })
             .collect();

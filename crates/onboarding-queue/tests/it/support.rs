@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use onboarding_queue::{Queue, QueueConfig};
-use redis_test_server::{RedisServer, unique_name};
+use redis_test_server::{Options, RedisServer, unique_name};
 
 /// A private server and a queue on it (kept together so the server outlives the queue).
 pub struct Env {
@@ -14,6 +14,16 @@ pub struct Env {
 
 pub async fn env(config: QueueConfig) -> Env {
     let server = RedisServer::start();
+    let queue = Queue::connect(server.url(), &unique_name("q"), config)
+        .await
+        .expect("connect");
+    Env { queue, server }
+}
+
+/// Always a private server (for tests that look at every key or restart the server).
+#[allow(dead_code)]
+pub async fn private_env(config: QueueConfig, options: Options) -> Env {
+    let server = RedisServer::private(options);
     let queue = Queue::connect(server.url(), &unique_name("q"), config)
         .await
         .expect("connect");
