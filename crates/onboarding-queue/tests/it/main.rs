@@ -1,6 +1,8 @@
 //! Integration tests of onboarding-queue against a private `redis-server` per test.
 
+mod apalis_backend;
 mod basics;
+mod crash;
 mod fairness;
 mod introspection;
 mod leases;
