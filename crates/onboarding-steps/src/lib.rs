@@ -1,0 +1,53 @@
+//! The seed procedure (`../shared/seed/autotask-api-user-setup.en.md`) as pure, idempotent
+//! step definitions that the worker executes and anyone can read as the procedure.
+//!
+//! What it holds:
+//! - [`catalog`]: the closed [`StepName`] enum, each step's [`StepKind`] and the
+//!   [`SeedStep`]s it carries; [`remediation`]: the operator instructions in English and German.
+//! - [`steps`]: one module per step. Each step says which [`Read`]s it needs (queries as
+//!   data), turns the [`Observed`] answers into a [`Plan`] of [`Call`]s (empty when converged)
+//!   or a [`Refusal`], and verifies the result ([`Drift`]).
+//! - [`run`]: run kinds as fixed step sequences with conditions, run and step states as state
+//!   machines, audit events, dry-run reports.
+//! - [`settings`]: tenant settings with defaults and validation naming the field.
+//! - [`retry`]: error classes and retry schedules (PRODUCT.md §4), one type.
+//! - [`payload`]: the versioned job payload stored in Redis.
+//! - [`memory`]: an in-memory Autotask tenant that answers reads and applies calls, for tests
+//!   (and for anyone who wants to rehearse a plan).
+//!
+//! What it must not hold: no async, no HTTP, no Redis, no clock and no randomness it does not
+//! receive (`make boundaries` checks the dependency tree). Time comes in as [`Timestamp`],
+//! random values as arguments.
+//!
+//! How the worker executes one step (the whole contract):
+//! 1. `loop { let reads = step.reads(&ctx, &observed); if reads.is_empty() { break } ... }`:
+//!    perform every [`Read`] and [`Observed::record`] its answer or its [`CallFailure`]
+//!    (failures are observations: a 401 on the previous user's credentials is a finding).
+//! 2. `step.plan(&ctx, &observed)`: `Err(refusal)` → schedule by `refusal.class`
+//!    ([`retry::RetryPolicy::decide`]); `Ok(plan)` → execute `plan.calls` in order
+//!    (resolving [`WebhookRef::CreatedBy`] to earlier calls' item ids; a failure that
+//!    [`Call::tolerates`] counts as done), and record `plan.facts` in the run.
+//! 3. Read again from scratch and `step.verify(&ctx, &observed)`: `Ok` → step succeeded;
+//!    `Err(drift)` → transient retry (the next attempt re-plans from fresh reads).
+
+pub mod catalog;
+mod error;
+pub mod memory;
+pub mod observe;
+pub mod payload;
+pub mod plan;
+pub mod remediation;
+pub mod retry;
+pub mod run;
+pub mod settings;
+pub mod steps;
+mod time;
+
+pub use catalog::{SeedStep, StepKind, StepName};
+pub use error::Error;
+pub use observe::{CallFailure, Observed, Read, ReadResult, Role};
+pub use plan::{Call, Drift, Fact, Finding, Plan, Refusal, WebhookRef};
+pub use remediation::Remediation;
+pub use settings::TenantSettings;
+pub use steps::StepContext;
+pub use time::Timestamp;

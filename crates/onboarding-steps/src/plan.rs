@@ -1,0 +1,583 @@
+//! Plans as data: the API calls a step wants made ([`Call`]), the facts it reports for the
+//! run ([`Fact`]), and the two ways a step can say no: a [`Refusal`] before acting (with the
+//! error class that decides the retry) and a [`Drift`] when verification finds the state is not
+//! what the step ensures. [`Finding`]s are what a check found, in English and German.
+
+use std::fmt;
+
+use autotask_types::{Resource, ResourceId, Webhook, WebhookFamily, WebhookField, WebhookId};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::StepName;
+use crate::observe::{CallFailure, Role};
+use crate::remediation::Remediation;
+use crate::retry::ErrorClass;
+
+/// The webhook a child call writes under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookRef {
+    /// A webhook that exists.
+    Existing(WebhookId),
+    /// The webhook created by the call at this index of the same plan (its `itemId`).
+    CreatedBy(usize),
+}
+
+impl fmt::Display for WebhookRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Existing(id) => write!(f, "{id}"),
+            Self::CreatedBy(i) => write!(f, "{{id of call {i}}}"),
+        }
+    }
+}
+
+/// Where the webhook secret for a create comes from: the worker generates one for this slot
+/// (random, stored encrypted) *before* sending the create, and reuses the stored one if the
+/// slot already has one, so a create whose response was lost keeps a known secret. The plan
+/// itself never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretSlot {
+    /// Tenant id.
+    pub tenant: String,
+    /// The owning API user.
+    pub user: ResourceId,
+    /// The family.
+    pub family: WebhookFamily,
+}
+
+impl fmt::Display for SecretSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "webhook-secret/{}/{}/{}",
+            self.tenant, self.user, self.family
+        )
+    }
+}
+
+/// One API call, as data. The worker executes it with the credentials of
+/// [`Call::credentials`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "call", rename_all = "snake_case")]
+pub enum Call {
+    /// `POST {Family}Webhooks` → `itemId`; `secret_key` is filled from `secret`.
+    CreateWebhook {
+        /// Credentials (the owner-to-be).
+        credentials: Role,
+        /// The family.
+        family: WebhookFamily,
+        /// The body, without `secretKey`.
+        webhook: Webhook,
+        /// Where the secret comes from.
+        secret: SecretSlot,
+    },
+    /// `PATCH {Family}Webhooks` with `id` and the changed fields.
+    UpdateWebhook {
+        /// Credentials.
+        credentials: Role,
+        /// The family.
+        family: WebhookFamily,
+        /// `id` plus the fields to change.
+        webhook: Webhook,
+    },
+    /// `DELETE {Family}Webhooks/{id}`.
+    DeleteWebhook {
+        /// Credentials (the owner).
+        credentials: Role,
+        /// The family.
+        family: WebhookFamily,
+        /// The webhook.
+        id: WebhookId,
+    },
+    /// `POST {Family}Webhooks/{webhook}/Fields`.
+    CreateWebhookField {
+        /// Credentials.
+        credentials: Role,
+        /// The family.
+        family: WebhookFamily,
+        /// The parent webhook.
+        webhook: WebhookRef,
+        /// `fieldID`, `isSubscribedField`, `isDisplayAlwaysField`.
+        field: WebhookField,
+    },
+    /// `PATCH {Family}Webhooks/{webhook}/Fields` with `id` and the changed flags.
+    UpdateWebhookField {
+        /// Credentials.
+        credentials: Role,
+        /// The family.
+        family: WebhookFamily,
+        /// The parent webhook.
+        webhook: WebhookId,
+        /// `id` plus the flags to change.
+        field: WebhookField,
+    },
+    /// `DELETE {Family}Webhooks/{webhook}/Fields/{id}`.
+    DeleteWebhookField {
+        /// Credentials.
+        credentials: Role,
+        /// The family.
+        family: WebhookFamily,
+        /// The parent webhook.
+        webhook: WebhookId,
+        /// The field row.
+        id: i64,
+    },
+    /// `POST {Family}Webhooks/{webhook}/ExcludedResources` with `resourceID`.
+    CreateWebhookExcludedResource {
+        /// Credentials.
+        credentials: Role,
+        /// The family.
+        family: WebhookFamily,
+        /// The parent webhook.
+        webhook: WebhookRef,
+        /// The excluded resource.
+        resource: ResourceId,
+    },
+    /// `PATCH Resources` with `id` and `isActive`.
+    UpdateResource {
+        /// Credentials (admin).
+        credentials: Role,
+        /// `id` plus the fields to change.
+        resource: Resource,
+    },
+}
+
+impl Call {
+    /// Whose credentials the call uses.
+    pub fn credentials(&self) -> Role {
+        match self {
+            Self::CreateWebhook { credentials, .. }
+            | Self::UpdateWebhook { credentials, .. }
+            | Self::DeleteWebhook { credentials, .. }
+            | Self::CreateWebhookField { credentials, .. }
+            | Self::UpdateWebhookField { credentials, .. }
+            | Self::DeleteWebhookField { credentials, .. }
+            | Self::CreateWebhookExcludedResource { credentials, .. }
+            | Self::UpdateResource { credentials, .. } => *credentials,
+        }
+    }
+
+    /// Whether `failure` still means the call's goal holds, so the executor counts the call as
+    /// done: deleting something already gone (a delete whose response was lost).
+    pub fn tolerates(&self, failure: &CallFailure) -> bool {
+        matches!(
+            (self, failure),
+            (
+                Self::DeleteWebhook { .. } | Self::DeleteWebhookField { .. },
+                CallFailure::NotFound
+            )
+        )
+    }
+
+    /// One line for dry-run reports and audit records (never a secret).
+    pub fn describe(&self) -> String {
+        let who = |r: &Role| match r {
+            Role::New => "as new",
+            Role::Previous => "as previous",
+            Role::Admin => "as admin",
+        };
+        let body = |v: &dyn erased::Json| v.json();
+        match self {
+            Self::CreateWebhook {
+                credentials,
+                family,
+                webhook,
+                secret,
+            } => format!(
+                "{}: POST {} {} (secretKey from {secret})",
+                who(credentials),
+                family.webhooks_path(),
+                body(webhook)
+            ),
+            Self::UpdateWebhook {
+                credentials,
+                family,
+                webhook,
+            } => format!(
+                "{}: PATCH {} {}",
+                who(credentials),
+                family.webhooks_path(),
+                body(webhook)
+            ),
+            Self::DeleteWebhook {
+                credentials,
+                family,
+                id,
+            } => format!(
+                "{}: DELETE {}/{id}",
+                who(credentials),
+                family.webhooks_path()
+            ),
+            Self::CreateWebhookField {
+                credentials,
+                family,
+                webhook,
+                field,
+            } => format!(
+                "{}: POST {}/{webhook}/Fields {}",
+                who(credentials),
+                family.webhooks_path(),
+                body(field)
+            ),
+            Self::UpdateWebhookField {
+                credentials,
+                family,
+                webhook,
+                field,
+            } => format!(
+                "{}: PATCH {}/{webhook}/Fields {}",
+                who(credentials),
+                family.webhooks_path(),
+                body(field)
+            ),
+            Self::DeleteWebhookField {
+                credentials,
+                family,
+                webhook,
+                id,
+            } => format!(
+                "{}: DELETE {}/{webhook}/Fields/{id}",
+                who(credentials),
+                family.webhooks_path()
+            ),
+            Self::CreateWebhookExcludedResource {
+                credentials,
+                family,
+                webhook,
+                resource,
+            } => format!(
+                "{}: POST {}/{webhook}/ExcludedResources {{\"resourceID\":{resource}}}",
+                who(credentials),
+                family.webhooks_path()
+            ),
+            Self::UpdateResource {
+                credentials,
+                resource,
+            } => format!("{}: PATCH Resources {}", who(credentials), body(resource)),
+        }
+    }
+}
+
+mod erased {
+    //! JSON of the bodies in `describe`, without secrets (the bodies hold none).
+    pub(super) trait Json {
+        fn json(&self) -> String;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+}
+
+/// Something a step learned that the run keeps (the run record is the source of truth).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fact", rename_all = "snake_case")]
+pub enum Fact {
+    /// The zone's REST base URL for the API user (cache it for the run).
+    ZoneUrl {
+        /// The URL as Autotask gave it.
+        url: String,
+    },
+    /// The new API user's resource id.
+    NewUser {
+        /// Its id.
+        id: ResourceId,
+    },
+    /// The previous API user's resource id.
+    PreviousUser {
+        /// Its id.
+        id: ResourceId,
+    },
+    /// The previous user's credentials are rejected because the user is inactive: the run
+    /// must reactivate it before cleanup (C5).
+    PreviousUserInactive,
+    /// The previous user's webhooks, as found.
+    PreviousWebhooks {
+        /// Family and id of each.
+        webhooks: Vec<(WebhookFamily, WebhookId)>,
+    },
+    /// The run reactivated the previous user (so it must deactivate it again).
+    ReactivatedPreviousUser,
+    /// The changeover is complete (for the audit record).
+    ChangeoverVerified {
+        /// The new user's webhooks.
+        webhooks: Vec<(WebhookFamily, WebhookId)>,
+    },
+}
+
+/// What a check found, with its English and German wording for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "finding", rename_all = "snake_case")]
+pub enum Finding {
+    /// Zone discovery does not know the username.
+    ZoneUnknown {
+        /// Username.
+        user_name: String,
+    },
+    /// The credentials or the integration code were rejected.
+    CredentialsRejected {
+        /// Username.
+        user_name: String,
+    },
+    /// No resource has this username.
+    UserNotFound {
+        /// Username.
+        user_name: String,
+    },
+    /// More than one resource has this username.
+    UserAmbiguous {
+        /// Username.
+        user_name: String,
+        /// How many.
+        count: usize,
+    },
+    /// The user exists but is inactive.
+    UserInactive {
+        /// Username.
+        user_name: String,
+    },
+    /// The user is not an API-only user.
+    NotApiUser {
+        /// Username.
+        user_name: String,
+        /// The license label found.
+        license: String,
+    },
+    /// Required fields are empty.
+    MissingUserFields {
+        /// Which (`firstName`, `lastName`, `email`).
+        fields: Vec<String>,
+    },
+    /// The tenant has no such line of business.
+    LineOfBusinessUnknown {
+        /// `Level1 > Level2`.
+        line: String,
+    },
+    /// The user is not associated with these lines of business.
+    LinesOfBusinessMissing {
+        /// `Level1 > Level2` each.
+        lines: Vec<String>,
+    },
+    /// The user may not create webhooks of these families.
+    WebhookPermissionMissing {
+        /// The families.
+        families: Vec<WebhookFamily>,
+    },
+    /// An operator must confirm this.
+    NotAcknowledged,
+    /// The previous user is inactive.
+    PreviousUserInactive {
+        /// Username.
+        user_name: String,
+    },
+    /// The previous user is active though it should be deactivated.
+    PreviousUserActive {
+        /// Username.
+        user_name: String,
+    },
+}
+
+impl Finding {
+    /// English wording.
+    pub fn en(&self) -> String {
+        match self {
+            Self::ZoneUnknown { user_name } => {
+                format!("Autotask knows no API user with the username {user_name}")
+            }
+            Self::CredentialsRejected { user_name } => format!(
+                "Autotask rejects the credentials of {user_name} (key, secret or integration vendor)"
+            ),
+            Self::UserNotFound { user_name } => format!("no user with the username {user_name}"),
+            Self::UserAmbiguous { user_name, count } => {
+                format!("{count} users have the username {user_name}")
+            }
+            Self::UserInactive { user_name } => {
+                format!("user {user_name} exists but is inactive")
+            }
+            Self::NotApiUser { user_name, license } => {
+                format!("user {user_name} is not an API user (license: {license})")
+            }
+            Self::MissingUserFields { fields } => {
+                format!("required fields are empty: {}", fields.join(", "))
+            }
+            Self::LineOfBusinessUnknown { line } => {
+                format!("the tenant has no line of business {line}")
+            }
+            Self::LinesOfBusinessMissing { lines } => {
+                format!("the user is not associated with: {}", lines.join(", "))
+            }
+            Self::WebhookPermissionMissing { families } => format!(
+                "the user may not create webhooks for: {}",
+                families
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::NotAcknowledged => "not confirmed by an operator yet".into(),
+            Self::PreviousUserInactive { user_name } => {
+                format!("the previous user {user_name} is inactive")
+            }
+            Self::PreviousUserActive { user_name } => {
+                format!("the previous user {user_name} is still active")
+            }
+        }
+    }
+
+    /// German wording.
+    pub fn de(&self) -> String {
+        match self {
+            Self::ZoneUnknown { user_name } => {
+                format!("Autotask kennt keinen API-Benutzer mit dem Benutzernamen {user_name}")
+            }
+            Self::CredentialsRejected { user_name } => format!(
+                "Autotask weist die Anmeldeinformationen von {user_name} zurück (Schlüssel, \
+                 geheimer Schlüssel oder Integrationsanbieter)"
+            ),
+            Self::UserNotFound { user_name } => {
+                format!("kein Benutzer mit dem Benutzernamen {user_name}")
+            }
+            Self::UserAmbiguous { user_name, count } => {
+                format!("{count} Benutzer haben den Benutzernamen {user_name}")
+            }
+            Self::UserInactive { user_name } => {
+                format!("Benutzer {user_name} existiert, ist aber inaktiv")
+            }
+            Self::NotApiUser { user_name, license } => {
+                format!("Benutzer {user_name} ist kein API-Benutzer (Lizenz: {license})")
+            }
+            Self::MissingUserFields { fields } => {
+                format!("Pflichtfelder sind leer: {}", fields.join(", "))
+            }
+            Self::LineOfBusinessUnknown { line } => {
+                format!("der Mandant hat keinen Geschäftsbereich {line}")
+            }
+            Self::LinesOfBusinessMissing { lines } => {
+                format!("der Benutzer ist nicht verknüpft mit: {}", lines.join(", "))
+            }
+            Self::WebhookPermissionMissing { families } => format!(
+                "der Benutzer darf keine Webhooks anlegen für: {}",
+                families
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::NotAcknowledged => "noch nicht von einem Bearbeiter bestätigt".into(),
+            Self::PreviousUserInactive { user_name } => {
+                format!("der vorherige Benutzer {user_name} ist inaktiv")
+            }
+            Self::PreviousUserActive { user_name } => {
+                format!("der vorherige Benutzer {user_name} ist noch aktiv")
+            }
+        }
+    }
+}
+
+/// The calls a step wants made (empty when converged) and the facts it reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The calls, in order (later calls may refer to earlier creates).
+    pub calls: Vec<Call>,
+    /// Facts for the run record.
+    pub facts: Vec<Fact>,
+}
+
+impl Plan {
+    /// No calls: the step's goal already holds.
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// A plan with facts only.
+    pub fn facts(facts: Vec<Fact>) -> Self {
+        Self {
+            calls: Vec::new(),
+            facts,
+        }
+    }
+}
+
+/// A step declines to act now: why (in words an MSP technician understands), how the run
+/// continues (the class), and for operator steps what to click.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The step.
+    pub step: StepName,
+    /// How the run continues.
+    pub class: ErrorClass,
+    /// Why, in English.
+    pub reason: String,
+    /// What was found.
+    pub findings: Vec<Finding>,
+    /// Instructions for the operator, when one must act.
+    pub remediation: Option<Box<Remediation>>,
+}
+
+impl Refusal {
+    pub(crate) fn new(step: StepName, class: ErrorClass, reason: impl Into<String>) -> Self {
+        Self {
+            step,
+            class,
+            reason: reason.into(),
+            findings: Vec::new(),
+            remediation: None,
+        }
+    }
+
+    pub(crate) fn operator(step: StepName, class: ErrorClass, findings: Vec<Finding>) -> Self {
+        let reason = findings
+            .iter()
+            .map(Finding::en)
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self {
+            step,
+            class,
+            reason,
+            remediation: Some(Box::new(Remediation::for_step(step, &findings))),
+            findings,
+        }
+    }
+
+    pub(crate) fn with_remediation(mut self, r: Remediation) -> Self {
+        self.remediation = Some(Box::new(r));
+        self
+    }
+
+    /// A refusal because a read failed in a way the step does not interpret.
+    pub(crate) fn failed_read(step: StepName, what: &str, failure: &CallFailure) -> Self {
+        Self::new(
+            step,
+            failure.class(),
+            format!("reading {what} failed: {}", failure.describe()),
+        )
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} refused ({:?}): {}",
+            self.step, self.class, self.reason
+        )
+    }
+}
+
+/// Verification found the state is not what the step ensures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    /// The step.
+    pub step: StepName,
+    /// What differs, one line each (English).
+    pub differences: Vec<String>,
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} drifted: {}", self.step, self.differences.join("; "))
+    }
+}

@@ -1,0 +1,1224 @@
+//! The run model (PRODUCT.md §3): run kinds as fixed step sequences with conditions, run and
+//! step states with their allowed transitions (illegal ones are errors), the facts a run
+//! learns, audit events, and dry-run reports.
+//!
+//! A [`Run`] is the record the worker keeps (the source of truth); every state change goes
+//! through [`Run::set_state`] or [`Run::set_step_state`], which check the transition and
+//! append an [`AuditEvent`] with the time, the actor and the detail given.
+
+use std::collections::BTreeSet;
+
+use autotask_types::{ResourceId, WebhookFamily, WebhookId};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::StepName;
+use crate::observe::{Observed, Role};
+use crate::payload::{CredentialRef, TraceContext};
+use crate::plan::{Fact, Refusal};
+use crate::remediation::Remediation;
+use crate::retry::ErrorClass;
+use crate::settings::{TenantSettings, validate_tenant_id};
+use crate::steps::StepContext;
+use crate::{Error, Timestamp};
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// A tenant's first API user: verification, then its webhooks.
+    Onboard,
+    /// A new API user replaces the previous one: verification, new webhooks, cleanup of the
+    /// previous user's webhooks, optional deactivation, verification of the changeover.
+    ChangeApiUser,
+    /// The seed's manual fallback (C4..C6) alone.
+    CleanupWebhooks,
+    /// Every check, no change (drift detection).
+    Verify,
+}
+
+/// When a step of a sequence runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// Always.
+    Always,
+    /// Only when the previous user's credentials were rejected because it is inactive.
+    PreviousUserInactive,
+    /// Only after cleanup is verified, and only if the run reactivated the previous user or
+    /// the settings ask to deactivate it.
+    Deactivation,
+    /// Only when the run names a previous user.
+    HasPreviousUser,
+}
+
+/// One entry of a run kind's sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The step.
+    pub step: StepName,
+    /// When it runs.
+    pub condition: Condition,
+}
+
+const fn always(step: StepName) -> Entry {
+    Entry {
+        step,
+        condition: Condition::Always,
+    }
+}
+
+const fn when(step: StepName, condition: Condition) -> Entry {
+    Entry { step, condition }
+}
+
+use StepName as S;
+
+const ONBOARD: &[Entry] = &[
+    always(S::ResolveZone),
+    always(S::CheckApiBudget),
+    always(S::VerifyApiUser),
+    always(S::VerifyLinesOfBusiness),
+    always(S::ConfirmUnassignedLobVisibility),
+    always(S::VerifyWebhookPermission),
+    always(S::ConfirmVendorActive),
+    always(S::EnsureWebhooks),
+    always(S::AwaitWebhooksReady),
+];
+
+const CHANGE_API_USER: &[Entry] = &[
+    always(S::ResolveZone),
+    always(S::CheckApiBudget),
+    always(S::VerifyApiUser),
+    always(S::VerifyLinesOfBusiness),
+    always(S::ConfirmUnassignedLobVisibility),
+    always(S::VerifyWebhookPermission),
+    always(S::ConfirmVendorActive),
+    always(S::EnsureWebhooks),
+    always(S::AwaitWebhooksReady),
+    always(S::FindPreviousWebhooks),
+    when(S::ReactivatePreviousUser, Condition::PreviousUserInactive),
+    always(S::DeletePreviousWebhooks),
+    when(S::DeactivatePreviousUser, Condition::Deactivation),
+    always(S::VerifyChangeover),
+];
+
+const CLEANUP_WEBHOOKS: &[Entry] = &[
+    always(S::ResolveZone),
+    always(S::CheckApiBudget),
+    always(S::FindPreviousWebhooks),
+    when(S::ReactivatePreviousUser, Condition::PreviousUserInactive),
+    always(S::DeletePreviousWebhooks),
+    when(S::DeactivatePreviousUser, Condition::Deactivation),
+    always(S::VerifyChangeover),
+];
+
+const VERIFY: &[Entry] = &[
+    always(S::ResolveZone),
+    always(S::CheckApiBudget),
+    always(S::VerifyApiUser),
+    always(S::VerifyLinesOfBusiness),
+    always(S::VerifyWebhookPermission),
+    always(S::EnsureWebhooks),
+    always(S::AwaitWebhooksReady),
+    when(S::VerifyChangeover, Condition::HasPreviousUser),
+];
+
+impl RunKind {
+    /// The fixed sequence of steps.
+    pub fn sequence(self) -> &'static [Entry] {
+        match self {
+            Self::Onboard => ONBOARD,
+            Self::ChangeApiUser => CHANGE_API_USER,
+            Self::CleanupWebhooks => CLEANUP_WEBHOOKS,
+            Self::Verify => VERIFY,
+        }
+    }
+
+    /// Whether steps only verify (no plan is executed): true for `verify`.
+    pub fn verify_only(self) -> bool {
+        matches!(self, Self::Verify)
+    }
+
+    /// Whether the run needs the previous user's username and credentials.
+    pub fn needs_previous_user(self) -> bool {
+        matches!(self, Self::ChangeApiUser | Self::CleanupWebhooks)
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Onboard => "onboard",
+            Self::ChangeApiUser => "change_api_user",
+            Self::CleanupWebhooks => "cleanup_webhooks",
+            Self::Verify => "verify",
+        }
+    }
+}
+
+/// What a run learned from its steps (kept in the run record).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunFacts {
+    /// The zone's REST base URL.
+    #[serde(default)]
+    pub zone_url: Option<String>,
+    /// The new API user's id.
+    #[serde(default)]
+    pub new_user: Option<ResourceId>,
+    /// The previous API user's id.
+    #[serde(default)]
+    pub previous_user: Option<ResourceId>,
+    /// The previous user's credentials were rejected because it is inactive.
+    #[serde(default)]
+    pub previous_user_inactive: bool,
+    /// The previous user's webhooks as first found.
+    #[serde(default)]
+    pub previous_webhooks: Vec<(WebhookFamily, WebhookId)>,
+    /// The run reactivated the previous user.
+    #[serde(default)]
+    pub reactivated_previous_user: bool,
+    /// `delete_previous_webhooks` succeeded (its verification found nothing left).
+    #[serde(default)]
+    pub cleanup_verified: bool,
+    /// The new user's webhooks at the verified changeover.
+    #[serde(default)]
+    pub changeover_webhooks: Option<Vec<(WebhookFamily, WebhookId)>>,
+}
+
+impl RunFacts {
+    /// Records a fact from a plan.
+    pub fn record(&mut self, fact: &Fact) {
+        match fact {
+            Fact::ZoneUrl { url } => self.zone_url = Some(url.clone()),
+            Fact::NewUser { id } => self.new_user = Some(*id),
+            Fact::PreviousUser { id } => self.previous_user = Some(*id),
+            Fact::PreviousUserInactive => self.previous_user_inactive = true,
+            Fact::PreviousWebhooks { webhooks } => {
+                if self.previous_webhooks.is_empty() {
+                    self.previous_webhooks = webhooks.clone();
+                }
+            }
+            Fact::ReactivatedPreviousUser => self.reactivated_previous_user = true,
+            Fact::ChangeoverVerified { webhooks } => {
+                self.changeover_webhooks = Some(webhooks.clone());
+            }
+        }
+    }
+
+    /// Whether an entry's condition holds.
+    pub fn holds(&self, condition: Condition, ctx: &StepContext) -> bool {
+        match condition {
+            Condition::Always => true,
+            Condition::PreviousUserInactive => self.previous_user_inactive,
+            Condition::Deactivation => {
+                self.cleanup_verified
+                    && (self.reactivated_previous_user || ctx.settings.deactivate_previous_user)
+            }
+            Condition::HasPreviousUser => ctx.previous_user_name.is_some(),
+        }
+    }
+}
+
+macro_rules! states {
+    ($(#[$m:meta])* $name:ident { $($(#[$d:meta])* $v:ident => $s:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$d])* $v,)* }
+        impl $name {
+            /// Every state.
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+            /// The wire name.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s,)* }
+            }
+        }
+    };
+}
+
+states! {
+    /// The state of a run.
+    RunState {
+        /// Enqueued, not started.
+        Queued => "queued",
+        /// A step is running or scheduled.
+        Running => "running",
+        /// A step waits for an operator (instructions on the dashboard).
+        WaitingForOperator => "waiting_for_operator",
+        /// Every step succeeded or was skipped.
+        Succeeded => "succeeded",
+        /// A step failed permanently (dead letter).
+        Failed => "failed",
+        /// Cancelled by an operator.
+        Cancelled => "cancelled",
+    }
+}
+
+impl RunState {
+    /// Whether the state machine allows `self → to`.
+    pub fn allows(self, to: RunState) -> bool {
+        use RunState::*;
+        matches!(
+            (self, to),
+            (Queued, Running | Cancelled)
+                | (Running, WaitingForOperator | Succeeded | Failed | Cancelled)
+                | (WaitingForOperator, Running | Failed | Cancelled)
+                // An operator retries a failed run from the dead-letter list.
+                | (Failed, Queued)
+        )
+    }
+
+    /// Whether no transition leaves this state except an operator's retry.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+states! {
+    /// The state of a step, without its data.
+    StepStatus {
+        /// Not started.
+        Pending => "pending",
+        /// An attempt is running.
+        Running => "running",
+        /// A retry is scheduled.
+        RetryScheduled => "retry_scheduled",
+        /// Waits for an operator.
+        WaitingForOperator => "waiting_for_operator",
+        /// Done.
+        Succeeded => "succeeded",
+        /// Failed permanently.
+        Failed => "failed",
+        /// Not needed in this run.
+        Skipped => "skipped",
+    }
+}
+
+impl StepStatus {
+    /// Whether the state machine allows `self → to`.
+    pub fn allows(self, to: StepStatus) -> bool {
+        use StepStatus::*;
+        matches!(
+            (self, to),
+            (Pending, Running | Skipped)
+                | (Running, Succeeded | RetryScheduled | WaitingForOperator | Failed)
+                | (RetryScheduled, Running | Failed)
+                // The next check, or an operator's acknowledgment of an attested step.
+                | (WaitingForOperator, Running | Succeeded | Failed)
+                // An operator retries a failed step.
+                | (Failed, Pending)
+        )
+    }
+}
+
+/// The state of a step with its data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StepState {
+    /// Not started.
+    Pending,
+    /// Attempt `attempt` is running.
+    Running {
+        /// 1-based attempt.
+        attempt: u32,
+    },
+    /// The next attempt is scheduled.
+    RetryScheduled {
+        /// The next attempt's number.
+        attempt: u32,
+        /// When.
+        next_at: Timestamp,
+        /// The last error (no secrets).
+        last_error: String,
+    },
+    /// Waits for an operator.
+    WaitingForOperator {
+        /// What to do, EN and DE, and what was found.
+        instructions: Remediation,
+        /// The next check (`None`: waits for an acknowledgment).
+        next_check: Option<Timestamp>,
+    },
+    /// Done.
+    Succeeded {
+        /// Whether the step changed anything in Autotask.
+        changed: bool,
+    },
+    /// Failed permanently.
+    Failed {
+        /// Why, in words an MSP technician understands.
+        reason: String,
+        /// What to click in Autotask, if anything helps.
+        remediation: Option<Remediation>,
+    },
+    /// Not needed in this run.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl StepState {
+    /// The state without its data.
+    pub fn status(&self) -> StepStatus {
+        match self {
+            Self::Pending => StepStatus::Pending,
+            Self::Running { .. } => StepStatus::Running,
+            Self::RetryScheduled { .. } => StepStatus::RetryScheduled,
+            Self::WaitingForOperator { .. } => StepStatus::WaitingForOperator,
+            Self::Succeeded { .. } => StepStatus::Succeeded,
+            Self::Failed { .. } => StepStatus::Failed,
+            Self::Skipped { .. } => StepStatus::Skipped,
+        }
+    }
+
+    /// The waiting or failed state a refusal leads to (`next_check` for operator-pending
+    /// checks comes from the retry policy); `None` for classes that schedule a retry.
+    pub fn from_refusal(refusal: &Refusal, next_check: Option<Timestamp>) -> Option<Self> {
+        match refusal.class {
+            ErrorClass::OperatorPending | ErrorClass::AwaitingAck => {
+                Some(Self::WaitingForOperator {
+                    instructions: refusal
+                        .remediation
+                        .as_deref()
+                        .cloned()
+                        .unwrap_or_else(|| Remediation::for_step(refusal.step, &refusal.findings)),
+                    next_check,
+                })
+            }
+            ErrorClass::Permanent => Some(Self::Failed {
+                reason: refusal.reason.clone(),
+                remediation: refusal.remediation.as_deref().cloned(),
+            }),
+            ErrorClass::Transient | ErrorClass::BudgetDeferred => None,
+        }
+    }
+}
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "actor", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    /// A worker, by its id.
+    Worker(String),
+    /// An operator, by name or id.
+    Operator(String),
+    /// The system (enqueue, deadlines).
+    System,
+}
+
+/// One audit event: every transition of a run or a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When (given by the caller).
+    pub at: Timestamp,
+    /// Who.
+    pub actor: Actor,
+    /// The step, for step transitions.
+    #[serde(default)]
+    pub step: Option<StepName>,
+    /// `from -> to`.
+    pub transition: String,
+    /// Free detail (no secrets).
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// A step of a run and its state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The step.
+    pub step: StepName,
+    /// Its condition in the sequence.
+    pub condition: Condition,
+    /// Its state.
+    pub state: StepState,
+}
+
+/// Credential references of a run (never secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCredentials {
+    /// The (new) API user.
+    pub new: CredentialRef,
+    /// The previous API user.
+    #[serde(default)]
+    pub previous: Option<CredentialRef>,
+    /// Admin credentials (PATCH `Resources.isActive`).
+    #[serde(default)]
+    pub admin: Option<CredentialRef>,
+}
+
+impl RunCredentials {
+    /// The reference for a role.
+    pub fn get(&self, role: Role) -> Option<&CredentialRef> {
+        match role {
+            Role::New => Some(&self.new),
+            Role::Previous => self.previous.as_ref(),
+            Role::Admin => self.admin.as_ref(),
+        }
+    }
+}
+
+/// What an upstream system asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// What to do.
+    pub kind: RunKind,
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Tenant name (for people).
+    pub tenant_name: String,
+    /// Settings.
+    pub settings: TenantSettings,
+    /// The (new) API user's username.
+    pub new_user_name: String,
+    /// The previous API user's username.
+    #[serde(default)]
+    pub previous_user_name: Option<String>,
+    /// Credential references.
+    pub credentials: RunCredentials,
+    /// Report planned calls without making them.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl RunRequest {
+    /// Checks the request; the error names the field.
+    pub fn validate(&self) -> Result<(), Error> {
+        validate_tenant_id(&self.tenant_id)?;
+        self.settings.validate()?;
+        let bad = |field: &str, reason: &str| {
+            Err(Error::InvalidSetting {
+                field: field.into(),
+                reason: reason.into(),
+            })
+        };
+        if self.new_user_name.trim().is_empty() {
+            return bad("new_user_name", "must not be empty");
+        }
+        if self.kind.needs_previous_user() {
+            match &self.previous_user_name {
+                None => {
+                    return bad(
+                        "previous_user_name",
+                        "this run kind needs the previous user",
+                    );
+                }
+                Some(p) if p.eq_ignore_ascii_case(&self.new_user_name) => {
+                    return bad("previous_user_name", "must differ from new_user_name");
+                }
+                Some(_) => {}
+            }
+            if self.credentials.previous.is_none() {
+                return bad(
+                    "credentials.previous",
+                    "this run kind needs the previous user's credential reference",
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A run: one tenant, one kind, its steps and what it learned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// Run id.
+    pub id: String,
+    /// Idempotency key of the request.
+    pub idempotency_key: String,
+    /// The request.
+    pub request: RunRequest,
+    /// Trace context of the run's root span.
+    pub trace: TraceContext,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+    /// When operator steps stop being re-checked.
+    pub deadline: Timestamp,
+    /// State.
+    pub state: RunState,
+    /// The steps of the kind's sequence, in order.
+    pub steps: Vec<StepRecord>,
+    /// Facts learned.
+    pub facts: RunFacts,
+    /// Attested steps an operator acknowledged.
+    pub acknowledged: BTreeSet<StepName>,
+    /// Every transition.
+    pub audit: Vec<AuditEvent>,
+}
+
+impl Run {
+    /// A queued run for a validated request.
+    pub fn new(
+        id: &str,
+        idempotency_key: &str,
+        request: RunRequest,
+        trace: TraceContext,
+        now: Timestamp,
+    ) -> Result<Self, Error> {
+        request.validate()?;
+        let deadline = now.plus(request.settings.operator_deadline());
+        let steps = request
+            .kind
+            .sequence()
+            .iter()
+            .map(|e| StepRecord {
+                step: e.step,
+                condition: e.condition,
+                state: StepState::Pending,
+            })
+            .collect();
+        Ok(Self {
+            id: id.into(),
+            idempotency_key: idempotency_key.into(),
+            request,
+            trace,
+            created_at: now,
+            updated_at: now,
+            deadline,
+            state: RunState::Queued,
+            steps,
+            facts: RunFacts::default(),
+            acknowledged: BTreeSet::new(),
+            audit: vec![AuditEvent {
+                at: now,
+                actor: Actor::System,
+                step: None,
+                transition: "-> queued".into(),
+                detail: String::new(),
+            }],
+        })
+    }
+
+    /// What the steps of this run know.
+    pub fn context(&self) -> StepContext {
+        StepContext {
+            tenant_id: self.request.tenant_id.clone(),
+            settings: self.request.settings.clone(),
+            new_user_name: self.request.new_user_name.clone(),
+            previous_user_name: self.request.previous_user_name.clone(),
+            has_admin_credentials: self.request.credentials.admin.is_some(),
+            acknowledged: self.acknowledged.clone(),
+        }
+    }
+
+    /// Changes the run's state, or refuses an illegal transition.
+    pub fn set_state(
+        &mut self,
+        to: RunState,
+        at: Timestamp,
+        actor: Actor,
+        detail: &str,
+    ) -> Result<(), Error> {
+        if !self.state.allows(to) {
+            return Err(Error::IllegalRunTransition {
+                from: self.state.as_str(),
+                to: to.as_str(),
+            });
+        }
+        self.audit.push(AuditEvent {
+            at,
+            actor,
+            step: None,
+            transition: format!("{} -> {}", self.state.as_str(), to.as_str()),
+            detail: detail.into(),
+        });
+        self.state = to;
+        self.updated_at = at;
+        Ok(())
+    }
+
+    /// The record of a step.
+    pub fn step(&self, step: StepName) -> Option<&StepRecord> {
+        self.steps.iter().find(|s| s.step == step)
+    }
+
+    /// Changes a step's state, or refuses an illegal transition. A succeeded
+    /// `delete_previous_webhooks` marks the cleanup verified.
+    pub fn set_step_state(
+        &mut self,
+        step: StepName,
+        to: StepState,
+        at: Timestamp,
+        actor: Actor,
+        detail: &str,
+    ) -> Result<(), Error> {
+        let record = self
+            .steps
+            .iter_mut()
+            .find(|s| s.step == step)
+            .ok_or(Error::UnknownStep { step })?;
+        let (from, next) = (record.state.status(), to.status());
+        if !from.allows(next) {
+            return Err(Error::IllegalStepTransition {
+                step,
+                from: from.as_str(),
+                to: next.as_str(),
+            });
+        }
+        if step == StepName::DeletePreviousWebhooks && next == StepStatus::Succeeded {
+            self.facts.cleanup_verified = true;
+        }
+        record.state = to;
+        self.audit.push(AuditEvent {
+            at,
+            actor,
+            step: Some(step),
+            transition: format!("{} -> {}", from.as_str(), next.as_str()),
+            detail: detail.into(),
+        });
+        self.updated_at = at;
+        Ok(())
+    }
+
+    /// Records the facts of a plan.
+    pub fn record_facts(&mut self, facts: &[Fact]) {
+        for f in facts {
+            self.facts.record(f);
+        }
+    }
+
+    /// An operator acknowledges an attested step (audit event included).
+    pub fn acknowledge(
+        &mut self,
+        step: StepName,
+        at: Timestamp,
+        operator: &str,
+    ) -> Result<(), Error> {
+        if self.step(step).is_none() {
+            return Err(Error::UnknownStep { step });
+        }
+        self.acknowledged.insert(step);
+        self.audit.push(AuditEvent {
+            at,
+            actor: Actor::Operator(operator.into()),
+            step: Some(step),
+            transition: "acknowledged".into(),
+            detail: String::new(),
+        });
+        self.updated_at = at;
+        Ok(())
+    }
+
+    /// The next step to run: the first pending one whose condition holds; pending steps
+    /// before it whose condition does not hold are marked skipped (with an audit event).
+    /// `None` when no step is pending (then the run is complete if none failed).
+    pub fn next_step(&mut self, at: Timestamp, actor: Actor) -> Option<StepName> {
+        let ctx = self.context();
+        loop {
+            let i = self.steps.iter().position(|s| {
+                s.state.status() != StepStatus::Succeeded && s.state.status() != StepStatus::Skipped
+            })?;
+            let record = &self.steps[i];
+            if record.state.status() != StepStatus::Pending {
+                return Some(record.step);
+            }
+            if self.facts.holds(record.condition, &ctx) {
+                return Some(record.step);
+            }
+            let (step, condition) = (record.step, record.condition);
+            // Pending -> Skipped is always allowed.
+            let _ = self.set_step_state(
+                step,
+                StepState::Skipped {
+                    reason: format!("condition {condition:?} does not hold"),
+                },
+                at,
+                actor.clone(),
+                "",
+            );
+        }
+    }
+
+    /// Whether every step succeeded or was skipped.
+    pub fn is_complete(&self) -> bool {
+        self.steps.iter().all(|s| {
+            matches!(
+                s.state.status(),
+                StepStatus::Succeeded | StepStatus::Skipped
+            )
+        })
+    }
+}
+
+/// One line of a dry-run report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DryRunOutcome {
+    /// The calls the step would make (empty: converged).
+    Planned {
+        /// Each call, described.
+        calls: Vec<String>,
+    },
+    /// The step would not act now.
+    Refused {
+        /// How the run would continue.
+        class: ErrorClass,
+        /// Why.
+        reason: String,
+    },
+    /// Verification result (verify runs).
+    Verified {
+        /// Differences found (empty: no drift).
+        drift: Vec<String>,
+    },
+    /// The step's condition does not hold.
+    Skipped,
+}
+
+/// A dry run: the worker drives it like a real run (reads only), and it reports what each
+/// step would do. Later steps see the state as it is now, not as earlier plans would leave it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DryRun {
+    kind: RunKind,
+    ctx: StepContext,
+    facts: RunFacts,
+    /// The report so far.
+    pub lines: Vec<(StepName, DryRunOutcome)>,
+}
+
+impl DryRun {
+    /// A dry run of `kind` in `ctx`.
+    pub fn new(kind: RunKind, ctx: StepContext) -> Self {
+        Self {
+            kind,
+            ctx,
+            facts: RunFacts::default(),
+            lines: Vec::new(),
+        }
+    }
+
+    /// The context to read with.
+    pub fn context(&self) -> &StepContext {
+        &self.ctx
+    }
+
+    /// The next step to observe (steps whose condition does not hold are reported skipped).
+    pub fn next_step(&mut self) -> Option<StepName> {
+        loop {
+            let entry = self.kind.sequence().get(self.lines.len())?;
+            if self.facts.holds(entry.condition, &self.ctx) {
+                return Some(entry.step);
+            }
+            self.lines.push((entry.step, DryRunOutcome::Skipped));
+        }
+    }
+
+    /// Reports `step` from what its reads observed.
+    pub fn report(&mut self, step: StepName, observed: &Observed) {
+        let outcome = if self.kind.verify_only() {
+            DryRunOutcome::Verified {
+                drift: step
+                    .verify(&self.ctx, observed)
+                    .err()
+                    .map(|d| d.differences)
+                    .unwrap_or_default(),
+            }
+        } else {
+            match step.plan(&self.ctx, observed) {
+                Ok(plan) => {
+                    for f in &plan.facts {
+                        self.facts.record(f);
+                    }
+                    // As if the cleanup succeeded, so the report shows the whole sequence.
+                    if step == StepName::DeletePreviousWebhooks {
+                        self.facts.cleanup_verified = true;
+                    }
+                    DryRunOutcome::Planned {
+                        calls: plan.calls.iter().map(|c| c.describe()).collect(),
+                    }
+                }
+                Err(r) => DryRunOutcome::Refused {
+                    class: r.class,
+                    reason: r.reason,
+                },
+            }
+        };
+        self.lines.push((step, outcome));
+    }
+
+    /// The report as text.
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "dry run of {} for tenant {}\n",
+            self.kind.as_str(),
+            self.ctx.tenant_id
+        );
+        for (step, outcome) in &self.lines {
+            match outcome {
+                DryRunOutcome::Planned { calls } if calls.is_empty() => {
+                    s.push_str(&format!("{step}: nothing to do\n"));
+                }
+                DryRunOutcome::Planned { calls } => {
+                    s.push_str(&format!("{step}: would make {} call(s)\n", calls.len()));
+                    for c in calls {
+                        s.push_str(&format!("  {c}\n"));
+                    }
+                }
+                DryRunOutcome::Refused { class, reason } => {
+                    s.push_str(&format!("{step}: would stop ({class:?}): {reason}\n"));
+                }
+                DryRunOutcome::Verified { drift } if drift.is_empty() => {
+                    s.push_str(&format!("{step}: no drift\n"));
+                }
+                DryRunOutcome::Verified { drift } => {
+                    s.push_str(&format!("{step}: drift: {}\n", drift.join("; ")));
+                }
+                DryRunOutcome::Skipped => s.push_str(&format!("{step}: skipped\n")),
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(kind: RunKind) -> RunRequest {
+        RunRequest {
+            kind,
+            tenant_id: "acme".into(),
+            tenant_name: "Acme GmbH".into(),
+            settings: TenantSettings::new("https://hooks.example.com/at"),
+            new_user_name: "new@example.com".into(),
+            previous_user_name: Some("old@example.com".into()),
+            credentials: RunCredentials {
+                new: CredentialRef("vault:acme/new".into()),
+                previous: Some(CredentialRef("vault:acme/old".into())),
+                admin: None,
+            },
+            dry_run: false,
+        }
+    }
+
+    fn run(kind: RunKind) -> Run {
+        Run::new(
+            "run-1",
+            "key-1",
+            request(kind),
+            TraceContext::default(),
+            Timestamp(0),
+        )
+        .unwrap()
+    }
+
+    const W: fn() -> Actor = || Actor::Worker("w1".into());
+
+    #[test]
+    fn every_run_state_transition_is_checked() {
+        use RunState::*;
+        let mut allowed = Vec::new();
+        for from in RunState::ALL {
+            for to in RunState::ALL {
+                let mut r = run(RunKind::Onboard);
+                r.state = *from;
+                let res = r.set_state(*to, Timestamp(5), W(), "");
+                assert_eq!(res.is_ok(), from.allows(*to));
+                if res.is_ok() {
+                    allowed.push(format!("{} -> {}", from.as_str(), to.as_str()));
+                    assert_eq!(r.state, *to);
+                    assert_eq!(r.audit.last().unwrap().at, Timestamp(5));
+                } else {
+                    assert_eq!(r.state, *from, "a refused transition changes nothing");
+                    assert_eq!(r.audit.len(), 1);
+                }
+            }
+        }
+        expect_test::expect![[r#"
+            [
+                "queued -> running",
+                "queued -> cancelled",
+                "running -> waiting_for_operator",
+                "running -> succeeded",
+                "running -> failed",
+                "running -> cancelled",
+                "waiting_for_operator -> running",
+                "waiting_for_operator -> failed",
+                "waiting_for_operator -> cancelled",
+                "failed -> queued",
+            ]
+        "#]]
+        .assert_debug_eq(&allowed);
+        let mut r = run(RunKind::Onboard);
+        r.state = Succeeded;
+        assert_eq!(
+            r.set_state(Running, Timestamp(1), W(), "")
+                .unwrap_err()
+                .to_string(),
+            "illegal run transition from succeeded to running"
+        );
+        assert!(Succeeded.is_final() && Cancelled.is_final() && !Running.is_final());
+    }
+
+    #[test]
+    fn every_step_state_transition_is_checked() {
+        let mut allowed = Vec::new();
+        for from in StepStatus::ALL {
+            for to in StepStatus::ALL {
+                if from.allows(*to) {
+                    allowed.push(format!("{} -> {}", from.as_str(), to.as_str()));
+                }
+            }
+        }
+        expect_test::expect![[r#"
+            [
+                "pending -> running",
+                "pending -> skipped",
+                "running -> retry_scheduled",
+                "running -> waiting_for_operator",
+                "running -> succeeded",
+                "running -> failed",
+                "retry_scheduled -> running",
+                "retry_scheduled -> failed",
+                "waiting_for_operator -> running",
+                "waiting_for_operator -> succeeded",
+                "waiting_for_operator -> failed",
+                "failed -> pending",
+            ]
+        "#]]
+        .assert_debug_eq(&allowed);
+
+        let mut r = run(RunKind::Onboard);
+        let s = StepName::ResolveZone;
+        let err = r
+            .set_step_state(
+                s,
+                StepState::Succeeded { changed: false },
+                Timestamp(1),
+                W(),
+                "",
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "illegal transition of step resolve_zone from pending to succeeded"
+        );
+        r.set_step_state(s, StepState::Running { attempt: 1 }, Timestamp(1), W(), "")
+            .unwrap();
+        r.set_step_state(
+            s,
+            StepState::Succeeded { changed: false },
+            Timestamp(2),
+            W(),
+            "ok",
+        )
+        .unwrap();
+        assert!(
+            r.set_step_state(s, StepState::Running { attempt: 2 }, Timestamp(3), W(), "")
+                .is_err()
+        );
+        assert_eq!(
+            r.set_step_state(
+                StepName::VerifyChangeover,
+                StepState::Pending,
+                Timestamp(3),
+                W(),
+                ""
+            ),
+            Err(Error::UnknownStep {
+                step: StepName::VerifyChangeover
+            })
+        );
+        let audit: Vec<_> = r
+            .audit
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {:?} {:?} {} {}",
+                    e.at, e.actor, e.step, e.transition, e.detail
+                )
+            })
+            .collect();
+        expect_test::expect![[r#"
+            [
+                "0ms System None -> queued ",
+                "1ms Worker(\"w1\") Some(ResolveZone) pending -> running ",
+                "2ms Worker(\"w1\") Some(ResolveZone) running -> succeeded ok",
+            ]
+        "#]]
+        .assert_debug_eq(&audit);
+    }
+
+    #[test]
+    fn sequences_and_conditions() {
+        let names = |k: RunKind| {
+            k.sequence()
+                .iter()
+                .map(|e| match e.condition {
+                    Condition::Always => e.step.to_string(),
+                    c => format!("{} [{c:?}]", e.step),
+                })
+                .collect::<Vec<_>>()
+        };
+        expect_test::expect![[r#"
+            [
+                "resolve_zone",
+                "check_api_budget",
+                "find_previous_webhooks",
+                "reactivate_previous_user [PreviousUserInactive]",
+                "delete_previous_webhooks",
+                "deactivate_previous_user [Deactivation]",
+                "verify_changeover",
+            ]
+        "#]]
+        .assert_debug_eq(&names(RunKind::CleanupWebhooks));
+        assert_eq!(names(RunKind::Onboard).len(), 9);
+        assert_eq!(names(RunKind::ChangeApiUser).len(), 14);
+        assert!(
+            RunKind::Verify
+                .sequence()
+                .iter()
+                .all(|e| e.step.is_read_only() || e.step == StepName::EnsureWebhooks)
+        );
+        assert!(RunKind::Verify.verify_only());
+    }
+
+    fn finish(r: &mut Run, step: StepName) {
+        r.set_step_state(
+            step,
+            StepState::Running { attempt: 1 },
+            Timestamp(1),
+            W(),
+            "",
+        )
+        .unwrap();
+        r.set_step_state(
+            step,
+            StepState::Succeeded { changed: true },
+            Timestamp(2),
+            W(),
+            "",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn reactivation_only_when_inactive_and_deactivation_only_after_cleanup() {
+        // Previous user active: neither reactivation nor deactivation.
+        let mut r = run(RunKind::CleanupWebhooks);
+        for s in [S::ResolveZone, S::CheckApiBudget, S::FindPreviousWebhooks] {
+            assert_eq!(r.next_step(Timestamp(1), W()), Some(s));
+            finish(&mut r, s);
+        }
+        assert_eq!(
+            r.next_step(Timestamp(3), W()),
+            Some(S::DeletePreviousWebhooks)
+        );
+        assert_eq!(
+            r.step(S::ReactivatePreviousUser).unwrap().state.status(),
+            StepStatus::Skipped
+        );
+        finish(&mut r, S::DeletePreviousWebhooks);
+        assert!(r.facts.cleanup_verified);
+        assert_eq!(r.next_step(Timestamp(4), W()), Some(S::VerifyChangeover));
+        assert_eq!(
+            r.step(S::DeactivatePreviousUser).unwrap().state.status(),
+            StepStatus::Skipped
+        );
+        finish(&mut r, S::VerifyChangeover);
+        assert_eq!(r.next_step(Timestamp(5), W()), None);
+        assert!(r.is_complete());
+
+        // Previous user inactive: the run reactivates, cleans up, then deactivates again.
+        let mut r = run(RunKind::CleanupWebhooks);
+        for s in [S::ResolveZone, S::CheckApiBudget, S::FindPreviousWebhooks] {
+            assert_eq!(r.next_step(Timestamp(1), W()), Some(s));
+            finish(&mut r, s);
+        }
+        r.record_facts(&[Fact::PreviousUserInactive]);
+        assert_eq!(
+            r.next_step(Timestamp(1), W()),
+            Some(S::ReactivatePreviousUser)
+        );
+        r.record_facts(&[Fact::ReactivatedPreviousUser]);
+        finish(&mut r, S::ReactivatePreviousUser);
+        assert_eq!(
+            r.next_step(Timestamp(1), W()),
+            Some(S::DeletePreviousWebhooks)
+        );
+        // Not before cleanup is verified:
+        let ctx = r.context();
+        assert!(!r.facts.holds(Condition::Deactivation, &ctx));
+        finish(&mut r, S::DeletePreviousWebhooks);
+        assert_eq!(
+            r.next_step(Timestamp(1), W()),
+            Some(S::DeactivatePreviousUser)
+        );
+
+        // Asked for by the settings, without reactivation.
+        let mut req = request(RunKind::CleanupWebhooks);
+        req.settings.deactivate_previous_user = true;
+        let mut r = Run::new("r", "k", req, TraceContext::default(), Timestamp(0)).unwrap();
+        for s in [
+            S::ResolveZone,
+            S::CheckApiBudget,
+            S::FindPreviousWebhooks,
+            S::DeletePreviousWebhooks,
+        ] {
+            assert_eq!(r.next_step(Timestamp(1), W()), Some(s));
+            finish(&mut r, s);
+        }
+        assert_eq!(
+            r.next_step(Timestamp(1), W()),
+            Some(S::DeactivatePreviousUser)
+        );
+    }
+
+    #[test]
+    fn requests_are_validated_naming_the_field() {
+        let mut req = request(RunKind::ChangeApiUser);
+        req.previous_user_name = None;
+        assert!(
+            Run::new("r", "k", req, TraceContext::default(), Timestamp(0))
+                .unwrap_err()
+                .to_string()
+                .contains("`previous_user_name`")
+        );
+        let mut req = request(RunKind::ChangeApiUser);
+        req.previous_user_name = Some("NEW@example.com".into());
+        assert!(
+            req.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("must differ")
+        );
+        let mut req = request(RunKind::ChangeApiUser);
+        req.credentials.previous = None;
+        assert!(
+            req.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("`credentials.previous`")
+        );
+        let mut req = request(RunKind::Onboard);
+        req.tenant_id = "a b".into();
+        assert!(
+            req.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("`tenant_id`")
+        );
+        let r = run(RunKind::Onboard);
+        assert_eq!(r.deadline, Timestamp(7 * 86_400_000));
+        // The run record never holds a secret: only references.
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("vault:acme/new") && !json.to_lowercase().contains("secret"));
+    }
+
+    #[test]
+    fn acknowledgment_reaches_the_context() {
+        let mut r = run(RunKind::Onboard);
+        r.acknowledge(S::ConfirmVendorActive, Timestamp(9), "anna")
+            .unwrap();
+        assert!(r.context().acknowledged.contains(&S::ConfirmVendorActive));
+        assert_eq!(
+            r.audit.last().unwrap().actor,
+            Actor::Operator("anna".into())
+        );
+        assert!(
+            r.acknowledge(S::VerifyChangeover, Timestamp(9), "anna")
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! Tenant settings with their defaults and validation. Every validation error names the
+//! setting's path (`webhook_families[0].subscribed_fields`), so the CLI, the HTTP API and the
+//! dashboard can point at it.
+//!
+//! Webhook URLs are derived, never configured one by one: `{webhook_url_base}/{tenant}/
+//! {resource id of the API user}/{family}`. That makes each URL unique per tenant, API user and
+//! family, which Autotask's duplicate rule needs (same entity + URL + event counts as a
+//! duplicate across owners, inactive ones included), and lets `ensure_webhooks` recognise its
+//! own webhook after a lost response without remembering ids.
+
+use std::time::Duration;
+
+use autotask_types::{ResourceId, WebhookFamily};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// A line of business: an organizational level 1 (division) and level 2, e.g.
+/// `General > IT Services`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LineOfBusiness {
+    /// Level 1 name, e.g. `General`.
+    pub level1: String,
+    /// Level 2 name, e.g. `IT Services`.
+    pub level2: String,
+}
+
+impl LineOfBusiness {
+    /// `level1 > level2`.
+    pub fn new(level1: &str, level2: &str) -> Self {
+        Self {
+            level1: level1.into(),
+            level2: level2.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for LineOfBusiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} > {}", self.level1, self.level2)
+    }
+}
+
+/// One webhook family to maintain and the entity fields whose changes fire it (by their
+/// label in `{Family}WebhookFields/entityInformation/fields`, picklist of `fieldID`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilySettings {
+    /// The family.
+    pub family: WebhookFamily,
+    /// Labels of the subscribed fields (at least one: Autotask needs one to make a webhook
+    /// ready).
+    pub subscribed_fields: Vec<String>,
+}
+
+/// Per-tenant settings of the onboarding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    /// Lines of business the API user must belong to (A11).
+    #[serde(default = "default_lines_of_business")]
+    pub lines_of_business: Vec<LineOfBusiness>,
+    /// The webhook families to maintain, each with its subscribed fields.
+    #[serde(default = "default_webhook_families")]
+    pub webhook_families: Vec<FamilySettings>,
+    /// HTTPS base of the webhook URLs, e.g. `https://hooks.example.com/autotask`.
+    pub webhook_url_base: String,
+    /// Receives Autotask's webhook error and threshold mails.
+    #[serde(default)]
+    pub notification_email: Option<String>,
+    /// Deactivate the previous API user after its webhooks are cleaned up, even when the run
+    /// did not reactivate it.
+    #[serde(default)]
+    pub deactivate_previous_user: bool,
+    /// How long operator steps are re-checked before the run fails, in seconds (7 days).
+    #[serde(default = "default_operator_deadline_secs")]
+    pub operator_deadline_secs: u64,
+    /// Share of the tenant's hourly request budget above which a run is deferred (0.75).
+    #[serde(default = "default_budget_pause_ratio")]
+    pub budget_pause_ratio: f64,
+}
+
+fn default_lines_of_business() -> Vec<LineOfBusiness> {
+    vec![
+        LineOfBusiness::new("General", "IT Services"),
+        LineOfBusiness::new("General", "Software Development"),
+    ]
+}
+
+fn default_webhook_families() -> Vec<FamilySettings> {
+    vec![FamilySettings {
+        family: WebhookFamily::Ticket,
+        subscribed_fields: vec!["Status".into(), "Priority".into()],
+    }]
+}
+
+fn default_operator_deadline_secs() -> u64 {
+    7 * 24 * 3600
+}
+
+fn default_budget_pause_ratio() -> f64 {
+    0.75
+}
+
+/// The prefix of every webhook name onboard creates; webhooks of the new user with this
+/// prefix but another URL are stale and get removed.
+pub const WEBHOOK_NAME_PREFIX: &str = "Sophos Central";
+
+impl TenantSettings {
+    /// Defaults for everything but the URL base.
+    pub fn new(webhook_url_base: impl Into<String>) -> Self {
+        Self {
+            lines_of_business: default_lines_of_business(),
+            webhook_families: default_webhook_families(),
+            webhook_url_base: webhook_url_base.into(),
+            notification_email: None,
+            deactivate_previous_user: false,
+            operator_deadline_secs: default_operator_deadline_secs(),
+            budget_pause_ratio: default_budget_pause_ratio(),
+        }
+    }
+
+    /// The operator deadline as a duration.
+    pub fn operator_deadline(&self) -> Duration {
+        Duration::from_secs(self.operator_deadline_secs)
+    }
+
+    /// The configured families, in order.
+    pub fn families(&self) -> impl Iterator<Item = WebhookFamily> + '_ {
+        self.webhook_families.iter().map(|f| f.family)
+    }
+
+    /// The settings of one family.
+    pub fn family(&self, family: WebhookFamily) -> Option<&FamilySettings> {
+        self.webhook_families.iter().find(|f| f.family == family)
+    }
+
+    /// Checks every setting; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |field: String, reason: &str| {
+            Err(Error::InvalidSetting {
+                field,
+                reason: reason.into(),
+            })
+        };
+        for (i, lob) in self.lines_of_business.iter().enumerate() {
+            if lob.level1.trim().is_empty() {
+                return bad(
+                    format!("lines_of_business[{i}].level1"),
+                    "must not be empty",
+                );
+            }
+            if lob.level2.trim().is_empty() {
+                return bad(
+                    format!("lines_of_business[{i}].level2"),
+                    "must not be empty",
+                );
+            }
+        }
+        if self.webhook_families.is_empty() {
+            return bad("webhook_families".into(), "name at least one family");
+        }
+        for (i, fam) in self.webhook_families.iter().enumerate() {
+            if self.webhook_families[..i]
+                .iter()
+                .any(|f| f.family == fam.family)
+            {
+                return bad(
+                    format!("webhook_families[{i}].family"),
+                    "each family may appear only once",
+                );
+            }
+            if fam.subscribed_fields.is_empty() {
+                return bad(
+                    format!("webhook_families[{i}].subscribed_fields"),
+                    "name at least one field: Autotask makes a webhook ready only with one",
+                );
+            }
+            for (j, f) in fam.subscribed_fields.iter().enumerate() {
+                if f.trim().is_empty() {
+                    return bad(
+                        format!("webhook_families[{i}].subscribed_fields[{j}]"),
+                        "must not be empty",
+                    );
+                }
+            }
+        }
+        let base = &self.webhook_url_base;
+        if !base.starts_with("https://") || base.len() <= "https://".len() {
+            return bad(
+                "webhook_url_base".into(),
+                "must be an https:// URL (Autotask posts to port 443 only)",
+            );
+        }
+        if base.len() > 400 {
+            return bad(
+                "webhook_url_base".into(),
+                "must be at most 400 characters (webhook URLs are limited to 500)",
+            );
+        }
+        if base.contains(['?', '#', ' ']) {
+            return bad(
+                "webhook_url_base".into(),
+                "must not contain a query, a fragment or spaces",
+            );
+        }
+        if let Some(email) = &self.notification_email {
+            let ok = email.len() <= 150
+                && email
+                    .split_once('@')
+                    .is_some_and(|(a, d)| !a.is_empty() && d.contains('.') && !d.contains('@'));
+            if !ok {
+                return bad(
+                    "notification_email".into(),
+                    "must be an email address of at most 150 characters",
+                );
+            }
+        }
+        if self.operator_deadline_secs == 0 {
+            return bad("operator_deadline_secs".into(), "must be positive");
+        }
+        if !(self.budget_pause_ratio > 0.0 && self.budget_pause_ratio <= 1.0) {
+            return bad("budget_pause_ratio".into(), "must be in (0, 1]");
+        }
+        Ok(())
+    }
+
+    /// The webhook URL for a tenant, API user and family: unique per all three.
+    pub fn webhook_url(&self, tenant: &str, user: ResourceId, family: WebhookFamily) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.webhook_url_base.trim_end_matches('/'),
+            tenant,
+            user,
+            family.as_str().to_ascii_lowercase()
+        )
+    }
+
+    /// The deactivation URL that belongs to [`Self::webhook_url`].
+    pub fn deactivation_url(
+        &self,
+        tenant: &str,
+        user: ResourceId,
+        family: WebhookFamily,
+    ) -> String {
+        format!("{}/deactivated", self.webhook_url(tenant, user, family))
+    }
+
+    /// The webhook name (at most 50 characters for Autotask's int32 resource ids).
+    pub fn webhook_name(user: ResourceId, family: WebhookFamily) -> String {
+        format!("{WEBHOOK_NAME_PREFIX} {} {user}", family.as_str())
+    }
+}
+
+/// Checks a tenant id used in URLs and keys: 1..=64 of `[A-Za-z0-9_-]`.
+pub fn validate_tenant_id(tenant: &str) -> Result<(), Error> {
+    if tenant.is_empty()
+        || tenant.len() > 64
+        || !tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(Error::InvalidSetting {
+            field: "tenant_id".into(),
+            reason: "must be 1 to 64 letters, digits, '-' or '_'".into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(s: &TenantSettings) -> String {
+        s.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_from_minimal_json() {
+        let s: TenantSettings =
+            serde_json::from_str(r#"{"webhook_url_base":"https://hooks.example.com/at"}"#).unwrap();
+        assert_eq!(s, TenantSettings::new("https://hooks.example.com/at"));
+        s.validate().unwrap();
+        assert_eq!(
+            s.lines_of_business
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["General > IT Services", "General > Software Development"]
+        );
+        assert_eq!(s.families().collect::<Vec<_>>(), [WebhookFamily::Ticket]);
+        assert_eq!(s.operator_deadline(), Duration::from_secs(7 * 86400));
+        assert!(!s.deactivate_previous_user);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let ok = TenantSettings::new("https://hooks.example.com");
+        let mut s = ok.clone();
+        s.webhook_url_base = "http://hooks.example.com".into();
+        assert_eq!(
+            err(&s),
+            "invalid setting `webhook_url_base`: must be an https:// URL (Autotask posts to port 443 only)"
+        );
+        let mut s = ok.clone();
+        s.webhook_families[0].subscribed_fields.clear();
+        assert!(err(&s).starts_with("invalid setting `webhook_families[0].subscribed_fields`"));
+        let mut s = ok.clone();
+        s.webhook_families.push(s.webhook_families[0].clone());
+        assert!(err(&s).starts_with("invalid setting `webhook_families[1].family`"));
+        let mut s = ok.clone();
+        s.notification_email = Some("nobody".into());
+        assert!(err(&s).starts_with("invalid setting `notification_email`"));
+        let mut s = ok.clone();
+        s.lines_of_business[1].level2 = " ".into();
+        assert!(err(&s).starts_with("invalid setting `lines_of_business[1].level2`"));
+        let mut s = ok.clone();
+        s.budget_pause_ratio = 1.5;
+        assert!(err(&s).starts_with("invalid setting `budget_pause_ratio`"));
+        let mut s = ok;
+        s.operator_deadline_secs = 0;
+        assert!(err(&s).starts_with("invalid setting `operator_deadline_secs`"));
+        assert!(validate_tenant_id("acme-1").is_ok());
+        assert!(validate_tenant_id("acme/1").is_err());
+    }
+
+    #[test]
+    fn urls_are_unique_per_tenant_user_and_family() {
+        let s = TenantSettings::new("https://hooks.example.com/at/");
+        let u = |t, r: i64, f| s.webhook_url(t, ResourceId::new(r), f);
+        assert_eq!(
+            u("acme", 7, WebhookFamily::Ticket),
+            "https://hooks.example.com/at/acme/7/ticket"
+        );
+        let all = [
+            u("acme", 7, WebhookFamily::Ticket),
+            u("acme", 8, WebhookFamily::Ticket),
+            u("beta", 7, WebhookFamily::Ticket),
+            u("acme", 7, WebhookFamily::TicketNote),
+        ];
+        let set: std::collections::BTreeSet<_> = all.iter().collect();
+        assert_eq!(set.len(), all.len());
+        assert!(
+            TenantSettings::webhook_name(
+                ResourceId::new(i64::from(i32::MAX)),
+                WebhookFamily::ConfigurationItem
+            )
+            .len()
+                <= 50
+        );
+    }
+}

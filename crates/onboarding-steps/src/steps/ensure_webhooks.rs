@@ -1,0 +1,435 @@
+//! `ensure_webhooks` (api, C2): exactly one webhook per configured family owned by the new
+//! API user, active, with the configured subscribed fields and the user itself excluded (no
+//! echo of its own changes).
+//!
+//! Safe to run any number of times: the plan comes from what Autotask holds now, never from
+//! what an earlier attempt did. The step recognises its own webhook by its deterministic URL
+//! (`{base}/{tenant}/{user id}/{family}`, see [`TenantSettings::webhook_url`]) and owner, so a
+//! create whose response was lost is found on the next attempt instead of duplicated; its
+//! children (fields, excluded resource) are completed from what exists. The URL is unique per
+//! tenant and user, which Autotask's duplicate rule (same entity + URL + event across owners,
+//! inactive included) requires during a change of API user. Webhooks of the user named with
+//! onboard's prefix but another URL (an older URL base) are removed; duplicates with our URL
+//! (which the duplicate rule should prevent) are reduced to the oldest.
+
+use std::collections::BTreeMap;
+
+use autotask_types::{
+    FieldInfo, Filter, Query, ResourceId, Webhook, WebhookExcludedResource, WebhookFamily,
+    WebhookField, WebhookId,
+};
+
+use super::{Definition, StepContext, new_user_id, same_url, verify_by_plan};
+use crate::catalog::StepName;
+use crate::observe::{Lookup, Read, Role};
+use crate::plan::{Call, Drift, Plan, Refusal, SecretSlot, WebhookRef};
+use crate::retry::ErrorClass;
+use crate::settings::{TenantSettings, WEBHOOK_NAME_PREFIX};
+
+pub(crate) struct Step;
+
+#[derive(Debug)]
+pub(crate) struct FamilyFound {
+    family: WebhookFamily,
+    desired_fields: Vec<i32>,
+    webhooks: Vec<Webhook>,
+    fields: Vec<WebhookField>,
+    excluded: Vec<WebhookExcludedResource>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Found {
+    user: ResourceId,
+    families: Vec<FamilyFound>,
+}
+
+/// The query that finds our webhook by URL (any owner) and every webhook the user owns.
+pub(crate) fn webhooks_read(url: &str, user: ResourceId, family: WebhookFamily) -> Read {
+    Read::Webhooks {
+        credentials: Role::New,
+        family,
+        query: Query::new([Filter::or([
+            Filter::eq("webhookUrl", url),
+            Filter::eq("ownerResourceID", user.get()),
+        ])]),
+    }
+}
+
+fn children_query(webhook: WebhookId) -> Query {
+    Query::new([Filter::eq("webhookID", webhook.get())])
+}
+
+/// Our webhook among `webhooks`: owned by `user` with our URL, the oldest if several.
+pub(crate) fn ours<'a>(webhooks: &'a [Webhook], url: &str, user: ResourceId) -> Vec<&'a Webhook> {
+    let mut v: Vec<&Webhook> = webhooks
+        .iter()
+        .filter(|w| w.owner_resource_id == Some(user) && same_url(w.webhook_url.as_deref(), url))
+        .collect();
+    v.sort_by_key(|w| w.id);
+    v
+}
+
+fn resolve_fields(
+    settings: &TenantSettings,
+    family: WebhookFamily,
+    info: &[FieldInfo],
+) -> Result<Vec<i32>, Refusal> {
+    let (i, fam) = settings
+        .webhook_families
+        .iter()
+        .enumerate()
+        .find(|(_, f)| f.family == family)
+        .ok_or_else(|| {
+            Refusal::new(
+                StepName::EnsureWebhooks,
+                ErrorClass::Permanent,
+                format!("{family} is not a configured family"),
+            )
+        })?;
+    let field_id = info.iter().find(|f| f.name.eq_ignore_ascii_case("fieldID"));
+    let mut ids = Vec::new();
+    for (j, label) in fam.subscribed_fields.iter().enumerate() {
+        let value = field_id
+            .and_then(|f| f.picklist_value(label.trim()))
+            .and_then(|p| p.value.parse::<i32>().ok());
+        match value {
+            Some(v) if !ids.contains(&v) => ids.push(v),
+            Some(_) => {}
+            None => {
+                return Err(Refusal::new(
+                    StepName::EnsureWebhooks,
+                    ErrorClass::Permanent,
+                    format!(
+                        "setting `webhook_families[{i}].subscribed_fields[{j}]`: Autotask offers \
+                         no {family} webhook field labelled {label:?}"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(ids)
+}
+
+impl Definition for Step {
+    const NAME: StepName = StepName::EnsureWebhooks;
+    type Found = Found;
+
+    fn gather(ctx: &StepContext, l: &mut Lookup<'_>) -> Result<Option<Found>, Refusal> {
+        let infos: Vec<_> = ctx
+            .settings
+            .families()
+            .map(|family| {
+                let info = l.fields(Read::WebhookFieldInfo {
+                    credentials: Role::New,
+                    family,
+                });
+                (family, info)
+            })
+            .collect();
+        let Some(user) = new_user_id(Self::NAME, ctx, l)? else {
+            return Ok(None);
+        };
+        let mut families = Vec::new();
+        let mut complete = true;
+        for (family, info) in infos {
+            let url = ctx.settings.webhook_url(&ctx.tenant_id, user, family);
+            let webhooks = l.webhooks(webhooks_read(&url, user, family));
+            let (info, webhooks) = match (info, webhooks) {
+                (Some(Ok(info)), Some(Ok(webhooks))) => (info, webhooks),
+                (Some(Err(f)), _) => {
+                    return Err(Refusal::failed_read(
+                        Self::NAME,
+                        &format!("{family} webhook fields"),
+                        &f,
+                    ));
+                }
+                (_, Some(Err(f))) => {
+                    return Err(Refusal::failed_read(
+                        Self::NAME,
+                        &format!("{family} webhooks"),
+                        &f,
+                    ));
+                }
+                _ => {
+                    complete = false;
+                    continue;
+                }
+            };
+            let desired_fields = resolve_fields(&ctx.settings, family, &info)?;
+            let (mut fields, mut excluded) = (Vec::new(), Vec::new());
+            if let Some(keeper) = ours(&webhooks, &url, user).first().and_then(|w| w.id) {
+                let f = l.webhook_fields(Read::WebhookFields {
+                    credentials: Role::New,
+                    family,
+                    query: children_query(keeper),
+                });
+                let e = l.excluded(Read::WebhookExcludedResources {
+                    credentials: Role::New,
+                    family,
+                    query: children_query(keeper),
+                });
+                match (f, e) {
+                    (Some(Ok(f)), Some(Ok(e))) => {
+                        fields = f;
+                        excluded = e;
+                    }
+                    (Some(Err(f)), _) | (_, Some(Err(f))) => {
+                        return Err(Refusal::failed_read(
+                            Self::NAME,
+                            &format!("{family} webhook {keeper}'s children"),
+                            &f,
+                        ));
+                    }
+                    _ => complete = false,
+                }
+            }
+            families.push(FamilyFound {
+                family,
+                desired_fields,
+                webhooks,
+                fields,
+                excluded,
+            });
+        }
+        Ok(complete.then_some(Found { user, families }))
+    }
+
+    fn plan(ctx: &StepContext, found: &Found) -> Result<Plan, Refusal> {
+        let mut calls = Vec::new();
+        for f in &found.families {
+            plan_family(ctx, found.user, f, &mut calls)?;
+        }
+        Ok(Plan {
+            calls,
+            facts: Vec::new(),
+        })
+    }
+
+    fn verify(ctx: &StepContext, found: &Found) -> Result<(), Drift> {
+        verify_by_plan::<Self>(ctx, found)
+    }
+}
+
+fn plan_family(
+    ctx: &StepContext,
+    user: ResourceId,
+    f: &FamilyFound,
+    calls: &mut Vec<Call>,
+) -> Result<(), Refusal> {
+    let s = &ctx.settings;
+    let family = f.family;
+    let url = s.webhook_url(&ctx.tenant_id, user, family);
+    let name = TenantSettings::webhook_name(user, family);
+    let deactivation_url = s.deactivation_url(&ctx.tenant_id, user, family);
+    let credentials = Role::New;
+
+    if let Some(foreign) = f
+        .webhooks
+        .iter()
+        .find(|w| same_url(w.webhook_url.as_deref(), &url) && w.owner_resource_id != Some(user))
+    {
+        return Err(Refusal::new(
+            StepName::EnsureWebhooks,
+            ErrorClass::Permanent,
+            format!(
+                "{family} webhook {} with onboard's URL {url} belongs to resource {}, not to the \
+                 API user {user}; Autotask would reject ours as a duplicate. Delete it with its \
+                 owner's credentials.",
+                foreign.id.map(|i| i.to_string()).unwrap_or_default(),
+                foreign
+                    .owner_resource_id
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "unknown".into())
+            ),
+        ));
+    }
+
+    // Stale webhooks of ours (an older URL) and duplicates of our URL go.
+    let mine = ours(&f.webhooks, &url, user);
+    let mut stale: Vec<&Webhook> = f
+        .webhooks
+        .iter()
+        .filter(|w| {
+            w.owner_resource_id == Some(user)
+                && !same_url(w.webhook_url.as_deref(), &url)
+                && w.name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with(WEBHOOK_NAME_PREFIX))
+        })
+        .collect();
+    stale.extend(mine.iter().skip(1));
+    for w in stale {
+        if let Some(id) = w.id {
+            calls.push(Call::DeleteWebhook {
+                credentials,
+                family,
+                id,
+            });
+        }
+    }
+
+    let subscribe = |v: bool| Some(v);
+    let notification = s.notification_email.clone();
+    let Some(keeper) = mine.first() else {
+        let index = calls.len();
+        calls.push(Call::CreateWebhook {
+            credentials,
+            family,
+            webhook: Webhook {
+                name: Some(name),
+                webhook_url: Some(url),
+                deactivation_url: Some(deactivation_url),
+                is_active: Some(true),
+                is_subscribed_to_create_events: subscribe(true),
+                is_subscribed_to_update_events: subscribe(true),
+                is_subscribed_to_delete_events: subscribe(false),
+                send_threshold_exceeded_notification: Some(notification.is_some()),
+                notification_email_address: notification,
+                ..Webhook::default()
+            },
+            secret: SecretSlot {
+                tenant: ctx.tenant_id.clone(),
+                user,
+                family,
+            },
+        });
+        for field_id in &f.desired_fields {
+            calls.push(Call::CreateWebhookField {
+                credentials,
+                family,
+                webhook: WebhookRef::CreatedBy(index),
+                field: WebhookField {
+                    field_id: Some(*field_id),
+                    is_subscribed_field: Some(true),
+                    is_display_always_field: Some(false),
+                    ..WebhookField::default()
+                },
+            });
+        }
+        calls.push(Call::CreateWebhookExcludedResource {
+            credentials,
+            family,
+            webhook: WebhookRef::CreatedBy(index),
+            resource: user,
+        });
+        return Ok(());
+    };
+    let Some(id) = keeper.id else {
+        return Err(Refusal::new(
+            StepName::EnsureWebhooks,
+            ErrorClass::Permanent,
+            "Autotask returned a webhook without an id",
+        ));
+    };
+
+    // The webhook itself: PATCH what differs.
+    let mut patch = Webhook {
+        id: Some(id),
+        ..Webhook::default()
+    };
+    let mut changed = false;
+    if keeper.is_active != Some(true) {
+        patch.is_active = Some(true);
+        changed = true;
+    }
+    if keeper.name.as_deref() != Some(name.as_str()) {
+        patch.name = Some(name);
+        changed = true;
+    }
+    if keeper.deactivation_url.as_deref() != Some(deactivation_url.as_str()) {
+        patch.deactivation_url = Some(deactivation_url);
+        changed = true;
+    }
+    if keeper.is_subscribed_to_create_events != Some(true) {
+        patch.is_subscribed_to_create_events = Some(true);
+        changed = true;
+    }
+    if keeper.is_subscribed_to_update_events != Some(true) {
+        patch.is_subscribed_to_update_events = Some(true);
+        changed = true;
+    }
+    if let Some(email) = &notification {
+        if keeper.notification_email_address.as_deref() != Some(email.as_str()) {
+            patch.notification_email_address = Some(email.clone());
+            patch.send_threshold_exceeded_notification = Some(true);
+            changed = true;
+        }
+    }
+    if changed {
+        calls.push(Call::UpdateWebhook {
+            credentials,
+            family,
+            webhook: patch,
+        });
+    }
+
+    // Subscribed fields: exactly the desired set.
+    let mut by_field: BTreeMap<i32, &WebhookField> = BTreeMap::new();
+    for row in &f.fields {
+        let Some(field_id) = row.field_id else {
+            continue;
+        };
+        let first = by_field.entry(field_id).or_insert(row);
+        if !std::ptr::eq(*first, row) {
+            // A second row for the same field: remove it.
+            if let Some(row_id) = row.id {
+                calls.push(Call::DeleteWebhookField {
+                    credentials,
+                    family,
+                    webhook: id,
+                    id: row_id.get(),
+                });
+            }
+        }
+    }
+    for field_id in &f.desired_fields {
+        match by_field.get(field_id) {
+            None => calls.push(Call::CreateWebhookField {
+                credentials,
+                family,
+                webhook: WebhookRef::Existing(id),
+                field: WebhookField {
+                    field_id: Some(*field_id),
+                    is_subscribed_field: Some(true),
+                    is_display_always_field: Some(false),
+                    ..WebhookField::default()
+                },
+            }),
+            Some(row) if row.is_subscribed_field != Some(true) => {
+                calls.push(Call::UpdateWebhookField {
+                    credentials,
+                    family,
+                    webhook: id,
+                    field: WebhookField {
+                        id: row.id,
+                        is_subscribed_field: Some(true),
+                        ..WebhookField::default()
+                    },
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    for (field_id, row) in &by_field {
+        if !f.desired_fields.contains(field_id) {
+            if let Some(row_id) = row.id {
+                calls.push(Call::DeleteWebhookField {
+                    credentials,
+                    family,
+                    webhook: id,
+                    id: row_id.get(),
+                });
+            }
+        }
+    }
+
+    if !f.excluded.iter().any(|e| e.resource_id == Some(user)) {
+        calls.push(Call::CreateWebhookExcludedResource {
+            credentials,
+            family,
+            webhook: WebhookRef::Existing(id),
+            resource: user,
+        });
+    }
+    Ok(())
+}
