@@ -64,6 +64,9 @@ pub struct MemoryTenant {
     pub fields: BTreeMap<WebhookFamily, Vec<WebhookField>>,
     /// Excluded resources per family.
     pub excluded: BTreeMap<WebhookFamily, Vec<WebhookExcludedResource>>,
+    /// Whether creates obey Autotask's duplicate rule (tests turn it off to see whether a
+    /// planner would create a duplicate at all).
+    pub duplicate_rule: bool,
     /// Next id for created rows.
     pub next_id: i64,
     /// Reads answered.
@@ -159,6 +162,7 @@ impl MemoryTenant {
             webhooks: BTreeMap::new(),
             fields: BTreeMap::new(),
             excluded: BTreeMap::new(),
+            duplicate_rule: true,
             next_id: 1000,
             reads: 0,
             writes: 0,
@@ -450,7 +454,7 @@ impl MemoryTenant {
                         .is_some_and(|u| u.eq_ignore_ascii_case(&url))
                         && events(w).iter().zip(mine).any(|(a, b)| *a && b)
                 });
-                if duplicate {
+                if duplicate && self.duplicate_rule {
                     return Err(CallFailure::Rejected {
                         errors: vec!["a webhook with the same URL and event already exists".into()],
                     });

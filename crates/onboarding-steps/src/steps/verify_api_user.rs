@@ -67,10 +67,27 @@ impl Definition for Step {
         let users = match users {
             None => return Ok(None),
             Some(Err(CallFailure::CredentialsRejected)) => {
+                // With admin credentials the user can still be seen: an inactive user is the
+                // common reason for rejected credentials.
+                let mut found = vec![Finding::CredentialsRejected {
+                    user_name: user_name.clone(),
+                }];
+                if ctx.has_admin_credentials {
+                    match l.resources(user_read(Role::Admin, &ctx.new_user_name)) {
+                        None => return Ok(None),
+                        Some(Ok(rows)) if rows.is_empty() => {
+                            found = vec![Finding::UserNotFound { user_name }];
+                        }
+                        Some(Ok(rows)) if rows.iter().all(|r| r.is_active == Some(false)) => {
+                            found = vec![Finding::UserInactive { user_name }];
+                        }
+                        Some(_) => {}
+                    }
+                }
                 return Err(Refusal::operator(
                     Self::NAME,
                     ErrorClass::OperatorPending,
-                    vec![Finding::CredentialsRejected { user_name }],
+                    found,
                 ));
             }
             Some(Err(f)) => return Err(Refusal::failed_read(Self::NAME, "the API user", &f)),
