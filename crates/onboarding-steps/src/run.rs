@@ -12,11 +12,11 @@ use autotask_types::{ResourceId, WebhookFamily, WebhookId};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::StepName;
-use crate::observe::{Observed, Role};
+use crate::observe::{CallFailure, Observed, Role};
 use crate::payload::{CredentialRef, TraceContext};
-use crate::plan::{Fact, Refusal};
+use crate::plan::{Drift, Fact, Refusal};
 use crate::remediation::Remediation;
-use crate::retry::ErrorClass;
+use crate::retry::{ErrorClass, RetryDecision, RetryPolicy};
 use crate::settings::{TenantSettings, validate_tenant_id};
 use crate::steps::StepContext;
 use crate::{Error, Timestamp};
@@ -431,6 +431,9 @@ pub struct StepRecord {
     pub condition: Condition,
     /// Its state.
     pub state: StepState,
+    /// Attempts started and counted (a budget deferral gives its attempt back).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 /// Credential references of a run (never secrets).
@@ -566,6 +569,7 @@ impl Run {
                 step: e.step,
                 condition: e.condition,
                 state: StepState::Pending,
+                attempts: 0,
             })
             .collect();
         Ok(Self {
@@ -738,6 +742,192 @@ impl Run {
                 StepStatus::Succeeded | StepStatus::Skipped
             )
         })
+    }
+}
+
+/// How one attempt of a step ended, as the worker saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptOutcome {
+    /// Planned, executed (possibly nothing) and verified; the plan's facts.
+    Succeeded {
+        /// Whether calls were made.
+        changed: bool,
+        /// The plan's facts.
+        facts: Vec<Fact>,
+    },
+    /// The step refused to act now.
+    Refused(Refusal),
+    /// A read or a call failed in a way the step does not interpret (a call failure the call
+    /// [tolerates](crate::Call::tolerates) is not a failure).
+    Failed(CallFailure),
+    /// Verification found drift: after executing a plan (transient: the next attempt
+    /// re-plans), or in a verify-only run (the run fails and reports it).
+    Drifted(Drift),
+}
+
+/// What the worker does after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// Run `step` as attempt `attempt` at `at` (the run's next step now, a retry, a budget
+    /// deferral or an operator re-check; schedule it in Redis, never by sleeping).
+    RunStep {
+        /// The step.
+        step: StepName,
+        /// Its attempt number.
+        attempt: u32,
+        /// When.
+        at: Timestamp,
+    },
+    /// Nothing is scheduled: the step waits for an operator's acknowledgment
+    /// ([`Run::acknowledge`], then [`Run::next_step`] returns it again).
+    AwaitAck {
+        /// The step.
+        step: StepName,
+    },
+    /// Every step succeeded or was skipped.
+    RunSucceeded,
+    /// The run failed (dead-letter list).
+    RunFailed {
+        /// The failed step.
+        step: StepName,
+        /// Why, in words an MSP technician understands.
+        reason: String,
+    },
+}
+
+impl Run {
+    /// Starts an attempt of `step`: the step becomes running (the run too, if it was queued
+    /// or waiting for an operator). Returns the attempt number.
+    pub fn begin_attempt(
+        &mut self,
+        step: StepName,
+        at: Timestamp,
+        actor: Actor,
+    ) -> Result<u32, Error> {
+        let attempts = self.step(step).ok_or(Error::UnknownStep { step })?.attempts;
+        let attempt = attempts + 1;
+        if matches!(self.state, RunState::Queued | RunState::WaitingForOperator) {
+            self.set_state(RunState::Running, at, actor.clone(), "")?;
+        }
+        self.set_step_state(step, StepState::Running { attempt }, at, actor, "")?;
+        if let Some(r) = self.steps.iter_mut().find(|s| s.step == step) {
+            r.attempts = attempt;
+        }
+        Ok(attempt)
+    }
+
+    /// Ends the running attempt of `step` and decides what comes next with `policy` (`random`
+    /// chooses the jitter). Records facts, step and run states, and their audit events.
+    pub fn end_attempt(
+        &mut self,
+        step: StepName,
+        outcome: AttemptOutcome,
+        policy: &RetryPolicy,
+        now: Timestamp,
+        random: u64,
+        actor: Actor,
+    ) -> Result<Next, Error> {
+        let attempt = self.step(step).ok_or(Error::UnknownStep { step })?.attempts;
+        let (class, reason, refusal) = match outcome {
+            AttemptOutcome::Succeeded { changed, facts } => {
+                self.record_facts(&facts);
+                self.set_step_state(
+                    step,
+                    StepState::Succeeded { changed },
+                    now,
+                    actor.clone(),
+                    "",
+                )?;
+                return self.advance(now, actor);
+            }
+            AttemptOutcome::Refused(r) => (r.class, r.reason.clone(), Some(r)),
+            AttemptOutcome::Failed(f) => (f.class(), f.describe(), None),
+            AttemptOutcome::Drifted(d) => {
+                let class = if self.request.kind.verify_only() {
+                    ErrorClass::Permanent
+                } else {
+                    ErrorClass::Transient
+                };
+                (class, d.to_string(), None)
+            }
+        };
+        let waiting = |r: &Option<Refusal>, next_check| {
+            let instructions = r
+                .as_ref()
+                .and_then(|r| r.remediation.as_deref().cloned())
+                .unwrap_or_else(|| crate::Remediation::for_step(step, &[]));
+            StepState::WaitingForOperator {
+                instructions,
+                next_check,
+            }
+        };
+        match policy.decide(class, attempt, now, self.deadline, random) {
+            RetryDecision::RetryAt { at, attempt: next } => {
+                match class {
+                    ErrorClass::OperatorPending => {
+                        self.set_step_state(
+                            step,
+                            waiting(&refusal, Some(at)),
+                            now,
+                            actor.clone(),
+                            &reason,
+                        )?;
+                        self.set_state(RunState::WaitingForOperator, now, actor, &reason)?;
+                    }
+                    _ => {
+                        if class == ErrorClass::BudgetDeferred {
+                            if let Some(r) = self.steps.iter_mut().find(|s| s.step == step) {
+                                r.attempts = r.attempts.saturating_sub(1);
+                            }
+                        }
+                        let state = StepState::RetryScheduled {
+                            attempt: next,
+                            next_at: at,
+                            last_error: reason.clone(),
+                        };
+                        self.set_step_state(step, state, now, actor, &reason)?;
+                    }
+                }
+                Ok(Next::RunStep {
+                    step,
+                    attempt: next,
+                    at,
+                })
+            }
+            RetryDecision::AwaitAck => {
+                self.set_step_state(step, waiting(&refusal, None), now, actor.clone(), &reason)?;
+                self.set_state(RunState::WaitingForOperator, now, actor, &reason)?;
+                Ok(Next::AwaitAck { step })
+            }
+            decision @ (RetryDecision::DeadLetter | RetryDecision::DeadlinePassed) => {
+                let reason = if decision == RetryDecision::DeadlinePassed {
+                    format!("the operator deadline passed: {reason}")
+                } else {
+                    reason
+                };
+                let state = StepState::Failed {
+                    reason: reason.clone(),
+                    remediation: refusal.and_then(|r| r.remediation.map(|b| *b)),
+                };
+                self.set_step_state(step, state, now, actor.clone(), &reason)?;
+                self.set_state(RunState::Failed, now, actor, &reason)?;
+                Ok(Next::RunFailed { step, reason })
+            }
+        }
+    }
+
+    fn advance(&mut self, now: Timestamp, actor: Actor) -> Result<Next, Error> {
+        match self.next_step(now, actor.clone()) {
+            Some(step) => Ok(Next::RunStep {
+                step,
+                attempt: self.step(step).map_or(1, |s| s.attempts + 1),
+                at: now,
+            }),
+            None => {
+                self.set_state(RunState::Succeeded, now, actor, "")?;
+                Ok(Next::RunSucceeded)
+            }
+        }
     }
 }
 
@@ -1219,6 +1409,158 @@ mod tests {
         assert!(
             r.acknowledge(S::VerifyChangeover, Timestamp(9), "anna")
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn attempts_end_by_class() {
+        let policy = RetryPolicy::default();
+        let transient = || AttemptOutcome::Failed(CallFailure::ThreadLimit);
+        let mut r = run(RunKind::Onboard);
+        let s = S::ResolveZone;
+        // Budget deferrals never spend an attempt.
+        for _ in 0..20 {
+            assert_eq!(r.begin_attempt(s, Timestamp(1), W()).unwrap(), 1);
+            let next = r
+                .end_attempt(
+                    s,
+                    AttemptOutcome::Failed(CallFailure::ThresholdExceeded),
+                    &policy,
+                    Timestamp(1),
+                    1 << 63,
+                    W(),
+                )
+                .unwrap();
+            assert_eq!(
+                next,
+                Next::RunStep {
+                    step: s,
+                    attempt: 1,
+                    at: Timestamp(300_001)
+                }
+            );
+        }
+        // Transient failures: attempts 1..=8, then dead letter with the reason.
+        for k in 1..=8 {
+            assert_eq!(r.begin_attempt(s, Timestamp(2), W()).unwrap(), k);
+            let next = r
+                .end_attempt(s, transient(), &policy, Timestamp(2), 1 << 63, W())
+                .unwrap();
+            if k < 8 {
+                assert!(matches!(next, Next::RunStep { attempt, .. } if attempt == k + 1));
+                assert_eq!(
+                    r.step(s).unwrap().state.status(),
+                    StepStatus::RetryScheduled
+                );
+            } else {
+                assert_eq!(
+                    next,
+                    Next::RunFailed {
+                        step: s,
+                        reason: "thread limit exceeded (429)".into()
+                    }
+                );
+            }
+        }
+        assert_eq!(r.state, RunState::Failed);
+
+        // Success moves on to the next step.
+        let mut r = run(RunKind::Onboard);
+        r.begin_attempt(s, Timestamp(1), W()).unwrap();
+        let next = r
+            .end_attempt(
+                s,
+                AttemptOutcome::Succeeded {
+                    changed: false,
+                    facts: vec![Fact::ZoneUrl {
+                        url: "https://z".into(),
+                    }],
+                },
+                &policy,
+                Timestamp(3),
+                0,
+                W(),
+            )
+            .unwrap();
+        assert_eq!(
+            next,
+            Next::RunStep {
+                step: S::CheckApiBudget,
+                attempt: 1,
+                at: Timestamp(3)
+            }
+        );
+        assert_eq!(r.facts.zone_url.as_deref(), Some("https://z"));
+
+        // Drift in a verify-only run fails it at once.
+        let mut r = run(RunKind::Verify);
+        r.begin_attempt(s, Timestamp(1), W()).unwrap();
+        let drift = Drift {
+            step: s,
+            differences: vec!["x".into()],
+        };
+        assert!(matches!(
+            r.end_attempt(
+                s,
+                AttemptOutcome::Drifted(drift),
+                &policy,
+                Timestamp(1),
+                0,
+                W()
+            ),
+            Ok(Next::RunFailed { .. })
+        ));
+    }
+
+    #[test]
+    fn operator_checks_stop_at_the_deadline() {
+        let policy = RetryPolicy::default();
+        let mut r = run(RunKind::Onboard);
+        let s = S::VerifyApiUser;
+        let refusal = Refusal::operator(
+            s,
+            ErrorClass::OperatorPending,
+            vec![crate::Finding::UserNotFound {
+                user_name: "new@example.com".into(),
+            }],
+        );
+        let mut now = Timestamp(0);
+        let mut checks = 0;
+        loop {
+            r.begin_attempt(s, now, W()).unwrap();
+            assert_eq!(r.state, RunState::Running);
+            match r
+                .end_attempt(
+                    s,
+                    AttemptOutcome::Refused(refusal.clone()),
+                    &policy,
+                    now,
+                    0,
+                    W(),
+                )
+                .unwrap()
+            {
+                Next::RunStep { at, .. } => {
+                    assert_eq!(r.state, RunState::WaitingForOperator);
+                    assert!(at <= r.deadline && at > now);
+                    now = at;
+                    checks += 1;
+                }
+                Next::RunFailed { reason, .. } => {
+                    assert!(reason.starts_with("the operator deadline passed: no user"));
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // Slow: 5 minutes growing to 6 hours over 7 days.
+        assert!((30..60).contains(&checks), "{checks} checks");
+        let StepState::Failed { remediation, .. } = &r.step(s).unwrap().state else {
+            panic!("not failed");
+        };
+        assert_eq!(
+            remediation.as_ref().unwrap().seed_steps[0],
+            crate::SeedStep::A1
         );
     }
 }

@@ -1,11 +1,9 @@
 //! Test support: the `check` snapshot helper, fault injection, and a worker-like driver that
 //! executes whole runs against the in-memory tenant.
 
-use std::collections::BTreeMap;
-
 use onboarding_steps::memory::MemoryTenant;
-use onboarding_steps::retry::{ErrorClass, RetryDecision, RetryPolicy};
-use onboarding_steps::run::{Actor, Run, RunState, StepState};
+use onboarding_steps::retry::RetryPolicy;
+use onboarding_steps::run::{Actor, AttemptOutcome, Next, Run, RunState, StepState};
 use onboarding_steps::{CallFailure, Plan, Refusal, StepContext, StepName, Timestamp};
 
 /// Observes `step` in a copy of `tenant` and renders reads, plan or refusal, and verify.
@@ -98,9 +96,45 @@ pub enum Ended {
     Stuck(Box<Refusal>),
 }
 
-/// Drives a run to its end like the worker: reads, plan, execute (with the faults given, one
-/// per execution while they last), verify, retries per the policy, operator waits handed to
-/// `operator` (which may change the tenant or acknowledge; it returns whether it acted).
+/// One attempt of `step`, as the worker makes it: reads, plan, execute (with `fault`), fresh
+/// reads, verify. Verify-only runs only verify.
+pub fn attempt(
+    t: &mut MemoryTenant,
+    run: &Run,
+    step: StepName,
+    fault: Option<Fault>,
+) -> AttemptOutcome {
+    let ctx = run.context();
+    let observed = t.observe(step, &ctx);
+    if run.request.kind.verify_only() {
+        return match step.verify(&ctx, &observed) {
+            Ok(()) => AttemptOutcome::Succeeded {
+                changed: false,
+                facts: Vec::new(),
+            },
+            Err(d) => AttemptOutcome::Drifted(d),
+        };
+    }
+    let plan = match step.plan(&ctx, &observed) {
+        Ok(plan) => plan,
+        Err(r) => return AttemptOutcome::Refused(r),
+    };
+    if let Err(f) = execute(t, &plan, fault) {
+        return AttemptOutcome::Failed(f);
+    }
+    let again = t.observe(step, &ctx);
+    match step.verify(&ctx, &again) {
+        Ok(()) => AttemptOutcome::Succeeded {
+            changed: !plan.calls.is_empty(),
+            facts: plan.facts,
+        },
+        Err(d) => AttemptOutcome::Drifted(d),
+    }
+}
+
+/// Drives a run to its end like the worker, through `Run::begin_attempt`/`end_attempt`: one
+/// fault per plan execution while they last; operator waits are handed to `operator` (which
+/// may change the tenant or acknowledge; it returns whether it acted).
 pub fn drive(
     run: &mut Run,
     t: &mut MemoryTenant,
@@ -110,115 +144,64 @@ pub fn drive(
     let policy = RetryPolicy::default();
     let w = || Actor::Worker("test".into());
     let mut now = Timestamp(1_000);
-    let mut attempts: BTreeMap<StepName, u32> = BTreeMap::new();
-    run.set_state(RunState::Running, now, w(), "").unwrap();
+    let mut last: Option<Refusal> = None;
+    let Some(first) = run.next_step(now, w()) else {
+        return Ended::Succeeded;
+    };
+    let mut next = Next::RunStep {
+        step: first,
+        attempt: 1,
+        at: now,
+    };
     for _ in 0..500 {
-        now = now.plus(std::time::Duration::from_millis(10));
-        let Some(step) = run.next_step(now, w()) else {
-            run.set_state(RunState::Succeeded, now, w(), "").unwrap();
-            return Ended::Succeeded;
-        };
-        let attempt = attempts.entry(step).or_insert(0);
-        *attempt += 1;
-        let attempt = *attempt;
-        run.set_step_state(step, StepState::Running { attempt }, now, w(), "")
-            .unwrap();
-        let ctx = run.context();
-        let observed = t.observe(step, &ctx);
-        let outcome: Result<bool, (ErrorClass, String, Option<Refusal>)> =
-            if run.request.kind.verify_only() {
-                step.verify(&ctx, &observed)
-                    .map(|()| false)
-                    .map_err(|d| (ErrorClass::Permanent, d.to_string(), None))
-            } else {
-                match step.plan(&ctx, &observed) {
-                    Err(r) => Err((r.class, r.reason.clone(), Some(r))),
-                    Ok(plan) => {
-                        let fault = if faults.is_empty() {
-                            None
-                        } else {
-                            faults.remove(0)
-                        };
-                        match execute(t, &plan, fault) {
-                            Err(f) => Err((f.class(), f.describe(), None)),
-                            Ok(()) => {
-                                run.record_facts(&plan.facts);
-                                let again = t.observe(step, &ctx);
-                                step.verify(&ctx, &again)
-                                    .map(|()| !plan.calls.is_empty())
-                                    .map_err(|d| (ErrorClass::Transient, d.to_string(), None))
-                            }
-                        }
+        match next {
+            Next::RunSucceeded => return Ended::Succeeded,
+            Next::RunFailed { step, reason } => return Ended::Failed(step, reason),
+            Next::AwaitAck { step } => {
+                let refusal = last_refusal(run, step, &last);
+                if !operator(t, run, &refusal) {
+                    return Ended::Stuck(Box::new(refusal));
+                }
+                assert_eq!(run.next_step(now, w()), Some(step));
+                next = Next::RunStep {
+                    step,
+                    attempt: 0,
+                    at: now,
+                };
+            }
+            Next::RunStep { step, at, .. } => {
+                if run.state == RunState::WaitingForOperator {
+                    let refusal = last_refusal(run, step, &last);
+                    if !operator(t, run, &refusal) {
+                        return Ended::Stuck(Box::new(refusal));
                     }
                 }
-            };
-        match outcome {
-            Ok(changed) => run
-                .set_step_state(step, StepState::Succeeded { changed }, now, w(), "")
-                .unwrap(),
-            Err((class, reason, refusal)) => {
-                match policy.decide(class, attempt, now, run.deadline, 7) {
-                    RetryDecision::RetryAt { at, .. } => {
-                        if class == ErrorClass::BudgetDeferred {
-                            *attempts.get_mut(&step).unwrap() -= 1;
-                        }
-                        if class == ErrorClass::OperatorPending {
-                            let r = refusal.expect("operator-pending comes from a refusal");
-                            let state = StepState::from_refusal(&r, Some(at)).unwrap();
-                            run.set_step_state(step, state, now, w(), &reason).unwrap();
-                            run.set_state(RunState::WaitingForOperator, now, w(), &reason)
-                                .unwrap();
-                            if !operator(t, run, &r) {
-                                return Ended::Stuck(Box::new(r));
-                            }
-                            run.set_state(RunState::Running, at, w(), "").unwrap();
-                        } else {
-                            run.set_step_state(
-                                step,
-                                StepState::RetryScheduled {
-                                    attempt: attempt + 1,
-                                    next_at: at,
-                                    last_error: reason,
-                                },
-                                now,
-                                w(),
-                                "",
-                            )
-                            .unwrap();
-                        }
-                        now = at;
-                        // The next loop iteration runs the step again (Running).
-                    }
-                    RetryDecision::AwaitAck => {
-                        let r = refusal.expect("awaiting ack comes from a refusal");
-                        let state = StepState::from_refusal(&r, None).unwrap();
-                        run.set_step_state(step, state, now, w(), &reason).unwrap();
-                        run.set_state(RunState::WaitingForOperator, now, w(), &reason)
-                            .unwrap();
-                        if !operator(t, run, &r) {
-                            return Ended::Stuck(Box::new(r));
-                        }
-                        run.set_state(RunState::Running, now, w(), "").unwrap();
-                    }
-                    RetryDecision::DeadLetter | RetryDecision::DeadlinePassed => {
-                        let remediation = refusal.and_then(|r| r.remediation.map(|b| *b));
-                        run.set_step_state(
-                            step,
-                            StepState::Failed {
-                                reason: reason.clone(),
-                                remediation,
-                            },
-                            now,
-                            w(),
-                            "",
-                        )
-                        .unwrap();
-                        run.set_state(RunState::Failed, now, w(), &reason).unwrap();
-                        return Ended::Failed(step, reason);
-                    }
+                now = now.max(at).plus(std::time::Duration::from_millis(10));
+                run.begin_attempt(step, now, w()).unwrap();
+                let fault = if faults.is_empty() {
+                    None
+                } else {
+                    faults.remove(0)
+                };
+                let outcome = attempt(t, run, step, fault);
+                if let AttemptOutcome::Refused(r) = &outcome {
+                    last = Some(r.clone());
                 }
+                next = run
+                    .end_attempt(step, outcome, &policy, now, 7, w())
+                    .unwrap();
             }
         }
     }
     panic!("the run did not end within 500 step attempts");
+}
+
+fn last_refusal(run: &Run, step: StepName, last: &Option<Refusal>) -> Refusal {
+    let r = last.clone().expect("a wait comes from a refusal");
+    assert_eq!(r.step, step);
+    assert!(matches!(
+        run.step(step).unwrap().state,
+        StepState::WaitingForOperator { .. }
+    ));
+    r
 }
