@@ -24,7 +24,12 @@ impl Definition for Step {
         match l.zone(read) {
             None => Ok(None),
             Some(Ok(zone)) if !zone.url.trim().is_empty() => Ok(Some(zone)),
-            Some(Ok(_)) | Some(Err(CallFailure::NotFound | CallFailure::Rejected { .. })) => {
+            Some(Ok(_))
+            | Some(Err(
+                CallFailure::NotFound
+                | CallFailure::Rejected { .. }
+                | CallFailure::CredentialsRejected,
+            )) => {
                 let found = vec![Finding::ZoneUnknown {
                     user_name: ctx.new_user_name.clone(),
                 }];

@@ -134,6 +134,9 @@ fn converge(t: &mut MemoryTenant, c: &StepContext, step: S, faults: &[Option<Fau
         let plan = step
             .plan(c, &observed)
             .unwrap_or_else(|r| panic!("round {round}: refused: {r}"));
+        // Plans are reportable and stored: they never carry a secret.
+        let json = serde_json::to_string(&plan).unwrap();
+        assert!(!json.contains("secretKey"), "{json}");
         if plan.calls.is_empty() {
             return round;
         }
