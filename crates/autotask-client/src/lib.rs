@@ -31,4 +31,4 @@ pub use client::{AutotaskClient, Tenant};
 pub use config::{ClientConfig, RetryPolicy, Target};
 pub use credentials::{Credentials, Secret};
 pub use error::{Error, classify};
-pub use limit::{LimitKey, LimitPermit, Limiter, LocalLimiter, Pace, Pacer, Unpaced};
+pub use limit::{BoxFuture, LimitKey, LimitPermit, Limiter, LocalLimiter, Pace, Pacer, Unpaced};

@@ -1,4 +1,10 @@
 //! The worker side of onboard: runs enqueued by upstream systems are executed step by step
 //! as apalis jobs on `onboarding-queue`, against Autotask (or `autotask-sim`).
 
+pub mod execute;
+pub mod limits;
+pub mod metrics;
+pub mod runs;
 pub mod secrets;
+pub mod service;
+pub mod worker;

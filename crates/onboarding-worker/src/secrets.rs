@@ -8,6 +8,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use chacha20poly1305::aead::rand_core::RngCore;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use redis::AsyncCommands;
@@ -161,6 +162,15 @@ impl CredentialStore {
         Ok(id)
     }
 
+    /// Deletes sealed credentials (e.g. sealed for an enqueue that found an existing run).
+    pub async fn delete(&self, ids: &[String]) -> Result<(), SecretsError> {
+        let mut conn = self.redis.clone();
+        for id in ids {
+            let _: () = conn.del(self.key(id)).await?;
+        }
+        Ok(())
+    }
+
     /// Loads and opens.
     pub async fn get(&self, id: &str) -> Result<StoredCredentials, SecretsError> {
         let mut conn = self.redis.clone();
@@ -171,6 +181,54 @@ impl CredentialStore {
             .open(id.as_bytes(), &sealed)
             .ok_or_else(|| SecretsError::Undecryptable(id.to_owned()))?;
         serde_json::from_slice(&plaintext).map_err(|_| SecretsError::Undecryptable(id.to_owned()))
+    }
+}
+
+/// Webhook secret keys, one per slot (tenant, owning user, family): generated once, sealed,
+/// and reused, so a create whose response was lost and is repeated sends the same key.
+#[derive(Clone)]
+pub struct WebhookSecrets {
+    redis: ConnectionManager,
+    prefix: String,
+    sealer: SecretBox,
+}
+
+impl WebhookSecrets {
+    /// Secrets under `prefix`.
+    pub fn new(redis: ConnectionManager, prefix: &str, sealer: SecretBox) -> Self {
+        Self {
+            redis,
+            prefix: prefix.to_owned(),
+            sealer,
+        }
+    }
+
+    fn key(&self, slot: &str) -> String {
+        format!("{}:whsecret:{slot}", self.prefix)
+    }
+
+    /// The slot's secret, generating and storing it first if it has none (`SET NX`, so two
+    /// workers racing agree on one).
+    pub async fn get_or_create(&self, slot: &str) -> Result<String, SecretsError> {
+        let mut conn = self.redis.clone();
+        let key = self.key(slot);
+        let mut raw = [0u8; 32];
+        OsRng.fill_bytes(&mut raw);
+        let fresh = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+        let sealed = self.sealer.seal(slot.as_bytes(), fresh.as_bytes());
+        let _: bool = redis::cmd("SET")
+            .arg(&key)
+            .arg(sealed)
+            .arg("NX")
+            .query_async::<Option<String>>(&mut conn)
+            .await?
+            .is_some();
+        let stored: Vec<u8> = conn.get(&key).await?;
+        let plain = self
+            .sealer
+            .open(slot.as_bytes(), &stored)
+            .ok_or_else(|| SecretsError::Undecryptable(slot.to_owned()))?;
+        String::from_utf8(plain).map_err(|_| SecretsError::Undecryptable(slot.to_owned()))
     }
 }
 

@@ -1,0 +1,367 @@
+//! Executes one step the way `onboarding-steps` prescribes: perform the step's reads with
+//! each role's credentials, plan, perform the calls in order, read again from scratch and
+//! verify. Every decision comes from `onboarding-steps`; this module only does the I/O and
+//! maps client errors to the step crate's [`CallFailure`]s.
+//!
+//! What it does not do: no scheduling, no run records (see `worker`); no secrets in its
+//! output (webhook secret keys come from [`WebhookSecrets`] just before a create is sent).
+
+use std::collections::HashMap;
+
+use autotask_client::{AutotaskClient, Credentials, Error as ClientError, Tenant};
+use autotask_types::{
+    OrganizationalLevel1, OrganizationalLevel2, OrganizationalLevelAssociation,
+    OrganizationalResource, Resource, WebhookExcludedResource, WebhookId, ZoneInformation,
+};
+use onboarding_steps::plan::SecretSlot;
+use onboarding_steps::{
+    Call, CallFailure, Drift, Observed, Plan, Read, ReadResult, Refusal, Role, StepContext,
+    StepName, WebhookRef,
+};
+use tokio::sync::Mutex;
+
+use crate::secrets::{SecretsError, WebhookSecrets};
+
+/// The credentials of each role a run has, and the tenants resolved from them.
+pub struct Session {
+    client: AutotaskClient,
+    credentials: HashMap<Role, Credentials>,
+    tenants: Mutex<HashMap<Role, Tenant>>,
+}
+
+impl Session {
+    /// A session over `client` with these credentials.
+    pub fn new(client: AutotaskClient, credentials: HashMap<Role, Credentials>) -> Self {
+        Self {
+            client,
+            credentials,
+            tenants: Mutex::default(),
+        }
+    }
+
+    async fn tenant(&self, role: Role) -> Result<Tenant, CallFailure> {
+        if let Some(t) = self.tenants.lock().await.get(&role) {
+            return Ok(t.clone());
+        }
+        let creds = self
+            .credentials
+            .get(&role)
+            .ok_or_else(|| CallFailure::Rejected {
+                errors: vec![format!("the run has no {role:?} credentials")],
+            })?;
+        let tenant = self
+            .client
+            .tenant(creds.clone())
+            .await
+            .map_err(|e| failure(&e))?;
+        self.tenants.lock().await.insert(role, tenant.clone());
+        Ok(tenant)
+    }
+
+    /// Performs one read.
+    pub async fn read(&self, read: &Read) -> Result<ReadResult, CallFailure> {
+        let role = match read.credentials() {
+            None => {
+                let Read::ZoneInformation { user_name } = read else {
+                    unreachable!("only zone discovery needs no credentials")
+                };
+                let url = self
+                    .client
+                    .zone_url(user_name)
+                    .await
+                    .map_err(|e| failure(&e))?;
+                return Ok(ReadResult::Zone(ZoneInformation {
+                    url: url.to_string(),
+                    ..ZoneInformation::default()
+                }));
+            }
+            Some(role) => role,
+        };
+        let t = self.tenant(role).await?;
+        let r = match read {
+            Read::ZoneInformation { .. } => unreachable!("handled above"),
+            Read::ThresholdInformation { .. } => {
+                t.threshold_information().await.map(ReadResult::Threshold)
+            }
+            Read::Resources { query, .. } => t
+                .query_all(&Resource::endpoint(), query)
+                .await
+                .map(ReadResult::Resources),
+            Read::ResourceFields { .. } => t
+                .field_information(&Resource::endpoint())
+                .await
+                .map(ReadResult::Fields),
+            Read::OrganizationalLevel1s { query, .. } => t
+                .query_all(&OrganizationalLevel1::endpoint(), query)
+                .await
+                .map(ReadResult::Level1s),
+            Read::OrganizationalLevel2s { query, .. } => t
+                .query_all(&OrganizationalLevel2::endpoint(), query)
+                .await
+                .map(ReadResult::Level2s),
+            Read::OrganizationalLevelAssociations { query, .. } => t
+                .query_all(&OrganizationalLevelAssociation::endpoint(), query)
+                .await
+                .map(ReadResult::Associations),
+            Read::OrganizationalResources { query, .. } => t
+                .query_all(&OrganizationalResource::endpoint(), query)
+                .await
+                .map(ReadResult::Memberships),
+            Read::WebhookEntityInformation { family, .. } => t
+                .entity_information(&family.webhooks())
+                .await
+                .map(ReadResult::EntityInformation),
+            Read::WebhookFieldInfo { family, .. } => t
+                .field_information(&family.fields(WebhookId::new(0)))
+                .await
+                .map(ReadResult::Fields),
+            Read::Webhooks { family, query, .. } => t
+                .query_all(&family.webhooks(), query)
+                .await
+                .map(ReadResult::Webhooks),
+            Read::WebhookFields { family, query, .. } => t
+                .query_all(&family.fields(WebhookId::new(0)), query)
+                .await
+                .map(ReadResult::WebhookFields),
+            Read::WebhookExcludedResources { family, query, .. } => t
+                .query_all(&family.excluded_resources(WebhookId::new(0)), query)
+                .await
+                .map(ReadResult::ExcludedResources),
+        };
+        r.map_err(|e| failure(&e))
+    }
+
+    /// Performs one call; `created` holds the item ids of the plan's earlier calls.
+    pub async fn call(
+        &self,
+        call: &Call,
+        created: &[Option<i64>],
+        secrets: &WebhookSecrets,
+    ) -> Result<Option<i64>, CallError> {
+        let t = self.tenant(call.credentials()).await?;
+        let parent = |w: &WebhookRef| -> Result<WebhookId, CallError> {
+            match w {
+                WebhookRef::Existing(id) => Ok(*id),
+                WebhookRef::CreatedBy(i) => created
+                    .get(*i)
+                    .copied()
+                    .flatten()
+                    .map(WebhookId::new)
+                    .ok_or_else(|| {
+                        CallError::Failure(CallFailure::Rejected {
+                            errors: vec![format!("call {i} of the plan created no webhook")],
+                        })
+                    }),
+            }
+        };
+        let id = match call {
+            Call::CreateWebhook {
+                family,
+                webhook,
+                secret,
+                ..
+            } => {
+                let mut body = webhook.clone();
+                body.secret_key = Some(secrets.get_or_create(&slot_name(secret)).await?);
+                t.create(&family.webhooks(), &body).await.map(Some)
+            }
+            Call::UpdateWebhook {
+                family, webhook, ..
+            } => t.update(&family.webhooks(), webhook).await.map(Some),
+            Call::DeleteWebhook { family, id, .. } => {
+                t.delete(&family.webhooks(), id.get()).await.map(|()| None)
+            }
+            Call::CreateWebhookField {
+                family,
+                webhook,
+                field,
+                ..
+            } => {
+                let parent = parent(webhook)?;
+                t.create(&family.fields(parent), field).await.map(Some)
+            }
+            Call::UpdateWebhookField {
+                family,
+                webhook,
+                field,
+                ..
+            } => t.update(&family.fields(*webhook), field).await.map(Some),
+            Call::DeleteWebhookField {
+                family,
+                webhook,
+                id,
+                ..
+            } => t.delete(&family.fields(*webhook), *id).await.map(|()| None),
+            Call::CreateWebhookExcludedResource {
+                family,
+                webhook,
+                resource,
+                ..
+            } => {
+                let parent = parent(webhook)?;
+                let body = WebhookExcludedResource {
+                    resource_id: Some(*resource),
+                    ..WebhookExcludedResource::default()
+                };
+                t.create(&family.excluded_resources(parent), &body)
+                    .await
+                    .map(Some)
+            }
+            Call::UpdateResource { resource, .. } => {
+                t.update(&Resource::endpoint(), resource).await.map(Some)
+            }
+        };
+        id.map_err(|e| CallError::Failure(failure(&e)))
+    }
+}
+
+/// The name under which a webhook secret slot is stored.
+pub fn slot_name(slot: &SecretSlot) -> String {
+    slot.to_string()
+}
+
+/// A call that did not happen: Autotask's answer, or our secret store failing.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// Autotask (or the way to it) said no.
+    #[error("{}", .0.describe())]
+    Failure(CallFailure),
+    /// The webhook secret could not be stored or read.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
+
+impl From<CallFailure> for CallError {
+    fn from(f: CallFailure) -> Self {
+        Self::Failure(f)
+    }
+}
+
+/// How one step attempt ended.
+#[derive(Debug)]
+pub enum StepOutcome {
+    /// The goal holds; `calls` were made (empty: nothing changed).
+    Succeeded {
+        /// One line per call made.
+        calls: Vec<String>,
+        /// What the plan taught the run.
+        plan: Plan,
+    },
+    /// The step cannot go on now (operator pending, budget, permanent ...).
+    Refused(Refusal),
+    /// A call failed.
+    CallFailed {
+        /// The call.
+        call: String,
+        /// The failure.
+        failure: CallFailure,
+        /// Calls made before it.
+        calls: Vec<String>,
+    },
+    /// After the calls, the goal does not hold yet.
+    Drifted(Drift),
+    /// Our own machinery failed (secret store, Redis).
+    Internal(String),
+}
+
+/// Observes everything `step` needs, with fresh reads.
+pub async fn observe(session: &Session, step: StepName, ctx: &StepContext) -> Observed {
+    let mut observed = Observed::new();
+    // Reads come in phases; a step names at most a few rounds.
+    for _ in 0..16 {
+        let reads = step.reads(ctx, &observed);
+        if reads.is_empty() {
+            break;
+        }
+        for read in reads {
+            let answer = session.read(&read).await;
+            observed
+                .record(&read, answer)
+                .expect("a read's own answer always fits it");
+        }
+    }
+    observed
+}
+
+/// One attempt of `step`: observe → plan → calls → observe again → verify.
+pub async fn execute(
+    session: &Session,
+    step: StepName,
+    ctx: &StepContext,
+    secrets: &WebhookSecrets,
+    dry_run: bool,
+) -> StepOutcome {
+    let observed = observe(session, step, ctx).await;
+    let plan = match step.plan(ctx, &observed) {
+        Ok(plan) => plan,
+        Err(refusal) => return StepOutcome::Refused(refusal),
+    };
+    if dry_run {
+        return StepOutcome::Succeeded {
+            calls: plan
+                .calls
+                .iter()
+                .map(|c| format!("(dry run) {}", c.describe()))
+                .collect(),
+            plan,
+        };
+    }
+    let mut created = Vec::with_capacity(plan.calls.len());
+    let mut made = Vec::new();
+    for call in &plan.calls {
+        match session.call(call, &created, secrets).await {
+            Ok(id) => created.push(id),
+            Err(CallError::Failure(f)) if call.tolerates(&f) => created.push(None),
+            Err(CallError::Failure(failure)) => {
+                return StepOutcome::CallFailed {
+                    call: call.describe(),
+                    failure,
+                    calls: made,
+                };
+            }
+            Err(CallError::Secrets(e)) => return StepOutcome::Internal(e.to_string()),
+        }
+        made.push(call.describe());
+    }
+    if plan.is_empty() {
+        // Nothing changed: the observation already verified by planning nothing.
+        return match step.verify(ctx, &observed) {
+            Ok(()) => StepOutcome::Succeeded { calls: made, plan },
+            Err(drift) => StepOutcome::Drifted(drift),
+        };
+    }
+    let after = observe(session, step, ctx).await;
+    match step.verify(ctx, &after) {
+        Ok(()) => StepOutcome::Succeeded { calls: made, plan },
+        Err(drift) => StepOutcome::Drifted(drift),
+    }
+}
+
+/// Maps a client error to what the step crate reasons about.
+pub fn failure(e: &ClientError) -> CallFailure {
+    match e {
+        ClientError::CredentialsRejected { .. } | ClientError::ZoneNotFound { .. } => {
+            CallFailure::CredentialsRejected
+        }
+        ClientError::NotPermitted { messages } => CallFailure::NotPermitted {
+            message: messages.first().cloned(),
+        },
+        ClientError::NotFound => CallFailure::NotFound,
+        ClientError::ThreadLimit { .. } => CallFailure::ThreadLimit,
+        ClientError::ThresholdExceeded { .. } | ClientError::BudgetExhausted { .. } => {
+            CallFailure::ThresholdExceeded
+        }
+        ClientError::Rejected { messages, .. } => CallFailure::Rejected {
+            errors: messages.clone(),
+        },
+        ClientError::Transient { .. } => CallFailure::Transient {
+            detail: e.to_string(),
+        },
+        ClientError::MethodNotAllowed { .. }
+        | ClientError::UnexpectedStatus { .. }
+        | ClientError::Decode { .. }
+        | ClientError::HostNotAllowed { .. } => CallFailure::Rejected {
+            errors: vec![e.to_string()],
+        },
+    }
+}

@@ -1,0 +1,258 @@
+//! The run store in Redis: each run's record (the source of truth for the CLI and the
+//! dashboard), indexes by state and by tenant, and idempotent creation.
+//!
+//! Keys (prefix `p`, hash-tagged so one deployment's run keys share a Cluster slot):
+//! `{p}:run:{id}` hash `doc` (the run as JSON) + `ver` (optimistic version);
+//! `{p}:runs` zset of ids by creation time; `{p}:runs:state:{state}` sets;
+//! `{p}:runs:tenant:{tenant}` zsets; `{p}:idem:{key}` → `{run id}|{request fingerprint}`.
+//! Every write is one Lua script, so a record and its indexes never disagree.
+//!
+//! Records hold no secret: credentials appear as references only.
+
+use std::collections::BTreeMap;
+
+use onboarding_steps::run::{Run, RunState};
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+
+/// Run store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum RunStoreError {
+    /// Redis failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A stored record does not parse (names the run).
+    #[error("run {id} is stored in a form this version cannot read: {message}")]
+    Corrupt {
+        /// The run.
+        id: String,
+        /// Why.
+        message: String,
+    },
+    /// No such run.
+    #[error("no run with id {0}")]
+    NotFound(String),
+    /// Too many concurrent writers kept changing the run.
+    #[error("run {0} changed concurrently too often; try again")]
+    Contended(String),
+}
+
+/// What creating a run found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// A new run was stored.
+    New,
+    /// The idempotency key already named this run, for the same request.
+    Existing(String),
+    /// The idempotency key names another request's run.
+    Conflict(String),
+}
+
+/// Filters for listing runs.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only runs in this state.
+    pub state: Option<RunState>,
+    /// Only runs of this tenant.
+    pub tenant: Option<String>,
+}
+
+/// The run records of one deployment.
+#[derive(Clone)]
+pub struct RunStore {
+    redis: ConnectionManager,
+    prefix: String,
+}
+
+const CREATE: &str = r#"
+-- Stores a new run and its index entries unless the idempotency key is taken.
+-- KEYS: idem, run, runs, state set, tenant zset. ARGV: id, fingerprint, doc, created ms.
+-- Returns {"new"} or {"existing", "<id>|<fingerprint>"}: atomic, so two racing enqueues
+-- with one key create one run.
+local held = redis.call('GET', KEYS[1])
+if held then return {'existing', held} end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2])
+redis.call('HSET', KEYS[2], 'doc', ARGV[3], 'ver', 1)
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
+return {'new'}
+"#;
+
+const UPDATE: &str = r#"
+-- Replaces a run's record if its version is still ARGV[1] and moves it between state sets.
+-- KEYS: run, old state set, new state set. ARGV: expected version, doc, id.
+-- Returns 1 when written, 0 when someone else wrote first (the caller re-reads).
+if tonumber(redis.call('HGET', KEYS[1], 'ver')) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', tonumber(ARGV[1]) + 1)
+if KEYS[2] ~= KEYS[3] then
+  redis.call('SREM', KEYS[2], ARGV[3])
+  redis.call('SADD', KEYS[3], ARGV[3])
+end
+return 1
+"#;
+
+impl RunStore {
+    /// A store under `prefix`.
+    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+        Self {
+            redis,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{{{}}}:{rest}", self.prefix)
+    }
+
+    fn state_key(&self, state: RunState) -> String {
+        self.key(&format!("runs:state:{}", state.as_str()))
+    }
+
+    /// Stores `run` unless its idempotency key is taken; `fingerprint` identifies the request
+    /// so a retried enqueue of the same request finds its run and a different one conflicts.
+    pub async fn create(&self, run: &Run, fingerprint: &str) -> Result<Created, RunStoreError> {
+        let doc = serde_json::to_string(run).expect("runs serialize");
+        let mut conn = self.redis.clone();
+        let reply: Vec<String> = Script::new(CREATE)
+            .key(self.key(&format!("idem:{}", run.idempotency_key)))
+            .key(self.key(&format!("run:{}", run.id)))
+            .key(self.key("runs"))
+            .key(self.state_key(run.state))
+            .key(self.key(&format!("runs:tenant:{}", run.request.tenant_id)))
+            .arg(&run.id)
+            .arg(fingerprint)
+            .arg(doc)
+            .arg(run.created_at.as_millis())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match reply.as_slice() {
+            [new] if new == "new" => Created::New,
+            [_, held] => {
+                let (id, print) = held.split_once('|').unwrap_or((held, ""));
+                if print == fingerprint {
+                    Created::Existing(id.to_owned())
+                } else {
+                    Created::Conflict(id.to_owned())
+                }
+            }
+            other => {
+                return Err(RunStoreError::Corrupt {
+                    id: run.id.clone(),
+                    message: format!("unexpected create reply {other:?}"),
+                });
+            }
+        })
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<(Run, u64)>, RunStoreError> {
+        let mut conn = self.redis.clone();
+        let (doc, ver): (Option<String>, Option<u64>) = redis::cmd("HMGET")
+            .arg(self.key(&format!("run:{id}")))
+            .arg("doc")
+            .arg("ver")
+            .query_async(&mut conn)
+            .await?;
+        let (Some(doc), Some(ver)) = (doc, ver) else {
+            return Ok(None);
+        };
+        let run = serde_json::from_str(&doc).map_err(|e| RunStoreError::Corrupt {
+            id: id.to_owned(),
+            message: e.to_string(),
+        })?;
+        Ok(Some((run, ver)))
+    }
+
+    /// The run, if it exists.
+    pub async fn get(&self, id: &str) -> Result<Option<Run>, RunStoreError> {
+        Ok(self.load(id).await?.map(|(run, _)| run))
+    }
+
+    /// Applies `change` to the current record and stores it atomically, re-reading and
+    /// re-applying when another writer got there first. `change` returning `Err` leaves the
+    /// record untouched.
+    pub async fn update<T, E>(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut Run) -> Result<T, E>,
+    ) -> Result<Result<T, E>, RunStoreError> {
+        for _ in 0..50 {
+            let (mut run, ver) = self
+                .load(id)
+                .await?
+                .ok_or_else(|| RunStoreError::NotFound(id.to_owned()))?;
+            let before = run.state;
+            let value = match change(&mut run) {
+                Ok(v) => v,
+                Err(e) => return Ok(Err(e)),
+            };
+            let doc = serde_json::to_string(&run).expect("runs serialize");
+            let mut conn = self.redis.clone();
+            let written: i32 = Script::new(UPDATE)
+                .key(self.key(&format!("run:{id}")))
+                .key(self.state_key(before))
+                .key(self.state_key(run.state))
+                .arg(ver)
+                .arg(doc)
+                .arg(id)
+                .invoke_async(&mut conn)
+                .await?;
+            if written == 1 {
+                return Ok(Ok(value));
+            }
+        }
+        Err(RunStoreError::Contended(id.to_owned()))
+    }
+
+    /// Runs, newest first, filtered, paged.
+    pub async fn list(
+        &self,
+        filter: &RunFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Run>, RunStoreError> {
+        let mut conn = self.redis.clone();
+        let ids: Vec<String> = match (&filter.tenant, filter.state) {
+            (Some(tenant), _) => {
+                conn.zrevrange(self.key(&format!("runs:tenant:{tenant}")), 0, -1)
+                    .await?
+            }
+            (None, Some(state)) => {
+                let mut ids: Vec<String> = conn.smembers(self.state_key(state)).await?;
+                ids.sort_unstable_by(|a, b| b.cmp(a)); // ulids sort by time
+                ids
+            }
+            (None, None) => conn.zrevrange(self.key("runs"), 0, -1).await?,
+        };
+        let mut runs = Vec::new();
+        for id in ids {
+            if let Some(run) = self.get(&id).await? {
+                if filter.state.is_none_or(|s| run.state == s) {
+                    runs.push(run);
+                }
+            }
+            if runs.len() >= offset + limit {
+                break;
+            }
+        }
+        Ok(runs.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// Number of runs in each state (O(1) per state).
+    pub async fn counts(&self) -> Result<BTreeMap<&'static str, u64>, RunStoreError> {
+        let mut conn = self.redis.clone();
+        let mut counts = BTreeMap::new();
+        for state in [
+            RunState::Queued,
+            RunState::Running,
+            RunState::WaitingForOperator,
+            RunState::Succeeded,
+            RunState::Failed,
+            RunState::Cancelled,
+        ] {
+            let n: u64 = conn.scard(self.state_key(state)).await?;
+            counts.insert(state.as_str(), n);
+        }
+        Ok(counts)
+    }
+}

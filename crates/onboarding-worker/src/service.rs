@@ -1,0 +1,421 @@
+//! The onboard service: what upstream systems and operators call. Enqueueing a run
+//! (idempotent by key, secrets sealed before anything is stored), and the operator actions
+//! acknowledge, retry and cancel, each an audit event with the operator's name.
+//!
+//! Each step of a run is one queue job in the tenant's group. A job is enqueued with an
+//! idempotency key `{run}:{step}:{generation}` (the generation counts operator actions that
+//! re-schedule work), so scheduling the same step twice — after a crash between recording
+//! and acknowledging, or by two racing operators — stores one job.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use autotask_client::{AutotaskClient, Credentials};
+use onboarding_queue::{NewJob, Priority, Queue, QueueError};
+use onboarding_steps::payload::{CredentialRef, JobPayload, TraceContext};
+use onboarding_steps::retry::RetryPolicy;
+use onboarding_steps::run::{Actor, Run, RunCredentials, RunKind, RunRequest, RunState, StepState};
+use onboarding_steps::{Role, StepName, TenantSettings, Timestamp};
+use serde::{Deserialize, Serialize};
+use sha1::{Digest, Sha1};
+
+use crate::runs::{Created, RunStore, RunStoreError};
+use crate::secrets::{CredentialStore, SecretsError, StoredCredentials, WebhookSecrets};
+
+/// Failures of the service's operations, each naming what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is invalid (names the field).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// The idempotency key belongs to a different request.
+    #[error("idempotency key {key} already names run {run} for a different request")]
+    Conflict {
+        /// The key.
+        key: String,
+        /// The existing run.
+        run: String,
+    },
+    /// No such run.
+    #[error("no run with id {0}")]
+    NotFound(String),
+    /// The action does not fit the run's state.
+    #[error("{0}")]
+    NotAllowed(String),
+    /// The run store failed.
+    #[error(transparent)]
+    Runs(#[from] RunStoreError),
+    /// The credential store failed.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// The queue failed.
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+}
+
+/// One API user's credentials as given by the caller (sealed at once, never stored in clear).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialInput {
+    /// The integration code (API tracking identifier).
+    pub integration_code: String,
+    /// The username.
+    pub username: String,
+    /// The secret.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for CredentialInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialInput")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request to run onboarding for a tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnqueueRequest {
+    /// What to do.
+    pub kind: RunKind,
+    /// Tenant id (letters, digits, `-`, `_`).
+    pub tenant_id: String,
+    /// Tenant name for people.
+    #[serde(default)]
+    pub tenant_name: String,
+    /// Tenant settings.
+    pub settings: TenantSettings,
+    /// The (new) API user.
+    pub new_user: CredentialInput,
+    /// The previous API user (change of user, cleanup).
+    #[serde(default)]
+    pub previous_user: Option<CredentialInput>,
+    /// Admin credentials that may PATCH `Resources.isActive`.
+    #[serde(default)]
+    pub admin: Option<CredentialInput>,
+    /// Same key + same request → the same run; same key + another request → conflict.
+    /// Default: derived from the request.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Plan and report, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Bulk campaigns yield to fresh work.
+    #[serde(default)]
+    pub bulk: bool,
+}
+
+/// What an enqueue did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnqueueResult {
+    /// The run.
+    pub run_id: String,
+    /// False when the idempotency key found an existing run.
+    pub created: bool,
+    /// The run's trace id.
+    pub trace_id: Option<String>,
+}
+
+/// The service: run records, sealed credentials, the queue and the Autotask client.
+#[derive(Clone)]
+pub struct Onboard {
+    /// Run records.
+    pub runs: RunStore,
+    /// Sealed API credentials.
+    pub credentials: CredentialStore,
+    /// Sealed webhook secrets.
+    pub webhook_secrets: WebhookSecrets,
+    /// The step queue.
+    pub queue: Queue,
+    /// The Autotask client (shared limits plugged in).
+    pub client: AutotaskClient,
+    /// Retry schedules.
+    pub policy: RetryPolicy,
+}
+
+/// Now, as the step crate's timestamp.
+pub fn now() -> Timestamp {
+    Timestamp(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    )
+}
+
+/// A timestamp as a system time.
+pub fn system_time(t: Timestamp) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(t.as_millis())
+}
+
+/// How many operator actions re-scheduled work in this run (part of job idempotency keys).
+pub fn generation(run: &Run) -> usize {
+    run.audit
+        .iter()
+        .filter(|e| matches!(e.actor, Actor::Operator(_)))
+        .count()
+}
+
+impl Onboard {
+    /// Enqueues a run: validates, seals the credentials, stores the run (idempotently) and
+    /// schedules its first step. `traceparent` joins the caller's trace.
+    pub async fn enqueue(
+        &self,
+        request: EnqueueRequest,
+        traceparent: Option<&str>,
+    ) -> Result<EnqueueResult, ServiceError> {
+        let placeholder =
+            |r: &Option<CredentialInput>| r.as_ref().map(|_| CredentialRef(String::new()));
+        let mut run_request = RunRequest {
+            kind: request.kind,
+            tenant_id: request.tenant_id.clone(),
+            tenant_name: if request.tenant_name.is_empty() {
+                request.tenant_id.clone()
+            } else {
+                request.tenant_name.clone()
+            },
+            settings: request.settings.clone(),
+            new_user_name: request.new_user.username.clone(),
+            previous_user_name: request.previous_user.as_ref().map(|p| p.username.clone()),
+            credentials: RunCredentials {
+                new: CredentialRef(String::new()),
+                previous: placeholder(&request.previous_user),
+                admin: placeholder(&request.admin),
+            },
+            dry_run: request.dry_run,
+        };
+        run_request
+            .validate()
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        for (field, c) in [
+            ("new_user", Some(&request.new_user)),
+            ("previous_user", request.previous_user.as_ref()),
+            ("admin", request.admin.as_ref()),
+        ] {
+            if let Some(c) = c {
+                for (name, value) in [
+                    ("integration_code", &c.integration_code),
+                    ("username", &c.username),
+                    ("secret", &c.secret),
+                ] {
+                    if value.trim().is_empty() {
+                        return Err(ServiceError::Invalid(format!(
+                            "{field}.{name}: must not be empty"
+                        )));
+                    }
+                }
+            }
+        }
+        let fingerprint = fingerprint(&request);
+        let key = request
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(|| format!("auto-{fingerprint}"));
+        if key.is_empty() || key.len() > 200 {
+            return Err(ServiceError::Invalid(
+                "idempotency_key: must be 1 to 200 characters".into(),
+            ));
+        }
+
+        let span = tracing::info_span!("onboard.enqueue", tenant.id = %request.tenant_id, run.id = tracing::field::Empty, run.kind = ?request.kind);
+        if let Some(parent) = traceparent {
+            onboarding_telemetry::set_parent(&span, parent);
+        }
+        let trace = onboarding_telemetry::traceparent(&span)
+            .and_then(|tp| TraceContext::parse(&tp).ok())
+            .unwrap_or_default();
+
+        let seal = |c: &CredentialInput| StoredCredentials {
+            integration_code: c.integration_code.clone(),
+            username: c.username.clone(),
+            secret: c.secret.clone(),
+        };
+        let mut sealed = vec![self.credentials.put(&seal(&request.new_user)).await?];
+        run_request.credentials.new = CredentialRef(sealed[0].clone());
+        if let Some(p) = &request.previous_user {
+            let id = self.credentials.put(&seal(p)).await?;
+            run_request.credentials.previous = Some(CredentialRef(id.clone()));
+            sealed.push(id);
+        }
+        if let Some(a) = &request.admin {
+            let id = self.credentials.put(&seal(a)).await?;
+            run_request.credentials.admin = Some(CredentialRef(id.clone()));
+            sealed.push(id);
+        }
+
+        let id = ulid::Ulid::generate().to_string();
+        span.record("run.id", id.as_str());
+        let at = now();
+        let mut run = Run::new(&id, &key, run_request, trace.clone(), at)
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let first = run.next_step(at, Actor::System);
+        let (run_id, created) = match self.runs.create(&run, &fingerprint).await? {
+            Created::New => (id, true),
+            Created::Existing(existing) => {
+                self.credentials.delete(&sealed).await?;
+                (existing, false)
+            }
+            Created::Conflict(existing) => {
+                self.credentials.delete(&sealed).await?;
+                return Err(ServiceError::Conflict { key, run: existing });
+            }
+        };
+        let run = if created {
+            run
+        } else {
+            self.runs
+                .get(&run_id)
+                .await?
+                .ok_or_else(|| ServiceError::NotFound(run_id.clone()))?
+        };
+        // Also for an existing run: a crash may have come between storing it and scheduling.
+        if let Some(step) = first.filter(|_| run.state == RunState::Queued) {
+            self.schedule(&run, step, None, request.bulk).await?;
+        }
+        tracing::info!(parent: &span, run.id = %run_id, created, "run enqueued");
+        Ok(EnqueueResult {
+            run_id,
+            created,
+            trace_id: run.trace.trace_id().map(str::to_owned),
+        })
+    }
+
+    /// Schedules `step` of `run` (idempotent per run, step and generation).
+    pub async fn schedule(
+        &self,
+        run: &Run,
+        step: StepName,
+        at: Option<SystemTime>,
+        bulk: bool,
+    ) -> Result<(), ServiceError> {
+        let payload = JobPayload::step(&run.id, &run.request.tenant_id, step, 1, run.trace.clone());
+        let mut job = NewJob::new(
+            run.request.tenant_id.clone(),
+            payload.to_json().into_bytes(),
+        )
+        .idempotency_key(format!("{}:{}:{}", run.id, step.as_str(), generation(run)))
+        .max_attempts(self.policy.transient_max_attempts + 2)
+        .meta("traceparent", run.trace.traceparent.clone())
+        .priority(if bulk {
+            Priority::Bulk
+        } else {
+            Priority::Normal
+        });
+        if let Some(at) = at {
+            job = job.run_at(at);
+        }
+        self.queue.enqueue(job).await?;
+        Ok(())
+    }
+
+    /// The credentials of every role the run has, opened.
+    pub async fn open_credentials(
+        &self,
+        run: &Run,
+    ) -> Result<HashMap<Role, Credentials>, ServiceError> {
+        let mut out = HashMap::new();
+        for role in [Role::New, Role::Previous, Role::Admin] {
+            if let Some(r) = run.request.credentials.get(role) {
+                let c = self.credentials.get(&r.0).await?;
+                out.insert(
+                    role,
+                    Credentials::new(c.integration_code, c.username, c.secret),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// An operator acknowledges an operator-attested step; the run goes on.
+    pub async fn acknowledge(
+        &self,
+        run_id: &str,
+        step: StepName,
+        operator: &str,
+    ) -> Result<(), ServiceError> {
+        let at = now();
+        let mut run = self
+            .runs
+            .update(run_id, |run| {
+                if run.state.is_final() {
+                    return Err(format!("run {} is {}", run.id, run.state.as_str()));
+                }
+                run.acknowledge(step, at, operator)
+                    .map_err(|e| e.to_string())?;
+                Ok(run.clone())
+            })
+            .await?
+            .map_err(ServiceError::NotAllowed)?;
+        if run.next_step(at, Actor::System) == Some(step) {
+            self.schedule(&run, step, None, false).await?;
+        }
+        Ok(())
+    }
+
+    /// An operator retries a failed run: its failed step starts again with fresh attempts.
+    pub async fn retry(&self, run_id: &str, operator: &str) -> Result<StepName, ServiceError> {
+        let at = now();
+        let (run, step) = self
+            .runs
+            .update(run_id, |run| {
+                if run.state != RunState::Failed {
+                    return Err(format!(
+                        "run {} is {}, only failed runs can be retried",
+                        run.id,
+                        run.state.as_str()
+                    ));
+                }
+                let actor = Actor::Operator(operator.to_owned());
+                run.set_state(RunState::Queued, at, actor.clone(), "retry")
+                    .map_err(|e| e.to_string())?;
+                let failed = run
+                    .steps
+                    .iter()
+                    .find(|s| matches!(s.state, StepState::Failed { .. }))
+                    .map(|s| s.step)
+                    .ok_or("the run has no failed step")?;
+                run.set_step_state(failed, StepState::Pending, at, actor, "retry")
+                    .map_err(|e| e.to_string())?;
+                Ok((run.clone(), failed))
+            })
+            .await?
+            .map_err(ServiceError::NotAllowed)?;
+        self.schedule(&run, step, None, false).await?;
+        Ok(step)
+    }
+
+    /// An operator cancels a run; a step running now finishes its attempt, nothing more runs.
+    pub async fn cancel(&self, run_id: &str, operator: &str) -> Result<(), ServiceError> {
+        let at = now();
+        self.runs
+            .update(run_id, |run| {
+                run.set_state(
+                    RunState::Cancelled,
+                    at,
+                    Actor::Operator(operator.to_owned()),
+                    "cancelled",
+                )
+                .map_err(|e| format!("run {} cannot be cancelled: {e}", run.id))
+            })
+            .await?
+            .map_err(ServiceError::NotAllowed)
+    }
+}
+
+/// Identifies a request for idempotency without holding its secrets: a digest of everything
+/// but the secrets (usernames and integration codes included, hashed).
+fn fingerprint(r: &EnqueueRequest) -> String {
+    let user = |c: &CredentialInput| (c.username.clone(), c.integration_code.clone());
+    let summary = serde_json::json!({
+        "kind": r.kind,
+        "tenant": r.tenant_id,
+        "name": r.tenant_name,
+        "settings": r.settings,
+        "new": user(&r.new_user),
+        "previous": r.previous_user.as_ref().map(user),
+        "admin": r.admin.as_ref().map(user),
+        "dry_run": r.dry_run,
+    });
+    Sha1::digest(summary.to_string().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
