@@ -713,12 +713,10 @@ impl<Args: Serialize> RedisBackend<Args> {
             .cloned()
             .or_else(|| self.options.group_of.as_ref().map(|f| f(&args)))
             .unwrap_or_else(|| "default".to_owned());
-        let id = ctx
-            .task_id()
-            .map(|t| JobId(t.to_string()))
-            .unwrap_or_else(JobId::generate);
-        let mut job = NewJob::new(group, payload);
-        job.id = id;
+        let mut job = match ctx.task_id() {
+            Some(t) => NewJob::new(group, payload).with_id(JobId(t.to_string())),
+            None => NewJob::new(group, payload),
+        };
         job.meta = meta;
         job.priority = match ctx.priority() {
             Some(0) => Priority::High,

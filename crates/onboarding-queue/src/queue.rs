@@ -155,10 +155,14 @@ impl Queue {
         let mut invocations = Vec::new();
         for chunk in jobs.chunks(ENQUEUE_CHUNK) {
             let mut inv = s.enqueue.prepare_invoke();
-            inv.key(&self.inner.prefix).arg(0).arg(limit);
+            let check_ids = chunk.iter().any(|j| !j.has_fresh_id());
+            inv.key(&self.inner.prefix)
+                .arg(0)
+                .arg(limit)
+                .arg(u8::from(check_ids));
             for j in chunk {
                 let meta = serde_json::to_string(&j.meta).map_err(QueueError::Codec)?;
-                inv.arg(j.id.as_str())
+                inv.arg(j.id().as_str())
                     .arg(&j.group)
                     .arg(j.priority.index())
                     .arg(j.run_at.map(millis).unwrap_or(0))
@@ -224,7 +228,7 @@ impl Queue {
             .arg(0)
             .arg(worker.as_str())
             .arg(c.lease.as_millis() as u64)
-            .arg(n.max(1))
+            .arg(n.clamp(1, 1_000))
             .arg(c.group_running_limit)
             .arg(c.promote_chunk.max(1))
             .arg(c.recover_chunk.max(1))
@@ -613,9 +617,9 @@ impl Queue {
             .unwrap_or_default();
         let history = history
             .iter()
-            .map(|h| serde_json::from_str::<HistoryEntry>(h))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(QueueError::Codec)?;
+            .map(|h| HistoryEntry::parse(h))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| QueueError::protocol("job", "malformed history entry"))?;
         Ok(Some(JobInfo {
             id: id.clone(),
             state,

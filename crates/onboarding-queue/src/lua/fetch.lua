@@ -26,74 +26,95 @@ local promote = tonumber(ARGV[6])
 local recover = tonumber(ARGV[7])
 
 -- 1. Recover expired leases.
-local expired = redis.call("ZRANGEBYSCORE", P .. "lease", "-inf", now, "LIMIT", 0, recover)
+local expired = redis.call("ZRANGEBYSCORE", K_LEASE, "-inf", now, "LIMIT", 0, recover)
 for _, id in ipairs(expired) do
-    local g, p, attempts, max, w, since = end_lease(id, limit)
-    history(id, { attempt = attempts, worker = w, started_at = since, finished_at = now,
-        outcome = "lease_expired", error = "lease expired: the worker stopped renewing it" })
-    if attempts >= max then
-        bury(id, "max attempts reached (" .. attempts .. "); the last attempt's lease expired", now)
+    local state, _, g, p, attempts, max, w, since = lease_fields(id)
+    if state ~= "running" then
+        zrem_later(K_LEASE, id)
     else
-        make_ready(id, g, p, now, limit)
+        end_lease(id, g)
+        history(id, "lease_expired", attempts, w, since, now, nil,
+            "lease expired: the worker stopped renewing it")
+        if attempts >= max then
+            redis.call("HSET", jkey(id), unpack(dead_fields(id,
+                "max attempts reached (" .. attempts .. "); the last attempt's lease expired", now)))
+        else
+            make_ready(id, g, p, now, { "lease", "" })
+        end
     end
 end
 
 -- 2. Promote due scheduled jobs, in a bounded chunk.
-local due = redis.call("ZRANGEBYSCORE", P .. "sched", "-inf", now, "LIMIT", 0, promote)
+local due = redis.call("ZRANGEBYSCORE", K_SCHED, "-inf", now, "LIMIT", 0, promote)
 for _, id in ipairs(due) do
-    redis.call("ZREM", P .. "sched", id)
+    zrem_later(K_SCHED, id)
     local f = redis.call("HMGET", jkey(id), "group", "prio")
     if f[1] then
-        make_ready(id, f[1], tonumber(f[2]), now, limit)
+        make_ready(id, f[1], tonumber(f[2]), now)
     end
 end
+flush(limit)
 
--- 3. Lease up to n jobs, round-robin over groups.
+-- 3. Lease up to n jobs, round-robin over groups. A group alone in its ring gives several
+-- jobs at once (nobody else is waiting in that class); otherwise one per turn.
 local out = { 0, #expired, #due }
 local got = 0
 local deadline = now + lease_ms
+local token = redis.call("INCRBY", P .. "seq", n) - n
+local running_now = {}
 for p = 0, NPRIO - 1 do
     while got < n do
         local popped = redis.call("ZPOPMIN", rrkey(p))
         if #popped == 0 then break end
         local g = popped[1]
-        local running = running_of(g)
+        local running = running_now[g] or running_of(g)
         if limit == 0 or running < limit then
-            local q = qkey(p, g)
-            local id = redis.call("LPOP", q)
-            if id then
-                local token = redis.call("INCR", P .. "seq")
-                local k = jkey(id)
-                local attempts = redis.call("HINCRBY", k, "attempts", 1)
-                redis.call("HSET", k, "state", "running", "lease", token, "worker", worker,
-                    "leased_at", now, "deadline", deadline)
-                redis.call("ZADD", P .. "lease", deadline, id)
-                redis.call("ZREM", P .. "ready", id)
-                redis.call("HINCRBY", P .. "run", g, 1)
-                if (limit == 0 or running + 1 < limit) and redis.call("LLEN", q) > 0 then
+            local take = 1
+            if redis.call("ZCARD", rrkey(p)) == 0 then
+                take = n - got
+                if limit > 0 and limit - running < take then take = limit - running end
+            end
+            local ids = redis.call("LPOP", qkey(p, g), take)
+            if ids then
+                for _, id in ipairs(ids) do
+                    local k = jkey(id)
+                    local f = redis.call("HMGET", k, "attempts", "max", "payload", "meta", "created")
+                    local attempts = (tonumber(f[1]) or 0) + 1
+                    token = token + 1
+                    redis.call("HSET", k, "attempts", attempts, "state", "running", "lease", token,
+                        "worker", worker, "leased_at", now, "deadline", deadline)
+                    zadd_later(K_LEASE, deadline, id)
+                    zrem_later(K_READY, id)
+                    out[#out + 1] = id
+                    out[#out + 1] = token
+                    out[#out + 1] = attempts
+                    out[#out + 1] = f[2]
+                    out[#out + 1] = g
+                    out[#out + 1] = p
+                    out[#out + 1] = f[3]
+                    out[#out + 1] = f[4]
+                    out[#out + 1] = f[5]
+                end
+                got = got + #ids
+                running = running + #ids
+                running_now[g] = running
+                run_later(g, #ids)
+                -- Back to the ring's tail if it may have more (an empty list is dropped on its
+                -- next turn).
+                if #ids == take and (limit == 0 or running < limit) then
                     ring_admit(p, g)
                 end
-                local f = redis.call("HMGET", k, "max", "payload", "meta", "created")
-                out[#out + 1] = id
-                out[#out + 1] = token
-                out[#out + 1] = attempts
-                out[#out + 1] = f[1]
-                out[#out + 1] = g
-                out[#out + 1] = p
-                out[#out + 1] = f[2]
-                out[#out + 1] = f[3]
-                out[#out + 1] = f[4]
-                got = got + 1
             end
         end
     end
 end
+flush(limit)
 
 if got == 0 then
     local wake = 0
-    local s = redis.call("ZRANGE", P .. "sched", 0, 0, "WITHSCORES")
+    local s = redis.call("ZRANGE", K_SCHED, 0, 0, "WITHSCORES")
     if #s > 0 then wake = tonumber(s[2]) end
-    local l = redis.call("ZRANGE", P .. "lease", 0, 0, "WITHSCORES")
+    local l = redis.call("ZRANGE", K_LEASE, 0, 0, "WITHSCORES")
     if #l > 0 and (wake == 0 or tonumber(l[2]) < wake) then wake = tonumber(l[2]) end
     out[1] = wake
 end

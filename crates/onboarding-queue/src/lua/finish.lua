@@ -24,61 +24,53 @@ local trims = 8
 for i = 5, #ARGV, 5 do
     local op, id, token, at, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
     local k = jkey(id)
-    local f = redis.call("HMGET", k, "state", "lease")
-    if f[1] ~= "running" or f[2] ~= token then
+    local state, held, g, p, attempts, max, w, since = lease_fields(id)
+    if state ~= "running" or held ~= token then
         out[#out + 1] = 0
     else
-        local g, p, attempts, max, w, since = end_lease(id, limit)
-        local entry = { attempt = attempts, worker = w, started_at = since, finished_at = now }
+        end_lease(id, g)
         local code = 1
         if op == "done" then
-            entry.outcome = "done"
-            redis.call("ZADD", P .. "done", now, id)
-            redis.call("HSET", k, "state", "done", "ended_at", now)
+            zadd_later(K_DONE, now, id)
+            redis.call("HSET", k, "state", "done", "ended_at", now, "lease", "")
+            history(id, "done", attempts, w, since, now, nil, nil)
             trims = trims + 2
         elseif op == "retry" then
-            entry.error = text
             if attempts >= max then
-                entry.outcome = "exhausted"
-                bury(id, "max attempts reached (" .. attempts .. "): " .. text, now)
+                redis.call("HSET", k, unpack(dead_fields(id,
+                    "max attempts reached (" .. attempts .. "): " .. text, now)))
+                history(id, "exhausted", attempts, w, since, now, nil, text)
                 code = 2
             else
-                entry.outcome = "retry"
-                entry.next_run_at = at
-                redis.call("HSET", k, "last_error", text)
-                schedule(id, g, p, at, now, limit)
+                schedule(id, g, p, at, now, { "lease", "", "last_error", text })
+                history(id, "retry", attempts, w, since, now, math.max(at, now), text)
             end
         elseif op == "defer" then
-            entry.outcome = "deferred"
-            entry.error = text
-            entry.next_run_at = at
-            redis.call("HINCRBY", k, "attempts", -1)
-            schedule(id, g, p, at, now, limit)
+            schedule(id, g, p, at, now, { "lease", "", "attempts", attempts - 1 })
+            history(id, "deferred", attempts, w, since, now, math.max(at, now), text)
         else
-            entry.outcome = "failed"
-            entry.error = text
-            bury(id, text, now)
+            redis.call("HSET", k, unpack(dead_fields(id, text, now)))
+            history(id, "failed", attempts, w, since, now, nil, text)
         end
-        history(id, entry)
         out[#out + 1] = code
     end
 end
+flush(limit)
 
 -- Retention of done jobs, bounded.
-local old = redis.call("ZRANGEBYSCORE", P .. "done", "-inf", now - keep_age, "LIMIT", 0, trims)
-for _, id in ipairs(old) do
-    redis.call("ZREM", P .. "done", id)
-    delete_job(id)
+local old = redis.call("ZRANGEBYSCORE", K_DONE, "-inf", now - keep_age, "LIMIT", 0, trims)
+if #old > 0 then
+    variadic("ZREM", K_DONE, old, 1000)
+    delete_jobs(old)
 end
 trims = trims - #old
-local excess = redis.call("ZCARD", P .. "done") - keep_count
+local excess = redis.call("ZCARD", K_DONE) - keep_count
 if excess > 0 and trims > 0 then
     if excess > trims then excess = trims end
-    local ids = redis.call("ZRANGE", P .. "done", 0, excess - 1)
-    for _, id in ipairs(ids) do
-        redis.call("ZREM", P .. "done", id)
-        delete_job(id)
-    end
+    local popped = redis.call("ZPOPMIN", K_DONE, excess)
+    local ids = {}
+    for j = 1, #popped, 2 do ids[#ids + 1] = popped[j] end
+    delete_jobs(ids)
 end
 if admitted then
     redis.call("PUBLISH", P .. "wake", "1")

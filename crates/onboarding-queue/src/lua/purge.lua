@@ -5,13 +5,13 @@
 --
 -- ARGV: state ("dead"|"done"), then ids. Returns the number deleted.
 local state = ARGV[1]
-local n = 0
+local ids = {}
 for i = 2, #ARGV do
     local id = ARGV[i]
     if redis.call("HGET", jkey(id), "state") == state then
         redis.call("ZREM", P .. state, id)
-        delete_job(id)
-        n = n + 1
+        ids[#ids + 1] = id
     end
 end
-return n
+delete_jobs(ids)
+return #ids

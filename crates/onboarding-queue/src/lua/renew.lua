@@ -11,7 +11,7 @@ for i = 3, #ARGV, 2 do
     local id, token = ARGV[i], ARGV[i + 1]
     local f = redis.call("HMGET", jkey(id), "state", "lease")
     if f[1] == "running" and f[2] == token then
-        redis.call("ZADD", P .. "lease", "XX", deadline, id)
+        redis.call("ZADD", K_LEASE, "XX", deadline, id)
         redis.call("HSET", jkey(id), "deadline", deadline)
         out[#out + 1] = 1
     else

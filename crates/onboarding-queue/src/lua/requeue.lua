@@ -12,13 +12,13 @@ for i = 3, #ARGV, 2 do
     local id, at = ARGV[i], tonumber(ARGV[i + 1])
     local f = redis.call("HMGET", jkey(id), "state", "group", "prio", "reason")
     if f[1] == "dead" then
-        redis.call("ZREM", P .. "dead", id)
-        redis.call("HSET", jkey(id), "attempts", 0, "reason", "", "ended_at", "")
-        history(id, { outcome = "requeued", finished_at = now, error = f[4], next_run_at = at })
-        schedule(id, f[2], tonumber(f[3]), at, now, limit)
+        zrem_later(K_DEAD, id)
+        history(id, "requeued", nil, nil, nil, now, math.max(at, now), f[4])
+        schedule(id, f[2], tonumber(f[3]), at, now, { "attempts", 0, "reason", "", "ended_at", "" })
         n = n + 1
     end
 end
+flush(limit)
 if admitted then
     redis.call("PUBLISH", P .. "wake", "1")
 end

@@ -124,6 +124,25 @@ async fn idempotency_key_returns_the_existing_job() {
 }
 
 #[tokio::test]
+async fn a_caller_chosen_id_is_never_overwritten() {
+    let e = default_env().await;
+    let q = &e.queue;
+    let id = onboarding_queue::JobId("step-7".into());
+    let a = q
+        .enqueue(NewJob::new("g", b"first".to_vec()).with_id(id.clone()))
+        .await
+        .unwrap();
+    let b = q
+        .enqueue(NewJob::new("g", b"second".to_vec()).with_id(id.clone()))
+        .await
+        .unwrap();
+    assert_eq!((a.id.clone(), a.duplicate), (id.clone(), false));
+    assert_eq!((b.id, b.duplicate), (id.clone(), true));
+    assert_eq!(q.job(&id).await.unwrap().unwrap().payload, b"first");
+    assert_eq!(q.counts().await.unwrap().ready, 1);
+}
+
+#[tokio::test]
 async fn bulk_enqueue_of_100k_jobs_in_one_call() {
     let e = env(QueueConfig {
         group_running_limit: 0,
