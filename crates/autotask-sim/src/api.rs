@@ -327,7 +327,9 @@ async fn pipeline(
                     endpoint,
                 });
             }
-            Fault::ServerError => return Err(Error::Injected { status: 500 }),
+            Fault::ServerError { status, errors } => {
+                return Err(Error::Injected { status, errors });
+            }
             Fault::Timeout { ms } => {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 conn.kill();

@@ -48,11 +48,13 @@ pub enum Error {
         /// The threshold.
         threshold: u32,
     },
-    /// A fault rule asked for this status.
+    /// A fault rule asked for this status (and body).
     #[error("injected fault: HTTP {status}")]
     Injected {
         /// The status to answer.
         status: u16,
+        /// `errors[]` to send; empty = ASP.NET's bare `{"Message": ...}`.
+        errors: Vec<String>,
     },
     /// An operator-console request was malformed: 400.
     #[error("bad console request: {message}")]
@@ -130,7 +132,7 @@ impl Error {
             Self::ThreadLimit { .. } | Self::ThresholdExceeded { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            Self::Injected { status } => {
+            Self::Injected { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -156,9 +158,10 @@ impl Error {
                  below the threshold."
             )] }),
             Self::Unauthorized { .. } => json!({ "errors": ["Unauthorized"] }),
-            Self::Injected { status } => json!({ "errors": [format!(
-                "Simulated failure (HTTP {status})."
-            )] }),
+            Self::Injected { errors, .. } if errors.is_empty() => {
+                json!({ "Message": "An error has occurred." })
+            }
+            Self::Injected { errors, .. } => json!({ "errors": errors }),
             other => json!({ "errors": [other.to_string()] }),
         }
     }

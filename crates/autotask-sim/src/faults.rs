@@ -31,8 +31,17 @@ pub enum Fault {
     },
     /// Answer 429 with an `Itgenatr005` thread-limit body (nothing is done).
     TooManyRequests,
-    /// Answer 500 with an `errors[]` body (nothing is done).
-    ServerError,
+    /// Answer `status` (default 500) without doing anything. Without `errors` the body is
+    /// ASP.NET's bare `{"Message":"An error has occurred."}` (a transient failure); with
+    /// `errors` it is `{"errors": [...]}` (what a rule failure looks like).
+    ServerError {
+        /// The status (500, 502, 503, ...).
+        #[serde(default = "five_hundred")]
+        status: u16,
+        /// `errors[]` messages to send.
+        #[serde(default)]
+        errors: Vec<String>,
+    },
     /// Hold the request for `ms` (default 60 s), then drop the connection without answer.
     Timeout {
         /// Milliseconds.
@@ -43,6 +52,20 @@ pub enum Fault {
     ConnectionReset,
     /// Perform the request (a write is committed), then drop the connection without answer.
     CommitThenDrop,
+}
+
+fn five_hundred() -> u16 {
+    500
+}
+
+impl Fault {
+    /// A bare HTTP 500 (transient).
+    pub fn server_error() -> Self {
+        Self::ServerError {
+            status: 500,
+            errors: Vec::new(),
+        }
+    }
 }
 
 fn sixty_seconds() -> u64 {
@@ -56,7 +79,7 @@ impl Fault {
             Self::Latency { .. } => "latency",
             Self::RandomLatency { .. } => "randomLatency",
             Self::TooManyRequests => "tooManyRequests",
-            Self::ServerError => "serverError",
+            Self::ServerError { .. } => "serverError",
             Self::Timeout { .. } => "timeout",
             Self::ConnectionReset => "connectionReset",
             Self::CommitThenDrop => "commitThenDrop",

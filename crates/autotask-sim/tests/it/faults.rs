@@ -20,7 +20,7 @@ async fn counted_429_and_500_then_normal_service() {
             .times(2),
     );
     env.sim.add_fault(
-        FaultRule::new(Fault::ServerError)
+        FaultRule::new(Fault::server_error())
             .endpoint("TicketWebhooks")
             .method("POST")
             .times(1),
@@ -39,7 +39,7 @@ async fn counted_429_and_500_then_normal_service() {
         .post("TicketWebhooks", webhook_body("https://h.example.com/f"))
         .await;
     assert_eq!(s, 500);
-    assert!(!errors(&b).is_empty());
+    assert_eq!(b["Message"], "An error has occurred.", "a bare ASP.NET 500");
     assert!(
         env.sim
             .db("acme")
@@ -137,11 +137,12 @@ async fn faults_through_the_console_and_a_request_log_without_secrets() {
     assert_eq!(api.get("Resources/entityInformation").await.0, 200);
     env.http
         .post(&console)
-        .json(&json!({"fault": {"kind": "serverError"}}))
+        .json(&json!({"fault": {"kind": "serverError", "status": 503, "errors": ["maintenance"]}}))
         .send()
         .await
         .unwrap();
-    assert_eq!(api.get("Resources/entityInformation").await.0, 500);
+    let (s, b) = api.get("Resources/entityInformation").await;
+    assert_eq!((s, errors(&b).as_str()), (503, "maintenance"));
     assert_eq!(
         env.http.delete(&console).send().await.unwrap().status(),
         200
@@ -169,7 +170,7 @@ async fn faults_through_the_console_and_a_request_log_without_secrets() {
     let records = env.sim.requests();
     assert_eq!(
         records.iter().map(|r| r.status).collect::<Vec<_>>(),
-        vec![429, 200, 500, 200]
+        vec![429, 200, 503, 200]
     );
     assert_eq!(records[0].endpoint.as_deref(), Some("Resources"));
 }

@@ -5,6 +5,7 @@
 #![allow(missing_docs)]
 
 mod callouts;
+mod client;
 mod conformance;
 mod console;
 mod faults;
