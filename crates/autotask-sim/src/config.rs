@@ -221,6 +221,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_demo_fixtures_parse() {
+        let cfg: SimConfig = toml::from_str(include_str!("../fixtures/demo.toml")).unwrap();
+        assert_eq!(cfg.databases.len(), 2);
+        assert_eq!(cfg.databases[0].api_users.len(), 1);
+    }
+
+    #[test]
     fn fixtures_parse_from_toml() {
         let cfg: SimConfig = toml::from_str(
             r#"

@@ -1527,6 +1527,109 @@ mod tests {
         assert!(all.contains("webhookUrl is required"), "{all}");
     }
 
+    fn caller_with_webhooks(db: &mut Db) -> Caller {
+        let id = db.insert_resource("A", "B", "a@b.c", "a@b.c", true);
+        let level = SecurityLevel {
+            id: 50,
+            name: "hooks".into(),
+            system: false,
+            api_only: true,
+            resource_admin: true,
+            webhooks_enabled: true,
+            webhook_max: 10,
+        };
+        db.levels.insert(50, level.clone());
+        db.accounts.get_mut(&id).unwrap().security_level = Some(50);
+        Caller {
+            resource_id: id,
+            level: Some(level),
+        }
+    }
+
+    fn hook(db: &mut Db, caller: &Caller, url: &str, subscribe: bool) -> i64 {
+        let family = WebhookFamily::Ticket;
+        let def = registry().get(Kind::Webhooks(family));
+        let body = json!({
+            "name": url, "webhookUrl": url, "deactivationUrl": url, "secretKey": "k",
+            "isActive": true, "isSubscribedToCreateEvents": true,
+            "isSubscribedToUpdateEvents": true,
+        });
+        let (id, _) = db.write(def, caller, Write::Create, &body, None).unwrap();
+        if subscribe {
+            let def = registry().get(Kind::WebhookFields(family));
+            let f = json!({"fieldID": 7, "isSubscribedField": true});
+            db.write(def, caller, Write::Create, &f, Some(id)).unwrap();
+        }
+        id
+    }
+
+    #[test]
+    fn only_ready_active_subscribed_not_excluded_webhooks_fire() {
+        let mut db = Db::new(&DatabaseConfig::named("t"), 1);
+        let caller = caller_with_webhooks(&mut db);
+        let ready = hook(&mut db, &caller, "https://x/ready", true);
+        let _unready = hook(&mut db, &caller, "https://x/unready", false);
+        let inactive = hook(&mut db, &caller, "https://x/inactive", true);
+        let def = registry().get(Kind::Webhooks(WebhookFamily::Ticket));
+        db.write(
+            def,
+            &caller,
+            Write::Patch,
+            &json!({"id": inactive, "isActive": false}),
+            None,
+        )
+        .unwrap();
+        let excl = registry().get(Kind::WebhookExcluded(WebhookFamily::Ticket));
+        let (t, out) = db
+            .create_ticket(
+                &obj(json!({"title": "t", "status": 1, "priority": 1, "companyID": 0})),
+                None,
+            )
+            .unwrap();
+        let urls: Vec<&str> = out.iter().map(|o| o.url.as_str()).collect();
+        assert_eq!(urls, ["https://x/ready"]);
+        assert_eq!(out[0].action, "Create");
+        // Unsubscribed change: nothing; subscribed change: the ready hook.
+        assert!(
+            db.update_ticket(t, &obj(json!({"priority": 3})), None)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            db.update_ticket(t, &obj(json!({"status": 5})), None)
+                .unwrap()
+                .len(),
+            1
+        );
+        // Unchanged value: nothing.
+        assert!(
+            db.update_ticket(t, &obj(json!({"status": 5})), None)
+                .unwrap()
+                .is_empty()
+        );
+        // Excluded person: nothing.
+        db.write(
+            excl,
+            &caller,
+            Write::Create,
+            &json!({"resourceID": caller.resource_id}),
+            Some(ready),
+        )
+        .unwrap();
+        let person = Some(caller.resource_id);
+        assert!(
+            db.update_ticket(t, &obj(json!({"status": 8})), person)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            db.update_ticket(t, &obj(json!({"status": 1})), None)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
     #[test]
     fn put_nulls_omitted_writable_fields_and_patch_keeps_them() {
         let def = registry().get(Kind::OrgLevel1);

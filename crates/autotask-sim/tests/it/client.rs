@@ -514,3 +514,60 @@ async fn commit_then_drop_leaves_a_committed_create_and_a_retried_update() {
         Some("After drop")
     );
 }
+
+/// Refuses once the client's estimate reaches the threshold (the pacing hook a worker plugs
+/// in); with the simulator's count matching the estimate, Autotask never has to refuse.
+struct StopAtThreshold;
+
+impl autotask_client::Pacer for StopAtThreshold {
+    fn pace(&self, last: Option<&autotask_types::ThresholdInformation>) -> autotask_client::Pace {
+        match last {
+            Some(t) if t.used_ratio() >= 1.0 => {
+                autotask_client::Pace::Refuse(Duration::from_secs(60))
+            }
+            _ => autotask_client::Pace::Go,
+        }
+    }
+}
+
+#[tokio::test]
+async fn threshold_pacing_on_the_clients_estimate_avoids_the_simulators_refusal() {
+    let cfg = SimConfig {
+        databases: vec![autotask_sim::DatabaseConfig {
+            hourly_threshold: 10,
+            ..autotask_sim::DatabaseConfig::named("acme")
+        }],
+        ..test_config()
+    };
+    let env = Env::with(cfg).await;
+    let user = env.seed();
+    let client = AutotaskClient::with_parts(
+        client_config(&env, 0, 3),
+        std::sync::Arc::new(autotask_client::LocalLimiter::new(3)),
+        std::sync::Arc::new(StopAtThreshold),
+    )
+    .unwrap();
+    let t = client
+        .tenant(Credentials::new(
+            &user.integration_code,
+            &user.user_name,
+            &user.secret,
+        ))
+        .await
+        .unwrap();
+    t.threshold_information().await.unwrap();
+    let mut served = 1;
+    let err = loop {
+        match t.get(&Resource::endpoint(), user.resource_id).await {
+            Ok(_) => served += 1,
+            Err(e) => break e,
+        }
+        assert!(served <= 10);
+    };
+    assert!(matches!(err, Error::BudgetExhausted { .. }), "{err:?}");
+    assert_eq!(served, 10, "the whole budget was used");
+    assert!(
+        !statuses(&env).contains(&429),
+        "the simulator never had to refuse"
+    );
+}
