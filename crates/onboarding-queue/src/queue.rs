@@ -516,7 +516,7 @@ impl Queue {
         Ok(out)
     }
 
-    /// Deletes the given dead jobs (and their history). Returns the number deleted.
+    /// Deletes the given dead jobs (with their history). Returns the number deleted.
     pub async fn purge_dead(&self, ids: &[JobId]) -> Result<u64, QueueError> {
         let mut n = 0;
         for chunk in ids.chunks(FINISH_CHUNK) {
@@ -590,10 +590,9 @@ impl Queue {
     /// the job does not exist (never did, or was trimmed by retention or purged).
     #[instrument(skip_all, fields(queue = %self.inner.name, job = %id))]
     pub async fn job(&self, id: &JobId) -> Result<Option<JobInfo>, QueueError> {
-        let (fields, history): (HashMap<String, Vec<u8>>, Vec<String>) = redis::pipe()
+        let fields: HashMap<String, Vec<u8>> = self
+            .conn()
             .hgetall(self.job_key(id.as_str()))
-            .lrange(format!("{}h:{}", self.inner.prefix, id), 0, -1)
-            .query_async(&mut self.conn())
             .await
             .map_err(QueueError::redis("job"))?;
         if fields.is_empty() {
@@ -615,11 +614,15 @@ impl Queue {
             .transpose()
             .map_err(QueueError::Codec)?
             .unwrap_or_default();
-        let history = history
-            .iter()
-            .map(|h| HistoryEntry::parse(h))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| QueueError::protocol("job", "malformed history entry"))?;
+        let history = text("h")
+            .map(|h| {
+                h.split('\x1e')
+                    .map(HistoryEntry::parse)
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| QueueError::protocol("job", "malformed history entry"))
+            })
+            .transpose()?
+            .unwrap_or_default();
         Ok(Some(JobInfo {
             id: id.clone(),
             state,

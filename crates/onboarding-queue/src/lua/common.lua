@@ -7,8 +7,8 @@
 --
 -- Layout (P = KEYS[1]):
 --   P.."j:"..id        hash   the job: payload, meta, group, prio, attempts, max, state, lease,
---                             worker, leased_at, deadline, run_at, created, ended_at, reason, idem
---   P.."h:"..id        list   attempt history, one JSON object per outcome
+--                             worker, leased_at, deadline, run_at, created, ended_at, reason, idem,
+--                             h (attempt history, see history())
 --   P.."q:"..p..":"..g list   ready job ids of group g in priority class p (0 first)
 --   P.."rr:"..p        zset   round-robin ring of groups with ready work in class p
 --   P.."rrseq"         string ring sequence (the score of the ring's tail)
@@ -24,7 +24,6 @@ local K_READY, K_SCHED, K_LEASE, K_DONE, K_DEAD = P .. "ready", P .. "sched", P 
     P .. "done", P .. "dead"
 
 local function jkey(id) return P .. "j:" .. id end
-local function hkey(id) return P .. "h:" .. id end
 local function qkey(p, g) return P .. "q:" .. p .. ":" .. g end
 local function rrkey(p) return P .. "rr:" .. p end
 
@@ -87,14 +86,19 @@ local function variadic(cmd, key, items, step)
     end
 end
 
--- Appends one entry to a job's attempt history: fields joined by the unit separator \31 in
--- this order (error last, so it may hold anything): outcome, attempt, worker, started_at,
--- finished_at, next_run_at, error. Empty means absent. (A plain join, not JSON: this runs for
--- every outcome and building a Lua table for cjson costs more than the rest of the entry.)
-local function history(id, outcome, attempt, worker, started, finished, next_at, err)
-    redis.call("RPUSH", hkey(id), outcome .. "\31" .. (attempt or "") .. "\31" .. (worker or "")
-        .. "\31" .. (started or "") .. "\31" .. finished .. "\31" .. (next_at or "") .. "\31"
-        .. (err or ""))
+-- The job's attempt history with one entry appended, to be written as its "h" field in the
+-- same HSET as the outcome (one key per job, one write per outcome). Entries are separated
+-- by \30; an entry's fields by \31, in this order (error last, so it may hold anything):
+-- outcome, attempt, worker, started_at, finished_at, next_run_at, error; empty = absent.
+-- A plain join, not JSON: this runs for every outcome and building a table for cjson costs
+-- more than the rest of the entry.
+local function history(old, outcome, attempt, worker, started, finished, next_at, err)
+    local e = outcome .. "\31" .. (attempt or "") .. "\31" .. (worker or "") .. "\31"
+        .. (started or "") .. "\31" .. finished .. "\31" .. (next_at or "") .. "\31" .. (err or "")
+    if old and old ~= "" then
+        return old .. "\30" .. e
+    end
+    return e
 end
 
 -- Puts group g back into ring p unless it is there already.
@@ -166,11 +170,12 @@ local function schedule(id, g, p, at, now, fields)
 end
 
 -- Reads what ending a lease needs, in one HMGET: state, lease token, group, prio, attempts,
--- max, worker, leased_at.
+-- max, worker, leased_at, history.
 local function lease_fields(id)
     local f = redis.call("HMGET", jkey(id), "state", "lease", "group", "prio", "attempts", "max",
-        "worker", "leased_at")
-    return f[1], f[2], f[3], tonumber(f[4]), tonumber(f[5]), tonumber(f[6]), f[7], tonumber(f[8])
+        "worker", "leased_at", "h")
+    return f[1], f[2], f[3], tonumber(f[4]), tonumber(f[5]), tonumber(f[6]), f[7], tonumber(f[8]),
+        f[9]
 end
 
 -- Ends the lease of job id (its fields already read): out of the lease set, one less running
@@ -180,13 +185,13 @@ local function end_lease(id, g)
     run_later(g, -1)
 end
 
--- Fields that move a job to the dead letters (write them with the job's other changes).
-local function dead_fields(id, reason, now)
+-- Fields that move a job to the dead letters, with its new history `h`.
+local function dead_fields(id, reason, now, h)
     zadd_later(K_DEAD, now, id)
-    return { "state", "dead", "reason", reason, "ended_at", now, "lease", "" }
+    return { "state", "dead", "reason", reason, "ended_at", now, "lease", "", "h", h }
 end
 
--- Deletes finished jobs entirely (retention and purge): job hashes, histories and their
+-- Deletes finished jobs entirely (retention and purge): job hashes (with their history) and their
 -- idempotency keys, with a constant number of commands per call (P.."idemof" maps a job id to
 -- its idempotency key, for jobs that have one).
 local function delete_jobs(ids)
@@ -196,7 +201,6 @@ local function delete_jobs(ids)
         local keys = {}
         for _, id in ipairs(slice) do
             keys[#keys + 1] = jkey(id)
-            keys[#keys + 1] = hkey(id)
         end
         redis.call("DEL", unpack(keys))
         local idems = redis.call("HMGET", P .. "idemof", unpack(slice))

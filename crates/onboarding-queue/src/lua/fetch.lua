@@ -28,18 +28,18 @@ local recover = tonumber(ARGV[7])
 -- 1. Recover expired leases.
 local expired = redis.call("ZRANGEBYSCORE", K_LEASE, "-inf", now, "LIMIT", 0, recover)
 for _, id in ipairs(expired) do
-    local state, _, g, p, attempts, max, w, since = lease_fields(id)
+    local state, _, g, p, attempts, max, w, since, h = lease_fields(id)
     if state ~= "running" then
         zrem_later(K_LEASE, id)
     else
         end_lease(id, g)
-        history(id, "lease_expired", attempts, w, since, now, nil,
+        h = history(h, "lease_expired", attempts, w, since, now, nil,
             "lease expired: the worker stopped renewing it")
         if attempts >= max then
             redis.call("HSET", jkey(id), unpack(dead_fields(id,
-                "max attempts reached (" .. attempts .. "); the last attempt's lease expired", now)))
+                "max attempts reached (" .. attempts .. "); the last attempt's lease expired", now, h)))
         else
-            make_ready(id, g, p, now, { "lease", "" })
+            make_ready(id, g, p, now, { "lease", "", "h", h })
         end
     end
 end

@@ -24,7 +24,7 @@ local trims = 8
 for i = 5, #ARGV, 5 do
     local op, id, token, at, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
     local k = jkey(id)
-    local state, held, g, p, attempts, max, w, since = lease_fields(id)
+    local state, held, g, p, attempts, max, w, since, h = lease_fields(id)
     if state ~= "running" or held ~= token then
         out[#out + 1] = 0
     else
@@ -32,25 +32,25 @@ for i = 5, #ARGV, 5 do
         local code = 1
         if op == "done" then
             zadd_later(K_DONE, now, id)
-            redis.call("HSET", k, "state", "done", "ended_at", now, "lease", "")
-            history(id, "done", attempts, w, since, now, nil, nil)
+            redis.call("HSET", k, "state", "done", "ended_at", now, "lease", "",
+                "h", history(h, "done", attempts, w, since, now, nil, nil))
             trims = trims + 2
         elseif op == "retry" then
             if attempts >= max then
+                h = history(h, "exhausted", attempts, w, since, now, nil, text)
                 redis.call("HSET", k, unpack(dead_fields(id,
-                    "max attempts reached (" .. attempts .. "): " .. text, now)))
-                history(id, "exhausted", attempts, w, since, now, nil, text)
+                    "max attempts reached (" .. attempts .. "): " .. text, now, h)))
                 code = 2
             else
-                schedule(id, g, p, at, now, { "lease", "", "last_error", text })
-                history(id, "retry", attempts, w, since, now, math.max(at, now), text)
+                h = history(h, "retry", attempts, w, since, now, math.max(at, now), text)
+                schedule(id, g, p, at, now, { "lease", "", "last_error", text, "h", h })
             end
         elseif op == "defer" then
-            schedule(id, g, p, at, now, { "lease", "", "attempts", attempts - 1 })
-            history(id, "deferred", attempts, w, since, now, math.max(at, now), text)
+            h = history(h, "deferred", attempts, w, since, now, math.max(at, now), text)
+            schedule(id, g, p, at, now, { "lease", "", "attempts", attempts - 1, "h", h })
         else
-            redis.call("HSET", k, unpack(dead_fields(id, text, now)))
-            history(id, "failed", attempts, w, since, now, nil, text)
+            h = history(h, "failed", attempts, w, since, now, nil, text)
+            redis.call("HSET", k, unpack(dead_fields(id, text, now, h)))
         end
         out[#out + 1] = code
     end

@@ -10,11 +10,12 @@ local limit = tonumber(ARGV[2])
 local n = 0
 for i = 3, #ARGV, 2 do
     local id, at = ARGV[i], tonumber(ARGV[i + 1])
-    local f = redis.call("HMGET", jkey(id), "state", "group", "prio", "reason")
+    local f = redis.call("HMGET", jkey(id), "state", "group", "prio", "reason", "h")
     if f[1] == "dead" then
         zrem_later(K_DEAD, id)
-        history(id, "requeued", nil, nil, nil, now, math.max(at, now), f[4])
-        schedule(id, f[2], tonumber(f[3]), at, now, { "attempts", 0, "reason", "", "ended_at", "" })
+        local h = history(f[5], "requeued", nil, nil, nil, now, math.max(at, now), f[4])
+        schedule(id, f[2], tonumber(f[3]), at, now,
+            { "attempts", 0, "reason", "", "ended_at", "", "h", h })
         n = n + 1
     end
 end

@@ -199,12 +199,15 @@ async fn dead_letters_can_be_retried_one_or_filtered_and_paced_and_purged() {
         .await
         .unwrap();
     assert_eq!(n, 2);
-    let i1 = q.job(&b1).await.unwrap().unwrap();
-    let i2 = q.job(&b2).await.unwrap().unwrap();
-    // Oldest death first: b1 now, b2 one second later (scheduled).
-    assert_eq!(i1.state, State::Ready);
-    assert_eq!(i2.state, State::Scheduled);
-    let gap = i2.run_at.unwrap() - i1.run_at.unwrap();
+    let mut both = [
+        q.job(&b1).await.unwrap().unwrap(),
+        q.job(&b2).await.unwrap().unwrap(),
+    ];
+    // Oldest death first (same-millisecond deaths in either order): one now, one a second later.
+    both.sort_by_key(|i| i.run_at);
+    assert_eq!(both[0].state, State::Ready);
+    assert_eq!(both[1].state, State::Scheduled);
+    let gap = both[1].run_at.unwrap() - both[0].run_at.unwrap();
     assert!((900..=1100).contains(&gap), "gap {gap}");
 
     // Purge the rest of the dead letters: a1 and c1.
