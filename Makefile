@@ -1,8 +1,11 @@
 # Each target is one command. `make test` is what CI runs (.ci/run).
-.PHONY: deps test lint doc boundaries
+.PHONY: deps run test lint doc boundaries
 
 deps:
 	deploy/scripts/install-deps.sh
+
+run: deps
+	cargo run --quiet -p onboard -- demo
 
 lint:
 	cargo fmt --all --check && cargo clippy --workspace --all-targets -- -D warnings

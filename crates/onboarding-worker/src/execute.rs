@@ -14,9 +14,9 @@ use autotask_types::{
     OrganizationalResource, Resource, WebhookExcludedResource, WebhookId, ZoneInformation,
 };
 use onboarding_steps::plan::SecretSlot;
+use onboarding_steps::run::AttemptOutcome;
 use onboarding_steps::{
-    Call, CallFailure, Drift, Observed, Plan, Read, ReadResult, Refusal, Role, StepContext,
-    StepName, WebhookRef,
+    Call, CallFailure, Observed, Read, ReadResult, Role, StepContext, StepName, WebhookRef,
 };
 use tokio::sync::Mutex;
 
@@ -237,33 +237,6 @@ impl From<CallFailure> for CallError {
     }
 }
 
-/// How one step attempt ended.
-#[derive(Debug)]
-pub enum StepOutcome {
-    /// The goal holds; `calls` were made (empty: nothing changed).
-    Succeeded {
-        /// One line per call made.
-        calls: Vec<String>,
-        /// What the plan taught the run.
-        plan: Plan,
-    },
-    /// The step cannot go on now (operator pending, budget, permanent ...).
-    Refused(Refusal),
-    /// A call failed.
-    CallFailed {
-        /// The call.
-        call: String,
-        /// The failure.
-        failure: CallFailure,
-        /// Calls made before it.
-        calls: Vec<String>,
-    },
-    /// After the calls, the goal does not hold yet.
-    Drifted(Drift),
-    /// Our own machinery failed (secret store, Redis).
-    Internal(String),
-}
-
 /// Observes everything `step` needs, with fresh reads.
 pub async fn observe(session: &Session, step: StepName, ctx: &StepContext) -> Observed {
     let mut observed = Observed::new();
@@ -283,57 +256,53 @@ pub async fn observe(session: &Session, step: StepName, ctx: &StepContext) -> Ob
     observed
 }
 
-/// One attempt of `step`: observe → plan → calls → observe again → verify.
+/// One attempt of `step`: observe → plan → calls → observe again → verify. With
+/// `verify_only` (verify runs) no call is made: a non-empty plan is drift.
 pub async fn execute(
     session: &Session,
     step: StepName,
     ctx: &StepContext,
     secrets: &WebhookSecrets,
-    dry_run: bool,
-) -> StepOutcome {
+    verify_only: bool,
+) -> AttemptOutcome {
     let observed = observe(session, step, ctx).await;
     let plan = match step.plan(ctx, &observed) {
         Ok(plan) => plan,
-        Err(refusal) => return StepOutcome::Refused(refusal),
+        Err(refusal) => return AttemptOutcome::Refused(refusal),
     };
-    if dry_run {
-        return StepOutcome::Succeeded {
-            calls: plan
-                .calls
-                .iter()
-                .map(|c| format!("(dry run) {}", c.describe()))
-                .collect(),
-            plan,
+    if verify_only || plan.is_empty() {
+        return match step.verify(ctx, &observed) {
+            Ok(()) => AttemptOutcome::Succeeded {
+                changed: false,
+                facts: plan.facts,
+            },
+            Err(drift) => AttemptOutcome::Drifted(drift),
         };
     }
     let mut created = Vec::with_capacity(plan.calls.len());
-    let mut made = Vec::new();
     for call in &plan.calls {
         match session.call(call, &created, secrets).await {
             Ok(id) => created.push(id),
             Err(CallError::Failure(f)) if call.tolerates(&f) => created.push(None),
             Err(CallError::Failure(failure)) => {
-                return StepOutcome::CallFailed {
-                    call: call.describe(),
-                    failure,
-                    calls: made,
-                };
+                tracing::info!(call = %call.describe(), failure = %failure.describe(), "call failed");
+                return AttemptOutcome::Failed(failure);
             }
-            Err(CallError::Secrets(e)) => return StepOutcome::Internal(e.to_string()),
+            Err(CallError::Secrets(e)) => {
+                return AttemptOutcome::Failed(CallFailure::Transient {
+                    detail: e.to_string(),
+                });
+            }
         }
-        made.push(call.describe());
-    }
-    if plan.is_empty() {
-        // Nothing changed: the observation already verified by planning nothing.
-        return match step.verify(ctx, &observed) {
-            Ok(()) => StepOutcome::Succeeded { calls: made, plan },
-            Err(drift) => StepOutcome::Drifted(drift),
-        };
+        tracing::info!(call = %call.describe(), "call made");
     }
     let after = observe(session, step, ctx).await;
     match step.verify(ctx, &after) {
-        Ok(()) => StepOutcome::Succeeded { calls: made, plan },
-        Err(drift) => StepOutcome::Drifted(drift),
+        Ok(()) => AttemptOutcome::Succeeded {
+            changed: true,
+            facts: plan.facts,
+        },
+        Err(drift) => AttemptOutcome::Drifted(drift),
     }
 }
 

@@ -24,214 +24,20 @@ use chacha20poly1305::aead::rand_core::RngCore;
 use onboarding_queue::backend::BackendOptions;
 use onboarding_queue::{RedisBackend, Verdict};
 use onboarding_steps::payload::{JobPayload, StepJob};
-use onboarding_steps::retry::{ErrorClass, RetryDecision, RetryPolicy};
-use onboarding_steps::run::{Actor, DryRun, Run, RunState, StepState, StepStatus};
-use onboarding_steps::{Remediation, StepName, Timestamp};
+use onboarding_steps::retry::ErrorClass;
+use onboarding_steps::run::{
+    Actor, AttemptOutcome, DryRun, Next, Run, RunState, StepState, StepStatus,
+};
+use onboarding_steps::{CallFailure, StepName, Timestamp};
 use tracing::Instrument;
 
-use crate::execute::{Session, StepOutcome, execute, observe};
+use crate::execute::{Session, execute, observe};
 use crate::metrics::Metrics;
 use crate::service::{Onboard, now, system_time};
 
-/// What the queue should do with the job after the run record is updated.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// Done; schedule this step next (none: the run is over).
-    Next(Option<StepName>),
-    /// Retry this step at the time.
-    RetryAt(Timestamp, String),
-    /// Check again at the time, without spending an attempt.
-    DeferUntil(Timestamp, String),
-    /// Done; the step waits for an operator's acknowledgment.
-    AwaitAck,
-    /// Dead letter.
-    Fail(String),
-}
-
-/// Which attempt is being recorded, when, by whom, and the random value for jitter.
-#[derive(Debug, Clone)]
-pub struct AttemptInfo {
-    /// The step.
-    pub step: StepName,
-    /// The attempt (1-based).
-    pub attempt: u32,
-    /// Now.
-    pub at: Timestamp,
-    /// Random value choosing the jitter.
-    pub random: u64,
-    /// The worker.
-    pub actor: Actor,
-}
-
-/// Applies one attempt's outcome to the run record and decides the job's fate. Pure: time
-/// and randomness come in.
-pub fn apply(
-    run: &mut Run,
-    info: &AttemptInfo,
-    outcome: &StepOutcome,
-    policy: &RetryPolicy,
-) -> Decision {
-    let AttemptInfo {
-        step,
-        attempt,
-        at,
-        random,
-        ref actor,
-    } = *info;
-    let ignore = |r: Result<(), onboarding_steps::Error>| {
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "run record transition refused");
-        }
-    };
-    let (class, reason, remediation) = match outcome {
-        StepOutcome::Succeeded { calls, plan } => {
-            run.record_facts(&plan.facts);
-            let detail = if calls.is_empty() {
-                "nothing to change".to_owned()
-            } else {
-                calls.join("\n")
-            };
-            ignore(run.set_step_state(
-                step,
-                StepState::Succeeded {
-                    changed: !calls.is_empty(),
-                },
-                at,
-                actor.clone(),
-                &detail,
-            ));
-            let next = run.next_step(at, actor.clone());
-            if next.is_none() && run.is_complete() {
-                ignore(run.set_state(
-                    RunState::Succeeded,
-                    at,
-                    actor.clone(),
-                    "every step succeeded or was skipped",
-                ));
-            }
-            return Decision::Next(next);
-        }
-        StepOutcome::Refused(refusal) => (
-            refusal.class,
-            refusal.reason.clone(),
-            refusal.remediation.as_deref().cloned().or_else(|| {
-                matches!(
-                    refusal.class,
-                    ErrorClass::OperatorPending | ErrorClass::AwaitingAck | ErrorClass::Permanent
-                )
-                .then(|| Remediation::for_step(step, &refusal.findings))
-            }),
-        ),
-        StepOutcome::CallFailed { call, failure, .. } => {
-            let class = failure.class();
-            let remediation = matches!(class, ErrorClass::OperatorPending | ErrorClass::Permanent)
-                .then(|| Remediation::for_step(step, &[]));
-            (
-                class,
-                format!("{call}: {}", failure.describe()),
-                remediation,
-            )
-        }
-        StepOutcome::Drifted(drift) if run.request.kind.verify_only() => (
-            ErrorClass::Permanent,
-            format!("drift detected: {}", drift.differences.join("; ")),
-            None,
-        ),
-        StepOutcome::Drifted(drift) => (ErrorClass::Transient, drift.to_string(), None),
-        StepOutcome::Internal(e) => (ErrorClass::Transient, e.clone(), None),
-    };
-    match policy.decide(class, attempt, at, run.deadline, random) {
-        RetryDecision::RetryAt { at: next, .. } => match class {
-            ErrorClass::OperatorPending => {
-                let instructions = remediation.unwrap_or_else(|| Remediation::for_step(step, &[]));
-                ignore(run.set_step_state(
-                    step,
-                    StepState::WaitingForOperator {
-                        instructions,
-                        next_check: Some(next),
-                    },
-                    at,
-                    actor.clone(),
-                    &reason,
-                ));
-                if run.state == RunState::Running {
-                    ignore(run.set_state(RunState::WaitingForOperator, at, actor.clone(), &reason));
-                }
-                Decision::DeferUntil(next, reason)
-            }
-            ErrorClass::BudgetDeferred => {
-                ignore(run.set_step_state(
-                    step,
-                    StepState::RetryScheduled {
-                        attempt,
-                        next_at: next,
-                        last_error: reason.clone(),
-                    },
-                    at,
-                    actor.clone(),
-                    &reason,
-                ));
-                Decision::DeferUntil(next, reason)
-            }
-            _ => {
-                ignore(run.set_step_state(
-                    step,
-                    StepState::RetryScheduled {
-                        attempt: attempt + 1,
-                        next_at: next,
-                        last_error: reason.clone(),
-                    },
-                    at,
-                    actor.clone(),
-                    &reason,
-                ));
-                Decision::RetryAt(next, reason)
-            }
-        },
-        RetryDecision::AwaitAck => {
-            let instructions = remediation.unwrap_or_else(|| Remediation::for_step(step, &[]));
-            ignore(run.set_step_state(
-                step,
-                StepState::WaitingForOperator {
-                    instructions,
-                    next_check: None,
-                },
-                at,
-                actor.clone(),
-                &reason,
-            ));
-            if run.state == RunState::Running {
-                ignore(run.set_state(RunState::WaitingForOperator, at, actor.clone(), &reason));
-            }
-            Decision::AwaitAck
-        }
-        decision @ (RetryDecision::DeadLetter | RetryDecision::DeadlinePassed) => {
-            let reason = if decision == RetryDecision::DeadlinePassed {
-                format!("the operator deadline passed: {reason}")
-            } else if class == ErrorClass::Transient {
-                format!("gave up after {attempt} attempts: {reason}")
-            } else {
-                reason
-            };
-            ignore(run.set_step_state(
-                step,
-                StepState::Failed {
-                    reason: reason.clone(),
-                    remediation,
-                },
-                at,
-                actor.clone(),
-                &reason,
-            ));
-            ignore(run.set_state(RunState::Failed, at, actor.clone(), &reason));
-            Decision::Fail(reason)
-        }
-    }
-}
-
 /// How a job starts.
 enum Begin {
-    /// Run the step with this record.
+    /// Run the step with this record (after `Run::begin_attempt`).
     Go(Box<Run>),
     /// Nothing to run; schedule this step if the run is still going.
     Stale(Option<(Box<Run>, StepName)>),
@@ -240,7 +46,6 @@ enum Begin {
 fn begin(
     run: &mut Run,
     step: StepName,
-    attempt: u32,
     at: Timestamp,
     actor: &Actor,
 ) -> Result<Begin, onboarding_steps::Error> {
@@ -263,12 +68,13 @@ fn begin(
     if current != Some(step) {
         return Ok(Begin::Stale(current.map(|c| (Box::new(run.clone()), c))));
     }
-    if run.step(step).map(|s| s.state.status()) == Some(StepStatus::Running) {
+    if status == Some(StepStatus::Running) {
         // The previous attempt's worker stopped mid-step (its lease expired): say so.
+        let attempt = run.step(step).map_or(1, |s| s.attempts);
         run.set_step_state(
             step,
             StepState::RetryScheduled {
-                attempt,
+                attempt: attempt + 1,
                 next_at: at,
                 last_error: "the previous attempt's worker stopped before finishing".into(),
             },
@@ -277,16 +83,19 @@ fn begin(
             "lease expired",
         )?;
     }
-    if run.state != RunState::Running {
-        run.set_state(
-            RunState::Running,
-            at,
-            actor.clone(),
-            &format!("{step} attempt {attempt}"),
-        )?;
-    }
-    run.set_step_state(step, StepState::Running { attempt }, at, actor.clone(), "")?;
+    run.begin_attempt(step, at, actor.clone())?;
     Ok(Begin::Go(Box::new(run.clone())))
+}
+
+/// The error class an outcome is decided by (success has none).
+fn class_of(outcome: &AttemptOutcome, verify_only: bool) -> Option<ErrorClass> {
+    match outcome {
+        AttemptOutcome::Succeeded { .. } => None,
+        AttemptOutcome::Refused(r) => Some(r.class),
+        AttemptOutcome::Failed(f) => Some(f.class()),
+        AttemptOutcome::Drifted(_) if verify_only => Some(ErrorClass::Permanent),
+        AttemptOutcome::Drifted(_) => Some(ErrorClass::Transient),
+    }
 }
 
 /// The worker's shared state for handlers.
@@ -318,7 +127,7 @@ impl Handler {
             span.record("trace_id", id.as_str());
         }
         let started = Instant::now();
-        let result = self.attempt(job, attempt).instrument(span.clone()).await;
+        let result = self.attempt(job).instrument(span.clone()).await;
         let outcome = match &result {
             Ok(()) => "succeeded",
             Err(Verdict(onboarding_queue::Outcome::RetryAt { .. })) => "retry",
@@ -331,7 +140,7 @@ impl Handler {
         result
     }
 
-    async fn attempt(&self, job: &StepJob, attempt: u32) -> Result<(), Verdict> {
+    async fn attempt(&self, job: &StepJob) -> Result<(), Verdict> {
         let svc = &self.onboard;
         let actor = Actor::Worker(self.worker.clone());
         let soon = |e: &dyn std::fmt::Display| {
@@ -340,7 +149,7 @@ impl Handler {
         let at = now();
         let begun = svc
             .runs
-            .update(&job.run_id, |run| begin(run, job.step, attempt, at, &actor))
+            .update(&job.run_id, |run| begin(run, job.step, at, &actor))
             .await;
         let run = match begun {
             Err(crate::runs::RunStoreError::NotFound(id)) => {
@@ -369,13 +178,11 @@ impl Handler {
         let credentials = match svc.open_credentials(&run).await {
             Ok(c) => c,
             Err(e) => {
+                let failure = CallFailure::Transient {
+                    detail: e.to_string(),
+                };
                 return Err(self
-                    .record(
-                        &run.id,
-                        job.step,
-                        attempt,
-                        &StepOutcome::Internal(e.to_string()),
-                    )
+                    .record(&run.id, job.step, AttemptOutcome::Failed(failure))
                     .await);
             }
         };
@@ -392,55 +199,70 @@ impl Handler {
             run.request.kind.verify_only(),
         )
         .await;
-        match self.record(&run.id, job.step, attempt, &outcome).await {
-            verdict @ Verdict(onboarding_queue::Outcome::Done) => {
-                let _ = verdict;
-                Ok(())
-            }
+        match self.record(&run.id, job.step, outcome).await {
+            Verdict(onboarding_queue::Outcome::Done) => Ok(()),
             verdict => Err(verdict),
         }
     }
 
-    /// Records the outcome; returns the verdict (`Done` for success and waits).
-    async fn record(
-        &self,
-        run_id: &str,
-        step: StepName,
-        attempt: u32,
-        outcome: &StepOutcome,
-    ) -> Verdict {
+    /// Records the outcome in the run (`Run::end_attempt`) and turns what comes next into
+    /// the job's verdict (`Done` for success and waits).
+    async fn record(&self, run_id: &str, step: StepName, outcome: AttemptOutcome) -> Verdict {
         let svc = &self.onboard;
         let actor = Actor::Worker(self.worker.clone());
         let at = now();
         let random = OsRng.next_u64();
-        let applied = svc
+        let mut verify_only = false;
+        let ended = svc
             .runs
             .update(run_id, |run| {
-                let info = AttemptInfo {
+                verify_only = run.request.kind.verify_only();
+                let next = run.end_attempt(
                     step,
-                    attempt,
+                    outcome.clone(),
+                    &svc.policy,
                     at,
                     random,
-                    actor: actor.clone(),
-                };
-                Ok::<_, ()>((apply(run, &info, outcome, &svc.policy), run.clone()))
+                    actor.clone(),
+                )?;
+                Ok::<_, onboarding_steps::Error>((next, run.clone()))
             })
             .await;
-        let (decision, run) = match applied {
+        let (next, run) = match ended {
             Ok(Ok(v)) => v,
-            Ok(Err(())) => unreachable!("apply never refuses"),
+            Ok(Err(e)) => return Verdict::fail(format!("run record refused the outcome: {e}")),
             Err(e) => return Verdict::retry_at(SystemTime::now() + Duration::from_secs(5), e),
         };
-        match decision {
-            Decision::Next(Some(next)) => match svc.schedule(&run, next, None, false).await {
-                Ok(()) => Verdict(onboarding_queue::Outcome::Done),
-                // The record says the step succeeded; the re-run finds it stale and schedules.
-                Err(e) => Verdict::retry_at(SystemTime::now() + Duration::from_secs(5), e),
-            },
-            Decision::Next(None) | Decision::AwaitAck => Verdict(onboarding_queue::Outcome::Done),
-            Decision::RetryAt(t, reason) => Verdict::retry_at(system_time(t), reason),
-            Decision::DeferUntil(t, reason) => Verdict::defer_until(system_time(t), reason),
-            Decision::Fail(reason) => Verdict::fail(reason),
+        let class = class_of(&outcome, verify_only);
+        match next {
+            Next::RunStep { step: next, at, .. } if next != step => {
+                match svc.schedule(&run, next, None, false).await {
+                    Ok(()) => Verdict(onboarding_queue::Outcome::Done),
+                    // The record says the step succeeded; the re-run finds it stale and schedules.
+                    Err(e) => Verdict::retry_at(
+                        system_time(at).max(SystemTime::now()) + Duration::from_secs(5),
+                        e,
+                    ),
+                }
+            }
+            Next::RunStep { at, .. } => {
+                let reason = match &outcome {
+                    AttemptOutcome::Refused(r) => r.reason.clone(),
+                    AttemptOutcome::Failed(f) => f.describe(),
+                    AttemptOutcome::Drifted(d) => d.to_string(),
+                    AttemptOutcome::Succeeded { .. } => String::new(),
+                };
+                if matches!(
+                    class,
+                    Some(ErrorClass::OperatorPending | ErrorClass::BudgetDeferred)
+                ) {
+                    Verdict::defer_until(system_time(at), reason)
+                } else {
+                    Verdict::retry_at(system_time(at), reason)
+                }
+            }
+            Next::AwaitAck { .. } | Next::RunSucceeded => Verdict(onboarding_queue::Outcome::Done),
+            Next::RunFailed { reason, .. } => Verdict::fail(reason),
         }
     }
 

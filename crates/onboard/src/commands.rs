@@ -1,0 +1,496 @@
+//! The commands: each loads the configuration, connects, does one thing, and prints human
+//! text or `--json`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use clap::{Args, Subcommand};
+use onboarding_queue::{DeadFilter, JobId};
+use onboarding_steps::retry::RetryPolicy;
+use onboarding_steps::run::{RunKind, RunState};
+use onboarding_steps::settings::FamilySettings;
+use onboarding_steps::{StepName, TenantSettings};
+use onboarding_telemetry::TelemetryConfig;
+use onboarding_worker::metrics::Metrics;
+use onboarding_worker::runs::RunFilter;
+use onboarding_worker::secrets::SecretBox;
+use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard};
+use onboarding_worker::worker::{Handler, run_worker};
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::{Cli, Command, app, demo, render};
+
+/// `onboard worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Steps run at once (overrides worker.concurrency).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Worker name in audit records (a unique suffix is added).
+    #[arg(long, default_value = "worker")]
+    name: String,
+}
+
+/// `onboard runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only runs in this state (queued, running, waiting_for_operator, succeeded, failed, cancelled).
+    #[arg(long, value_parser = parse_state)]
+    state: Option<RunState>,
+    /// Only runs of this tenant.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+}
+
+/// `onboard dead ...`.
+#[derive(Debug, Subcommand)]
+pub enum DeadCommand {
+    /// List dead letters.
+    List {
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Retry one dead job, or every dead job of a tenant (`--tenant`), or all (`--all`).
+    Retry {
+        /// The job id.
+        job: Option<String>,
+        /// Every dead job of this tenant.
+        #[arg(long, conflicts_with = "job")]
+        tenant: Option<String>,
+        /// Every dead job.
+        #[arg(long, conflicts_with_all = ["job", "tenant"])]
+        all: bool,
+        /// Seconds between requeued jobs.
+        #[arg(long, default_value_t = 0)]
+        pace_secs: u64,
+    },
+}
+
+/// `onboard enqueue`.
+#[derive(Debug, Args)]
+pub struct EnqueueArgs {
+    /// The whole request as JSON (see README); may hold the secrets.
+    #[arg(long, conflicts_with_all = ["kind", "tenant"])]
+    file: Option<PathBuf>,
+    /// onboard, change_api_user, cleanup_webhooks or verify.
+    #[arg(long, value_parser = parse_kind)]
+    kind: Option<RunKind>,
+    /// Tenant id.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Tenant name.
+    #[arg(long, default_value = "")]
+    tenant_name: String,
+    /// The (new) API user's username.
+    #[arg(long)]
+    new_user: Option<String>,
+    /// The previous API user's username.
+    #[arg(long)]
+    previous_user: Option<String>,
+    /// Admin username (may reactivate users).
+    #[arg(long)]
+    admin_user: Option<String>,
+    /// HTTPS base of the webhook URLs.
+    #[arg(long)]
+    webhook_url_base: Option<String>,
+    /// Webhook families, comma-separated (default Ticket).
+    #[arg(long, value_delimiter = ',')]
+    families: Vec<String>,
+    /// Idempotency key (default: derived from the request).
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Report the planned calls without making them.
+    #[arg(long)]
+    dry_run: bool,
+    /// A bulk campaign: yields to fresh work.
+    #[arg(long)]
+    bulk: bool,
+    /// Join the caller's trace (W3C traceparent).
+    #[arg(long)]
+    traceparent: Option<String>,
+    /// Secrets as JSON {integration_code, new_secret, previous_secret, admin_secret} from
+    /// this file ("-" = stdin). Default: ONBOARD_INTEGRATION_CODE, ONBOARD_NEW_SECRET,
+    /// ONBOARD_PREVIOUS_SECRET, ONBOARD_ADMIN_SECRET.
+    #[arg(long)]
+    secrets: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Secrets {
+    integration_code: Option<String>,
+    new_secret: Option<String>,
+    previous_secret: Option<String>,
+    admin_secret: Option<String>,
+}
+
+fn parse_kind(s: &str) -> Result<RunKind, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        format!(
+            "unknown run kind {s:?}; expected onboard, change_api_user, cleanup_webhooks or verify"
+        )
+    })
+}
+
+fn parse_state(s: &str) -> Result<RunState, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+        format!("unknown state {s:?}; expected queued, running, waiting_for_operator, succeeded, failed or cancelled")
+    })
+}
+
+fn parse_step(s: &str) -> anyhow::Result<StepName> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| anyhow!("unknown step {s:?}"))
+}
+
+/// Runs the command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let var = |k: &str| std::env::var(k).ok();
+    let text = match &cli.config {
+        None => None,
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path)
+                .with_context(|| format!("--config: cannot read {}", path.display()))?,
+        )),
+    };
+    let config = Config::load(text.as_ref().map(|(p, t)| (p.as_str(), t.as_str())), var)?;
+    let json = cli.json;
+    match cli.command {
+        Command::Keygen => {
+            println!("{}", SecretBox::generate_key());
+            Ok(())
+        }
+        Command::Sim(args) => demo::sim(args).await,
+        Command::Demo(args) => demo::demo(args, config, json).await,
+        Command::Worker(args) => worker(args, &config).await,
+        Command::Enqueue(args) => {
+            let onboard = app::connect(
+                &config,
+                app::sealing_key(&config, true)?,
+                RetryPolicy::default(),
+            )
+            .await?;
+            enqueue(args, &onboard, json).await
+        }
+        Command::Status { run } => {
+            let onboard = connect_plain(&config).await?;
+            let r = onboard
+                .runs
+                .get(&run)
+                .await?
+                .ok_or_else(|| anyhow!("no run with id {run}"))?;
+            print(json, &r, || render::status(&r));
+            Ok(())
+        }
+        Command::Runs(args) => {
+            let onboard = connect_plain(&config).await?;
+            let filter = RunFilter {
+                state: args.state,
+                tenant: args.tenant,
+            };
+            let runs = onboard.runs.list(&filter, 0, args.limit).await?;
+            print(json, &runs, || render::runs(&runs));
+            Ok(())
+        }
+        Command::Ack {
+            run,
+            step,
+            operator,
+        } => {
+            let step = parse_step(&step)?;
+            connect_plain(&config)
+                .await?
+                .acknowledge(&run, step, &operator)
+                .await?;
+            say(
+                json,
+                serde_json::json!({"run": run, "acknowledged": step.as_str()}),
+                &format!("acknowledged {step} of run {run}"),
+            );
+            Ok(())
+        }
+        Command::Retry { run, operator } => {
+            let step = connect_plain(&config).await?.retry(&run, &operator).await?;
+            say(
+                json,
+                serde_json::json!({"run": run, "retrying": step.as_str()}),
+                &format!("run {run} retries from {step}"),
+            );
+            Ok(())
+        }
+        Command::Cancel { run, operator } => {
+            connect_plain(&config)
+                .await?
+                .cancel(&run, &operator)
+                .await?;
+            say(
+                json,
+                serde_json::json!({"run": run, "cancelled": true}),
+                &format!("run {run} cancelled"),
+            );
+            Ok(())
+        }
+        Command::Dead(cmd) => dead(cmd, &connect_plain(&config).await?, json).await,
+    }
+}
+
+async fn connect_plain(config: &Config) -> anyhow::Result<Onboard> {
+    app::connect(
+        config,
+        app::sealing_key(config, false)?,
+        RetryPolicy::default(),
+    )
+    .await
+}
+
+fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("serializable")
+        );
+    } else {
+        print!("{}", human());
+    }
+}
+
+fn say(json: bool, value: serde_json::Value, human: &str) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{human}");
+    }
+}
+
+async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
+    let telemetry =
+        onboarding_telemetry::init(&TelemetryConfig::from_vars(|k| std::env::var(k).ok()))?;
+    let onboard = app::connect(
+        config,
+        app::sealing_key(config, true)?,
+        RetryPolicy::default(),
+    )
+    .await?;
+    let metrics = Arc::new(Metrics::default());
+    let listener = tokio::net::TcpListener::bind(config.metrics_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "worker.metrics_addr: cannot listen on {}",
+                config.metrics_addr
+            )
+        })?;
+    tracing::info!(addr = %config.metrics_addr, "metrics at /metrics");
+    let router = onboarding_worker::metrics::router(metrics.clone(), onboard.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let handler = Handler {
+        onboard,
+        metrics,
+        worker: format!("{}-{}", args.name, std::process::id()),
+    };
+    run_worker(
+        handler,
+        args.concurrency.unwrap_or(config.concurrency),
+        shutdown_signal(),
+    )
+    .await?;
+    telemetry.shutdown();
+    Ok(())
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn enqueue(args: EnqueueArgs, onboard: &Onboard, json: bool) -> anyhow::Result<()> {
+    let request = match &args.file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--file: cannot read {}", path.display()))?;
+            let mut de = serde_json::Deserializer::from_str(&text);
+            serde_path_to_error::deserialize::<_, EnqueueRequest>(&mut de)
+                .map_err(|e| anyhow!("--file {}: {} at {}", path.display(), e.inner(), e.path()))?
+        }
+        None => request_from_flags(&args)?,
+    };
+    let result = onboard
+        .enqueue(request, args.traceparent.as_deref())
+        .await?;
+    let human = if result.created {
+        format!(
+            "enqueued run {} (trace {})",
+            result.run_id,
+            result.trace_id.as_deref().unwrap_or("-")
+        )
+    } else {
+        format!("run {} already exists for this request", result.run_id)
+    };
+    say(json, serde_json::to_value(&result)?, &human);
+    Ok(())
+}
+
+fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
+    let need = |v: &Option<String>, flag: &str| {
+        v.clone()
+            .ok_or_else(|| anyhow!("--{flag} is required (or use --file)"))
+    };
+    let secrets: Secrets = match args.secrets.as_deref() {
+        Some("-") => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("--secrets -: cannot read stdin")?;
+            serde_json::from_str(&text).map_err(|e| anyhow!("--secrets (stdin): {e}"))?
+        }
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--secrets: cannot read {path}"))?;
+            serde_json::from_str(&text).map_err(|e| anyhow!("--secrets {path}: {e}"))?
+        }
+        None => Secrets {
+            integration_code: std::env::var("ONBOARD_INTEGRATION_CODE").ok(),
+            new_secret: std::env::var("ONBOARD_NEW_SECRET").ok(),
+            previous_secret: std::env::var("ONBOARD_PREVIOUS_SECRET").ok(),
+            admin_secret: std::env::var("ONBOARD_ADMIN_SECRET").ok(),
+        },
+    };
+    let code = secrets.integration_code.clone().ok_or_else(|| {
+        anyhow!("integration_code: missing (ONBOARD_INTEGRATION_CODE or --secrets)")
+    })?;
+    let input =
+        |user: &str, secret: Option<String>, name: &str| -> anyhow::Result<CredentialInput> {
+            Ok(CredentialInput {
+                integration_code: code.clone(),
+                username: user.to_owned(),
+                secret: secret
+                    .ok_or_else(|| anyhow!("{name}: missing (environment or --secrets)"))?,
+            })
+        };
+    let mut settings: TenantSettings = serde_json::from_value(serde_json::json!({
+        "webhook_url_base": need(&args.webhook_url_base, "webhook-url-base")?,
+    }))?;
+    if !args.families.is_empty() {
+        let subscribed = settings
+            .webhook_families
+            .first()
+            .map(|f| f.subscribed_fields.clone())
+            .unwrap_or_default();
+        settings.webhook_families = args
+            .families
+            .iter()
+            .map(|f| {
+                Ok(FamilySettings {
+                    family: f.parse().map_err(|e: String| anyhow!("--families: {e}"))?,
+                    subscribed_fields: subscribed.clone(),
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    Ok(EnqueueRequest {
+        kind: args
+            .kind
+            .ok_or_else(|| anyhow!("--kind is required (or use --file)"))?,
+        tenant_id: need(&args.tenant, "tenant")?,
+        tenant_name: args.tenant_name.clone(),
+        settings,
+        new_user: input(
+            &need(&args.new_user, "new-user")?,
+            secrets.new_secret,
+            "new_secret (ONBOARD_NEW_SECRET)",
+        )?,
+        previous_user: args
+            .previous_user
+            .as_deref()
+            .map(|u| {
+                input(
+                    u,
+                    secrets.previous_secret.clone(),
+                    "previous_secret (ONBOARD_PREVIOUS_SECRET)",
+                )
+            })
+            .transpose()?,
+        admin: args
+            .admin_user
+            .as_deref()
+            .map(|u| {
+                input(
+                    u,
+                    secrets.admin_secret.clone(),
+                    "admin_secret (ONBOARD_ADMIN_SECRET)",
+                )
+            })
+            .transpose()?,
+        idempotency_key: args.idempotency_key.clone(),
+        dry_run: args.dry_run,
+        bulk: args.bulk,
+    })
+}
+
+async fn dead(cmd: DeadCommand, onboard: &Onboard, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        DeadCommand::List { limit } => {
+            let dead = onboard.queue.dead_letters(0, limit as u64).await?;
+            let rows: Vec<_> = dead
+                .iter()
+                .map(|d| serde_json::json!({"job": d.id.as_str(), "tenant": d.group, "reason": d.reason, "died_at_ms": d.dead_at}))
+                .collect();
+            print(json, &rows, || render::dead(&dead));
+        }
+        DeadCommand::Retry {
+            job,
+            tenant,
+            all,
+            pace_secs,
+        } => {
+            let pace = (pace_secs > 0).then(|| std::time::Duration::from_secs(pace_secs));
+            let n = match (job, tenant, all) {
+                (Some(id), _, _) => {
+                    u64::from(onboard.queue.retry_dead(&JobId(id.clone()), None).await?)
+                }
+                (None, Some(t), _) => {
+                    onboard
+                        .queue
+                        .retry_dead_where(
+                            &DeadFilter {
+                                group: Some(t),
+                                ..DeadFilter::default()
+                            },
+                            pace,
+                        )
+                        .await?
+                }
+                (None, None, true) => {
+                    onboard
+                        .queue
+                        .retry_dead_where(&DeadFilter::default(), pace)
+                        .await?
+                }
+                (None, None, false) => bail!("name a job, --tenant or --all"),
+            };
+            say(
+                json,
+                serde_json::json!({"requeued": n}),
+                &format!("requeued {n} dead job(s)"),
+            );
+        }
+    }
+    Ok(())
+}

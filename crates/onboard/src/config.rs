@@ -1,0 +1,291 @@
+//! Configuration of the `onboard` command: a TOML file (`--config` or `ONBOARD_CONFIG`)
+//! overridden by environment variables, validated into [`Config`] with errors that name the
+//! bad setting. Pure: the environment and the file's text are passed in.
+//!
+//! | setting | TOML | environment | default |
+//! |---|---|---|---|
+//! | Redis URL | `redis_url` | `ONBOARD_REDIS_URL`, then `REDIS_URL` | `redis://127.0.0.1:6379/` |
+//! | key prefix (queue name) | `prefix` | `ONBOARD_PREFIX` | `onboard` |
+//! | sealing key (base64, 32 bytes) | `secret_key_file` | `ONBOARD_SECRET_KEY` or `ONBOARD_SECRET_KEY_FILE` | none (required for commands that touch credentials) |
+//! | Autotask base URL (simulator) | `autotask.base_url` | `ONBOARD_AUTOTASK_BASE_URL` | unset = the real Autotask |
+//! | worker concurrency | `worker.concurrency` | `ONBOARD_WORKER_CONCURRENCY` | 16 |
+//! | metrics listen address | `worker.metrics_addr` | `ONBOARD_METRICS_ADDR` | `127.0.0.1:9464` |
+//! | share of the hourly budget | `worker.budget_share` | `ONBOARD_BUDGET_SHARE` | 0.5 |
+//! | job lease | `worker.lease_secs` | `ONBOARD_LEASE_SECS` | 30 |
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+/// A setting that is wrong, named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {problem}")]
+pub struct ConfigError {
+    /// The setting (TOML key or environment variable).
+    pub setting: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+fn bad(setting: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting: setting.into(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    redis_url: Option<String>,
+    prefix: Option<String>,
+    secret_key_file: Option<String>,
+    #[serde(default)]
+    autotask: AutotaskFile,
+    #[serde(default)]
+    worker: WorkerFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutotaskFile {
+    base_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkerFile {
+    concurrency: Option<usize>,
+    metrics_addr: Option<String>,
+    budget_share: Option<f64>,
+    lease_secs: Option<u64>,
+}
+
+/// Where the sealing key comes from (read only by commands that need it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// The key itself (from `ONBOARD_SECRET_KEY`).
+    Inline(String),
+    /// A file holding it; the setting that named it.
+    File(String, &'static str),
+    /// Not configured.
+    Missing,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Redis URL.
+    pub redis_url: String,
+    /// Key prefix and queue name.
+    pub prefix: String,
+    /// The sealing key's source.
+    pub secret_key: KeySource,
+    /// Explicit Autotask base URL (simulator); `None` = the real Autotask.
+    pub autotask_base_url: Option<Url>,
+    /// Steps run at once by one worker process.
+    pub concurrency: usize,
+    /// Where the worker serves `/metrics`.
+    pub metrics_addr: SocketAddr,
+    /// Share of each tenant's hourly request budget onboard may use.
+    pub budget_share: f64,
+    /// Job lease.
+    pub lease: Duration,
+}
+
+impl Config {
+    /// Builds the configuration from the file's text (if any, with its path for errors) and
+    /// the environment (`var`).
+    pub fn load(
+        file: Option<(&str, &str)>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let f: File = match file {
+            None => File::default(),
+            Some((path, text)) => {
+                toml::from_str(text).map_err(|e| bad(path, e.message().to_owned()))?
+            }
+        };
+        let env = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+        let redis_url = env("ONBOARD_REDIS_URL")
+            .or_else(|| env("REDIS_URL"))
+            .or(f.redis_url)
+            .unwrap_or_else(|| "redis://127.0.0.1:6379/".into());
+        if !(redis_url.starts_with("redis://")
+            || redis_url.starts_with("rediss://")
+            || redis_url.starts_with("redis+unix://")
+            || redis_url.starts_with("unix://"))
+        {
+            return Err(bad(
+                "redis_url (ONBOARD_REDIS_URL)",
+                format!("{redis_url:?} is not a redis:// URL"),
+            ));
+        }
+        let prefix = env("ONBOARD_PREFIX")
+            .or(f.prefix)
+            .unwrap_or_else(|| "onboard".into());
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(bad(
+                "prefix (ONBOARD_PREFIX)",
+                "use letters, digits, '-' and '_'",
+            ));
+        }
+        let secret_key = match (
+            env("ONBOARD_SECRET_KEY"),
+            env("ONBOARD_SECRET_KEY_FILE"),
+            f.secret_key_file,
+        ) {
+            (Some(k), _, _) => KeySource::Inline(k),
+            (None, Some(p), _) => KeySource::File(p, "ONBOARD_SECRET_KEY_FILE"),
+            (None, None, Some(p)) => KeySource::File(p, "secret_key_file"),
+            (None, None, None) => KeySource::Missing,
+        };
+        let autotask_base_url = match env("ONBOARD_AUTOTASK_BASE_URL").or(f.autotask.base_url) {
+            None => None,
+            Some(u) => Some(Url::parse(&u).map_err(|e| {
+                bad(
+                    "autotask.base_url (ONBOARD_AUTOTASK_BASE_URL)",
+                    format!("{u:?}: {e}"),
+                )
+            })?),
+        };
+        let concurrency = match env("ONBOARD_WORKER_CONCURRENCY")
+            .or(f.worker.concurrency.map(|c| c.to_string()))
+        {
+            None => 16,
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .ok_or_else(|| {
+                    bad(
+                        "worker.concurrency (ONBOARD_WORKER_CONCURRENCY)",
+                        format!("{v:?} is not a number from 1 to 1024"),
+                    )
+                })?,
+        };
+        let metrics_addr = env("ONBOARD_METRICS_ADDR")
+            .or(f.worker.metrics_addr)
+            .unwrap_or_else(|| "127.0.0.1:9464".into());
+        let metrics_addr = metrics_addr.parse().map_err(|_| {
+            bad(
+                "worker.metrics_addr (ONBOARD_METRICS_ADDR)",
+                format!("{metrics_addr:?} is not host:port"),
+            )
+        })?;
+        let budget_share =
+            match env("ONBOARD_BUDGET_SHARE").or(f.worker.budget_share.map(|b| b.to_string())) {
+                None => 0.5,
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| *s > 0.0 && *s <= 1.0)
+                    .ok_or_else(|| {
+                        bad(
+                            "worker.budget_share (ONBOARD_BUDGET_SHARE)",
+                            format!("{v:?} is not a number in (0, 1]"),
+                        )
+                    })?,
+            };
+        let lease = match env("ONBOARD_LEASE_SECS").or(f.worker.lease_secs.map(|l| l.to_string())) {
+            None => Duration::from_secs(30),
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=3600).contains(s))
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    bad(
+                        "worker.lease_secs (ONBOARD_LEASE_SECS)",
+                        format!("{v:?} is not a number of seconds from 1 to 3600"),
+                    )
+                })?,
+        };
+        Ok(Self {
+            redis_url,
+            prefix,
+            secret_key,
+            autotask_base_url,
+            concurrency,
+            metrics_addr,
+            budget_share,
+            lease,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(file: Option<&str>, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(file.map(|t| ("onboard.toml", t)), |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_file_and_environment() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.redis_url, "redis://127.0.0.1:6379/");
+        assert_eq!((c.prefix.as_str(), c.concurrency), ("onboard", 16));
+        assert_eq!(c.secret_key, KeySource::Missing);
+        let c = load(
+            Some("redis_url = \"redis://h:1/\"\n[worker]\nconcurrency = 4\n"),
+            &[("ONBOARD_WORKER_CONCURRENCY", "8")],
+        )
+        .unwrap();
+        assert_eq!(c.redis_url, "redis://h:1/");
+        assert_eq!(c.concurrency, 8, "the environment overrides the file");
+        let c = load(
+            None,
+            &[
+                ("REDIS_URL", "redis://r:2/"),
+                ("ONBOARD_SECRET_KEY_FILE", "/k"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.redis_url, "redis://r:2/");
+        assert_eq!(
+            c.secret_key,
+            KeySource::File("/k".into(), "ONBOARD_SECRET_KEY_FILE")
+        );
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let err =
+            |file: Option<&str>, vars: &[(&str, &str)]| load(file, vars).unwrap_err().to_string();
+        assert_eq!(
+            err(None, &[("ONBOARD_WORKER_CONCURRENCY", "lots")]),
+            "worker.concurrency (ONBOARD_WORKER_CONCURRENCY): \"lots\" is not a number from 1 to 1024"
+        );
+        assert_eq!(
+            err(None, &[("ONBOARD_REDIS_URL", "http://x")]),
+            "redis_url (ONBOARD_REDIS_URL): \"http://x\" is not a redis:// URL"
+        );
+        assert_eq!(
+            err(None, &[("ONBOARD_BUDGET_SHARE", "2")]),
+            "worker.budget_share (ONBOARD_BUDGET_SHARE): \"2\" is not a number in (0, 1]"
+        );
+        assert!(
+            err(Some("redis_ur = 1"), &[]).starts_with("onboard.toml: unknown field `redis_ur`")
+        );
+        assert!(
+            err(None, &[("ONBOARD_AUTOTASK_BASE_URL", "not a url")])
+                .starts_with("autotask.base_url (ONBOARD_AUTOTASK_BASE_URL)")
+        );
+        assert!(
+            err(None, &[("ONBOARD_METRICS_ADDR", "nowhere")]).starts_with("worker.metrics_addr")
+        );
+    }
+}

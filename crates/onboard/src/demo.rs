@@ -1,0 +1,454 @@
+//! `onboard sim` (the simulator on its own) and `onboard demo`: the main job end to end on
+//! one machine — a private `redis-server`, the simulator in-process with three tenants, a
+//! worker, live progress, a simulated operator, and a final table.
+//!
+//! The three tenants:
+//! - `acme`: a clean onboarding of an API user set up by the book (seed A1–A13, W1–W4).
+//! - `globex`: an API-user change: the previous user was onboarded earlier, owns a webhook,
+//!   and has since been deactivated; admin credentials let the run reactivate it (C5),
+//!   delete its webhook (C6) and deactivate it again.
+//! - `initech`: an onboarding whose API user's security level lacks the webhook permission
+//!   until the simulated operator copies "API User (system)", enables webhooks and assigns
+//!   the copy, a few seconds in (W1–W4).
+//!
+//! The simulated operator also confirms the two operator-attested steps (A12, V1) as an
+//! operator would with `onboard ack`. The demo uses faster retry schedules than production
+//! (operator re-checks every second or two instead of minutes) so it finishes quickly.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use autotask_sim::{SeedApiUser, SimConfig, SimHandle};
+use clap::Args;
+use onboarding_steps::TenantSettings;
+use onboarding_steps::retry::{Exponential, RetryPolicy};
+use onboarding_steps::run::{Run, RunKind, StepState};
+use onboarding_telemetry::TelemetryConfig;
+use onboarding_worker::metrics::Metrics;
+use onboarding_worker::secrets::SecretBox;
+use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard};
+use onboarding_worker::worker::{Handler, run_worker};
+use redis_test_server::{Options, RedisServer};
+
+use crate::config::{Config, KeySource};
+use crate::{app, commands};
+
+/// `onboard sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 8087)]
+    port: u16,
+    /// Fixtures file (TOML, or JSON when the name ends in .json).
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
+    /// Query page size (Autotask: 500).
+    #[arg(long)]
+    page_size: Option<u32>,
+    /// Latency added to every request, in milliseconds.
+    #[arg(long)]
+    latency_ms: Option<u64>,
+}
+
+/// `onboard demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Use this Redis instead of starting a private `redis-server`.
+    #[arg(long)]
+    redis_url: Option<String>,
+    /// Seconds until the simulated operator fixes `initech`'s webhook permission.
+    #[arg(long, default_value_t = 3)]
+    operator_delay_secs: u64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout_secs: u64,
+}
+
+/// `onboard sim`.
+pub async fn sim(args: SimArgs) -> anyhow::Result<()> {
+    let mut config = match &args.fixtures {
+        Some(path) => {
+            SimConfig::from_file(path).with_context(|| format!("--fixtures {}", path.display()))?
+        }
+        None => SimConfig::default().with_database("demo"),
+    };
+    config.port = args.port;
+    if let Some(p) = args.page_size {
+        config.page_size = p.clamp(1, 500);
+    }
+    if let Some(l) = args.latency_ms {
+        config.base_latency_ms = l;
+    }
+    let sim = autotask_sim::spawn(config).await?;
+    println!(
+        "autotask simulator on {} (zone discovery {}?user=...)",
+        sim.base_url(),
+        sim.zone_discovery_url()
+    );
+    for db in sim.databases() {
+        println!("  database {db}: {}", sim.zone_url(&db));
+    }
+    commands::shutdown_signal().await;
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// Retry schedules fast enough for a demo.
+fn demo_policy() -> RetryPolicy {
+    let fast = |min_ms, max_ms| Exponential {
+        min_ms,
+        factor: 2.0,
+        max_ms,
+        jitter: 0.2,
+    };
+    RetryPolicy {
+        transient: fast(200, 2_000),
+        transient_max_attempts: 8,
+        operator: fast(1_000, 2_000),
+        budget_defer: fast(2_000, 2_000),
+    }
+}
+
+struct Scenario {
+    tenant: &'static str,
+    story: &'static str,
+    request: EnqueueRequest,
+}
+
+fn input(u: &autotask_sim::SeededApiUser) -> CredentialInput {
+    CredentialInput {
+        integration_code: u.integration_code.clone(),
+        username: u.user_name.clone(),
+        secret: u.secret.clone(),
+    }
+}
+
+fn request(
+    kind: RunKind,
+    tenant: &str,
+    new: &autotask_sim::SeededApiUser,
+) -> anyhow::Result<EnqueueRequest> {
+    let settings: TenantSettings = serde_json::from_value(serde_json::json!({
+        "webhook_url_base": "https://hooks.sophos.example/autotask",
+        "notification_email": "alerts@msp.example",
+    }))?;
+    Ok(EnqueueRequest {
+        kind,
+        tenant_id: tenant.to_owned(),
+        tenant_name: tenant.to_owned(),
+        settings,
+        new_user: input(new),
+        previous_user: None,
+        admin: None,
+        idempotency_key: None,
+        dry_run: false,
+        bulk: false,
+    })
+}
+
+/// `onboard demo`.
+pub async fn demo(args: DemoArgs, mut config: Config, json: bool) -> anyhow::Result<()> {
+    // The demo prints its own progress; logs only say what goes wrong unless RUST_LOG asks.
+    let mut telemetry_config = TelemetryConfig::from_vars(|k| std::env::var(k).ok());
+    if std::env::var("RUST_LOG").is_err() {
+        telemetry_config.log_filter = "warn".into();
+    }
+    let telemetry = onboarding_telemetry::init(&telemetry_config)?;
+    let _redis = match &args.redis_url {
+        Some(url) => {
+            config.redis_url = url.clone();
+            None
+        }
+        None => {
+            let server = RedisServer::private(Options::default());
+            config.redis_url = server.url().to_owned();
+            Some(server)
+        }
+    };
+    let sim = autotask_sim::spawn(
+        SimConfig::default()
+            .with_database("acme")
+            .with_database("globex")
+            .with_database("initech"),
+    )
+    .await?;
+    config.autotask_base_url = Some(url::Url::parse(sim.base_url())?);
+    if config.secret_key == KeySource::Missing {
+        config.secret_key = KeySource::Inline(SecretBox::generate_key());
+    }
+    config.lease = Duration::from_secs(10);
+    let onboard = app::connect(&config, app::sealing_key(&config, true)?, demo_policy()).await?;
+    say(
+        json,
+        &format!(
+            "redis {} · simulator {} · worker starting",
+            config.redis_url,
+            sim.base_url()
+        ),
+    );
+
+    let metrics = Arc::new(Metrics::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let metrics_addr = listener.local_addr()?;
+    let router = onboarding_worker::metrics::router(metrics.clone(), onboard.clone());
+    let metrics_server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let handler = Handler {
+        onboard: onboard.clone(),
+        metrics,
+        worker: format!("demo-{}", std::process::id()),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = run_worker(handler, 8, async move {
+        let _ = stopped.await;
+    });
+    let driver = async {
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(Duration::from_secs(args.timeout_secs), play(&sim, &onboard, args.operator_delay_secs, json)) => {
+                r.unwrap_or_else(|_| Err(anyhow::anyhow!("the demo did not finish within {} s", args.timeout_secs)))
+            }
+            () = commands::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+        };
+        let _ = stop.send(());
+        outcome
+    };
+    let (worker_result, outcome) = tokio::join!(worker, driver);
+    if let Err(e) = worker_result {
+        tracing::warn!(error = %e, "worker stopped with an error");
+    }
+    metrics_server.abort();
+    sim.shutdown().await;
+    let runs = outcome?;
+    if !json {
+        print!("{}", summary(&runs));
+        println!(
+            "metrics were served at http://{metrics_addr}/metrics during the demo (`onboard worker` serves them on worker.metrics_addr)"
+        );
+        match telemetry.exporting_to() {
+            Some(endpoint) => println!("traces were exported over OTLP to {endpoint}"),
+            None => println!(
+                "traces were not exported: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318 for Jaeger) to send them"
+            ),
+        }
+    } else {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+    }
+    telemetry.shutdown();
+    let failed: Vec<_> = runs
+        .iter()
+        .filter(|r| r.state != onboarding_steps::run::RunState::Succeeded)
+        .map(|r| r.request.tenant_id.clone())
+        .collect();
+    if !failed.is_empty() {
+        bail!("runs did not succeed for: {}", failed.join(", "));
+    }
+    Ok(())
+}
+
+fn say(json: bool, line: &str) {
+    if !json {
+        println!("{line}");
+    }
+}
+
+/// Sets the stage, enqueues the three runs, plays the operator and reports progress until
+/// every run has ended.
+async fn play(
+    sim: &SimHandle,
+    onboard: &Onboard,
+    operator_delay: u64,
+    json: bool,
+) -> anyhow::Result<Vec<Run>> {
+    let seed = SeedApiUser::default();
+    // acme: everything set up by the book.
+    let acme = sim.db("acme")?.seed_api_user(&seed)?;
+    // initech: the API user's level has no webhook permission yet.
+    let initech_db = sim.db("initech")?;
+    let initech = initech_db.seed_api_user(&SeedApiUser {
+        webhook_max: None,
+        ..seed.clone()
+    })?;
+    // globex: the previous user was onboarded before, then deactivated.
+    let globex_db = sim.db("globex")?;
+    let previous = globex_db.seed_api_user(&seed)?;
+    let new = globex_db.seed_api_user(&SeedApiUser {
+        first_name: "Sophos".into(),
+        last_name: "Integration 2".into(),
+        ..seed.clone()
+    })?;
+    let admin = globex_db.seed_api_user(&SeedApiUser {
+        first_name: "MSP".into(),
+        last_name: "Admin".into(),
+        ..seed.clone()
+    })?;
+    globex_db.set_resource_admin(admin.security_level_id, true)?;
+
+    say(
+        json,
+        "setting the stage: globex's previous API user is onboarded first, then deactivated",
+    );
+    let earlier = onboard
+        .enqueue(request(RunKind::Onboard, "globex", &previous)?, None)
+        .await?;
+    watch(onboard, std::slice::from_ref(&earlier.run_id), json, |_| {}).await?;
+    globex_db.set_active(previous.resource_id, false)?;
+
+    let mut change = request(RunKind::ChangeApiUser, "globex", &new)?;
+    change.previous_user = Some(input(&previous));
+    change.admin = Some(input(&admin));
+    let scenarios = [
+        Scenario {
+            tenant: "acme",
+            story: "clean onboarding",
+            request: request(RunKind::Onboard, "acme", &acme)?,
+        },
+        Scenario {
+            tenant: "globex",
+            story: "API-user change, previous user inactive and owning a webhook",
+            request: change,
+        },
+        Scenario {
+            tenant: "initech",
+            story: "webhook permission missing until the operator fixes it",
+            request: request(RunKind::Onboard, "initech", &initech)?,
+        },
+    ];
+    let mut ids = Vec::new();
+    for s in scenarios {
+        let r = onboard.enqueue(s.request, None).await?;
+        say(
+            json,
+            &format!(
+                "[{}] enqueued run {} ({}), trace {}",
+                s.tenant,
+                r.run_id,
+                s.story,
+                r.trace_id.as_deref().unwrap_or("-")
+            ),
+        );
+        ids.push(r.run_id);
+    }
+    let fix_at = tokio::time::Instant::now() + Duration::from_secs(operator_delay);
+    let mut fixed = false;
+    let initech_user = initech.resource_id;
+    let runs = watch(onboard, &ids, json, |_| {
+        if !fixed && tokio::time::Instant::now() >= fix_at {
+            fixed = true;
+            let levels = initech_db.security_levels();
+            if let Some(system) = levels.iter().find(|l| l.name == "API User (system)") {
+                if let Ok(copy) = initech_db.copy_security_level(system.id, "API User (webhooks)") {
+                    let _ = initech_db.set_webhook_permission(copy.id, true, 10);
+                    let _ = initech_db.assign_security_level(initech_user, copy.id);
+                    say(json, "[initech] operator: copied \"API User (system)\", enabled Other > Webhooks (max 10), assigned it (W1–W4)");
+                }
+            }
+        }
+    })
+    .await?;
+    Ok(runs)
+}
+
+/// Follows runs until all have ended: prints new audit events, acknowledges attested steps
+/// as the operator would, and calls `tick` on every round.
+async fn watch(
+    onboard: &Onboard,
+    ids: &[String],
+    json: bool,
+    mut tick: impl FnMut(&[Run]),
+) -> anyhow::Result<Vec<Run>> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    loop {
+        let mut runs = Vec::new();
+        for id in ids {
+            runs.push(
+                onboard
+                    .runs
+                    .get(id)
+                    .await?
+                    .with_context(|| format!("run {id} vanished"))?,
+            );
+        }
+        for run in &runs {
+            let n = seen.entry(run.id.clone()).or_default();
+            for e in run.audit.iter().skip(*n) {
+                let step = e.step.map(|s| format!(" {s}")).unwrap_or_default();
+                let detail = e.detail.lines().next().unwrap_or_default();
+                let detail = if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {detail}")
+                };
+                say(
+                    json,
+                    &format!(
+                        "[{}]{step}: {}{detail}",
+                        run.request.tenant_id, e.transition
+                    ),
+                );
+            }
+            *n = run.audit.len();
+            for record in &run.steps {
+                if let StepState::WaitingForOperator {
+                    next_check: None, ..
+                } = record.state
+                {
+                    say(
+                        json,
+                        &format!(
+                            "[{}] operator: confirms {} in Autotask (`onboard ack`)",
+                            run.request.tenant_id, record.step
+                        ),
+                    );
+                    onboard
+                        .acknowledge(&run.id, record.step, "demo-operator")
+                        .await?;
+                }
+            }
+        }
+        tick(&runs);
+        if runs.iter().all(|r| r.state.is_final()) {
+            return Ok(runs);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The final per-tenant table of steps, attempts and outcome.
+fn summary(runs: &[Run]) -> String {
+    let mut out = String::from("\nsummary\n");
+    out.push_str(&format!(
+        "{:<9} {:<16} {:<34} {:>8}  outcome\n",
+        "tenant", "run kind", "step", "attempts"
+    ));
+    for run in runs {
+        for (i, record) in run.steps.iter().enumerate() {
+            let (tenant, kind) = if i == 0 {
+                (run.request.tenant_id.as_str(), run.request.kind.as_str())
+            } else {
+                ("", "")
+            };
+            let outcome = match &record.state {
+                StepState::Succeeded { changed: true } => "succeeded (changed)".to_owned(),
+                StepState::Succeeded { changed: false } => "succeeded".to_owned(),
+                StepState::Skipped { .. } => "skipped".to_owned(),
+                other => other.status().as_str().to_owned(),
+            };
+            out.push_str(&format!(
+                "{tenant:<9} {kind:<16} {:<34} {:>8}  {outcome}\n",
+                record.step.as_str(),
+                record.attempts
+            ));
+        }
+        out.push_str(&format!(
+            "{:<9} {:<16} {:<34} {:>8}  run {}\n",
+            "",
+            "",
+            "",
+            "",
+            run.state.as_str()
+        ));
+    }
+    out
+}

@@ -1,0 +1,96 @@
+//! `onboard`: brings Autotask PSA tenants into the Sophos Central – Security integration.
+//!
+//! Commands: `worker`, `enqueue`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
+//! `keygen`, `sim`, `demo`. Human output by default, `--json` for machines. Configuration:
+//! `--config FILE` (TOML) and `ONBOARD_*` environment variables (see `config.rs`); an error
+//! names the bad setting and changes nothing. Secrets never come from argv: they come from a
+//! file, the environment or stdin.
+
+mod app;
+mod commands;
+mod config;
+mod demo;
+mod render;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// onboard: Autotask onboarding and webhook changeover as retryable Redis-backed jobs.
+#[derive(Debug, Parser)]
+#[command(name = "onboard", version, about)]
+pub struct Cli {
+    /// TOML configuration file (also ONBOARD_CONFIG).
+    #[arg(long, global = true, env = "ONBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a worker: executes step jobs until SIGTERM or ctrl-c.
+    Worker(commands::WorkerArgs),
+    /// Enqueue a run (request from a JSON file or flags; secrets from a file, env or stdin).
+    Enqueue(commands::EnqueueArgs),
+    /// Show one run: steps, attempts, last errors, operator checklist.
+    Status {
+        /// The run id.
+        run: String,
+    },
+    /// List runs.
+    Runs(commands::RunsArgs),
+    /// Acknowledge an operator-attested step.
+    Ack {
+        /// The run id.
+        run: String,
+        /// The step, e.g. confirm_vendor_active.
+        step: String,
+        /// Who acknowledges (recorded in the audit trail).
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
+    },
+    /// Retry a failed run from its failed step.
+    Retry {
+        /// The run id.
+        run: String,
+        /// Who retries.
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
+    },
+    /// Cancel a run.
+    Cancel {
+        /// The run id.
+        run: String,
+        /// Who cancels.
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
+    },
+    /// Dead letters: list them, or retry them.
+    #[command(subcommand)]
+    Dead(commands::DeadCommand),
+    /// Print a new random sealing key (for ONBOARD_SECRET_KEY).
+    Keygen,
+    /// Run the Autotask simulator (for trying onboard without a real Autotask).
+    Sim(demo::SimArgs),
+    /// The demo: simulator, worker and three tenants, with live progress and a summary.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Human output: a run's steps with attempts and last errors, the operator checklist of a
+//! waiting run (English and German, from the seed), run lists and dead letters.
+
+use std::fmt::Write;
+
+use onboarding_queue::DeadLetter;
+use onboarding_steps::run::{Run, StepState};
+
+fn when(ms: u64) -> String {
+    let secs = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+/// One run in full.
+pub fn status(run: &Run) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "run {}  {} for tenant {} ({})",
+        run.id,
+        run.request.kind.as_str(),
+        run.request.tenant_id,
+        run.request.tenant_name
+    );
+    let _ = writeln!(
+        s,
+        "state: {}   trace: {}",
+        run.state.as_str(),
+        run.trace.trace_id().unwrap_or("-")
+    );
+    let _ = writeln!(s, "\n{:<36} {:<22} detail", "step", "state");
+    for record in &run.steps {
+        let detail = match &record.state {
+            StepState::Pending => String::new(),
+            StepState::Running { attempt } => format!("attempt {attempt}"),
+            StepState::RetryScheduled {
+                attempt,
+                next_at,
+                last_error,
+            } => format!(
+                "attempt {attempt} at {}: {last_error}",
+                when(next_at.as_millis())
+            ),
+            StepState::WaitingForOperator { next_check, .. } => match next_check {
+                Some(t) => format!("next check {}", when(t.as_millis())),
+                None => "waits for `onboard ack`".into(),
+            },
+            StepState::Succeeded { changed } => {
+                if *changed {
+                    "changed".into()
+                } else {
+                    "no change needed".into()
+                }
+            }
+            StepState::Failed { reason, .. } => reason.clone(),
+            StepState::Skipped { reason } => reason.clone(),
+        };
+        let _ = writeln!(
+            s,
+            "{:<36} {:<22} {}",
+            record.step.as_str(),
+            record.state.status().as_str(),
+            detail
+        );
+    }
+    for record in &run.steps {
+        let (instructions, title) = match &record.state {
+            StepState::WaitingForOperator { instructions, .. } => {
+                (instructions, "operator checklist")
+            }
+            StepState::Failed {
+                remediation: Some(r),
+                ..
+            } => (r, "how to fix"),
+            _ => continue,
+        };
+        let _ = writeln!(s, "\n{title} for {}:", record.step.as_str());
+        for line in &instructions.found_en {
+            let _ = writeln!(s, "  found: {line}");
+        }
+        for line in &instructions.instructions_en {
+            let _ = writeln!(s, "  - {line}");
+        }
+        let _ = writeln!(s, "  (Deutsch)");
+        for line in &instructions.instructions_de {
+            let _ = writeln!(s, "  - {line}");
+        }
+    }
+    s
+}
+
+/// A list of runs.
+pub fn runs(runs: &[Run]) -> String {
+    let mut s = format!(
+        "{:<28} {:<16} {:<18} {:<22} updated\n",
+        "run", "tenant", "kind", "state"
+    );
+    for r in runs {
+        let _ = writeln!(
+            s,
+            "{:<28} {:<16} {:<18} {:<22} {}",
+            r.id,
+            r.request.tenant_id,
+            r.request.kind.as_str(),
+            r.state.as_str(),
+            when(r.updated_at.as_millis())
+        );
+    }
+    s
+}
+
+/// Dead letters.
+pub fn dead(dead: &[DeadLetter]) -> String {
+    let mut s = format!("{:<28} {:<16} {:<14} reason\n", "job", "tenant", "died");
+    for d in dead {
+        let _ = writeln!(
+            s,
+            "{:<28} {:<16} {:<14} {}",
+            d.id.as_str(),
+            d.group,
+            when(d.dead_at),
+            d.reason
+        );
+    }
+    s
+}
