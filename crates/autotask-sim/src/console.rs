@@ -478,6 +478,11 @@ impl DbConsole {
             .set_lines_of_business(resource, associations, view_items_with_no_lob)
     }
 
+    /// The resource id of a username (e.g. a fixture user).
+    pub fn resource_id_of(&self, user_name: &str) -> Option<i64> {
+        self.lock().user_id(user_name)
+    }
+
     /// What the web interface shows about a resource.
     pub fn api_user(&self, resource: i64) -> Result<ApiUserView, Error> {
         let db = self.lock();

@@ -381,7 +381,7 @@ async fn the_client_limiter_keeps_the_thread_limit_at_zero_429s() {
     let env = Env::new().await;
     let user = env.seed();
     env.sim
-        .add_fault(FaultRule::new(Fault::Latency { ms: 60 }).endpoint("Resources"));
+        .add_fault(FaultRule::new(Fault::Latency { ms: 200 }).endpoint("Resources"));
     let burst = |t: Tenant| async move {
         join_all((0..9).map(|_| {
             let t = t.clone();

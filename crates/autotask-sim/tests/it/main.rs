@@ -15,6 +15,7 @@ mod org;
 mod perf;
 mod query;
 mod resources;
+mod story;
 mod webhooks;
 mod zone_auth;
 
