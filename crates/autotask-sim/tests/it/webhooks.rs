@@ -180,6 +180,24 @@ async fn is_ready_follows_subscribed_fields_and_children_live_under_their_parent
         .await;
     assert_eq!(s, 200);
     assert!(!ready(&api.get(&format!("TicketWebhooks/{id}")).await.1));
+    // PUT through the parent path replaces the child (omitted booleans become null).
+    let (s, b) = api
+        .put(
+            &fields,
+            json!({"id": status_field, "fieldID": 7, "isSubscribedField": true}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert!(ready(&api.get(&format!("TicketWebhooks/{id}")).await.1));
+    let (_, b) = api.get(&format!("{fields}/{status_field}")).await;
+    assert!(b["item"]["isDisplayAlwaysField"].is_null());
+    let (s, _) = api
+        .patch(
+            &fields,
+            json!({"id": status_field, "isSubscribedField": false}),
+        )
+        .await;
+    assert_eq!(s, 200);
     // UDF fields count too.
     let (s, b) = api
         .post(
@@ -343,6 +361,20 @@ async fn duplicates_across_owners_and_inactive_webhooks_are_refused() {
 async fn create_validates_required_fields_and_lengths() {
     let env = Env::new().await;
     let api = env.api(&env.seed());
+    // Body keys are case-insensitive (NANGO's example uses PascalCase).
+    let (s, b) = api
+        .post(
+            "TicketWebhooks",
+            json!({
+                "Name": "Pascal", "WebhookUrl": "https://h.example.com/pascal",
+                "DeactivationUrl": "https://h.example.com/pascal/d", "SecretKey": "0123456789",
+                "IsActive": true, "IsSubscribedToCreateEvents": true,
+            }),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    let (_, b) = api.get(&format!("TicketWebhooks/{}", b["itemId"])).await;
+    assert_eq!(b["item"]["webhookUrl"], "https://h.example.com/pascal");
     let (s, b) = api.post("TicketWebhooks", json!({"name": "x"})).await;
     assert_eq!(s, 500);
     let e = errors(&b);
