@@ -291,3 +291,70 @@ async fn a_receiver_that_does_not_answer_in_time_is_a_failed_attempt_and_is_retr
     .await;
     assert_eq!(db.webhooks(WebhookFamily::Ticket)[0]["isActive"], true);
 }
+
+#[tokio::test]
+async fn deleting_an_active_webhook_calls_its_deactivation_url() {
+    let env = Env::new().await;
+    let api = env.api(&env.seed());
+    let mut rcv = receiver(200).await;
+    let id = api
+        .create_ticket_webhook(&format!("{}/gone", rcv.url))
+        .await;
+    assert_eq!(api.delete(&format!("TicketWebhooks/{id}")).await.0, 200);
+    let got = rcv.next().await;
+    assert_eq!(got.path, "/gone/deactivated");
+    assert_eq!(got.json()["Id"], id);
+}
+
+#[tokio::test]
+async fn only_consecutive_failures_count_toward_deactivation() {
+    let cfg = SimConfig {
+        callouts: CalloutConfig {
+            timeout_ms: 2_000,
+            max_attempts: 2,
+            retry_delay_ms: 1,
+            deactivate_after_failures: 3,
+        },
+        ..test_config()
+    };
+    let env = Env::with(cfg).await;
+    let db = env.sim.db("acme").unwrap();
+    let api = env.api(&env.seed());
+    let rcv = receiver(500).await;
+    let id = ready_hook(&api, &format!("{}/flaky", rcv.url)).await;
+    let ticket = db
+        .create_ticket(&fields(json!({"status": 1})), None)
+        .unwrap();
+    let attempts = |delivered: bool| {
+        env.sim
+            .callouts()
+            .iter()
+            .filter(|c| c.webhook_id == id && c.action != "Deactivated" && c.delivered == delivered)
+            .count()
+    };
+    eventually("two failed attempts", || attempts(false) == 2).await;
+    rcv.status.store(200, Ordering::SeqCst);
+    db.update_ticket(ticket, &fields(json!({"status": 8})), None)
+        .unwrap();
+    eventually("a delivery", || attempts(true) == 1).await;
+    rcv.status.store(500, Ordering::SeqCst);
+    db.update_ticket(ticket, &fields(json!({"status": 5})), None)
+        .unwrap();
+    eventually("two more failed attempts", || attempts(false) == 4).await;
+    assert_eq!(
+        db.webhooks(WebhookFamily::Ticket)[0]["isActive"],
+        true,
+        "the success in between reset the count"
+    );
+    db.update_ticket(ticket, &fields(json!({"status": 13})), None)
+        .unwrap();
+    eventually("deactivation after the third consecutive failure", || {
+        db.webhooks(WebhookFamily::Ticket)[0]["isActive"] == false
+    })
+    .await;
+    assert_eq!(
+        attempts(false),
+        5,
+        "the event stops being retried once deactivated"
+    );
+}
