@@ -1,0 +1,561 @@
+//! End to end: each run kind driven to its end against `autotask-sim` over real HTTP on
+//! loopback, through `autotask-client`, by a simple in-test executor (no queue): reads →
+//! `Observed` → plan → calls → fresh reads → verify, and `Run::begin_attempt`/`end_attempt`
+//! for what comes next. Retries run at once (the schedule is the queue's business); the
+//! operator is played through the simulator's console.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use autotask_client::{
+    AutotaskClient, ClientConfig, Credentials, Error as ClientError, RetryPolicy as ClientRetry,
+    Target, Tenant,
+};
+use autotask_sim::{
+    CalloutConfig, DbConsole, SeedApiUser, SeededApiUser, SimConfig, SimHandle, spawn,
+};
+use autotask_types::{
+    OrganizationalLevel1, OrganizationalLevel2, OrganizationalLevelAssociation,
+    OrganizationalResource, Resource, WebhookExcludedResource, WebhookFamily, WebhookId,
+    ZoneInformation,
+};
+use onboarding_steps::payload::{CredentialRef, TraceContext};
+use onboarding_steps::retry::RetryPolicy;
+use onboarding_steps::run::{
+    Actor, AttemptOutcome, Next, Run, RunCredentials, RunKind, RunRequest, RunState,
+};
+use onboarding_steps::{
+    Call, CallFailure, Observed, Read, ReadResult, Refusal, Role, StepKind, StepName as S,
+    TenantSettings, Timestamp, WebhookRef,
+};
+
+async fn sim() -> SimHandle {
+    spawn(
+        SimConfig {
+            threshold_latency_50_ms: 0,
+            threshold_latency_75_ms: 0,
+            callouts: CalloutConfig {
+                timeout_ms: 200,
+                max_attempts: 1,
+                retry_delay_ms: 10,
+                deactivate_after_failures: 25,
+            },
+            ..SimConfig::default()
+        }
+        .with_database("acme"),
+    )
+    .await
+    .unwrap()
+}
+
+fn client(sim: &SimHandle) -> AutotaskClient {
+    let mut cfg = ClientConfig::new(Target::Explicit(sim.base_url().parse().unwrap()));
+    cfg.request_timeout = Duration::from_secs(5);
+    cfg.retry = ClientRetry {
+        max_retries: 2,
+        min_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(20),
+        max_total_delay: Duration::from_secs(1),
+    };
+    AutotaskClient::new(cfg).unwrap()
+}
+
+fn creds(u: &SeededApiUser) -> Credentials {
+    Credentials::new(&u.integration_code, &u.user_name, &u.secret)
+}
+
+/// The in-test executor: one `Tenant` per role, webhook secrets in memory.
+struct Exec {
+    client: AutotaskClient,
+    creds: HashMap<Role, Credentials>,
+    secrets: HashMap<String, String>,
+    writes: usize,
+}
+
+fn failure(e: &ClientError) -> CallFailure {
+    match e {
+        ClientError::CredentialsRejected { .. } | ClientError::ZoneNotFound { .. } => {
+            CallFailure::CredentialsRejected
+        }
+        ClientError::NotPermitted { messages } => CallFailure::NotPermitted {
+            message: messages.first().cloned(),
+        },
+        ClientError::NotFound => CallFailure::NotFound,
+        ClientError::ThreadLimit { .. } => CallFailure::ThreadLimit,
+        ClientError::ThresholdExceeded { .. } => CallFailure::ThresholdExceeded,
+        ClientError::Rejected { messages, .. } => CallFailure::Rejected {
+            errors: messages.clone(),
+        },
+        ClientError::Transient { .. } => CallFailure::Transient {
+            detail: e.to_string(),
+        },
+        other => CallFailure::Rejected {
+            errors: vec![other.to_string()],
+        },
+    }
+}
+
+impl Exec {
+    fn new(client: AutotaskClient) -> Self {
+        Self {
+            client,
+            creds: HashMap::new(),
+            secrets: HashMap::new(),
+            writes: 0,
+        }
+    }
+
+    async fn tenant(&self, role: Role) -> Result<Tenant, CallFailure> {
+        let c = self
+            .creds
+            .get(&role)
+            .ok_or(CallFailure::CredentialsRejected)?;
+        self.client.tenant(c.clone()).await.map_err(|e| failure(&e))
+    }
+
+    async fn read(&self, read: &Read) -> Result<ReadResult, CallFailure> {
+        let Some(role) = read.credentials() else {
+            let Read::ZoneInformation { user_name } = read else {
+                unreachable!("only zone discovery needs no credentials")
+            };
+            let url = self
+                .client
+                .zone_url(user_name)
+                .await
+                .map_err(|e| failure(&e))?;
+            return Ok(ReadResult::Zone(ZoneInformation {
+                url: url.to_string(),
+                ..ZoneInformation::default()
+            }));
+        };
+        let t = self.tenant(role).await?;
+        let any = WebhookId::new(0);
+        let r = match read {
+            Read::ZoneInformation { .. } => unreachable!(),
+            Read::ThresholdInformation { .. } => {
+                t.threshold_information().await.map(ReadResult::Threshold)
+            }
+            Read::Resources { query, .. } => t
+                .query_all(&Resource::endpoint(), query)
+                .await
+                .map(ReadResult::Resources),
+            Read::ResourceFields { .. } => t
+                .field_information(&Resource::endpoint())
+                .await
+                .map(ReadResult::Fields),
+            Read::OrganizationalLevel1s { query, .. } => t
+                .query_all(&OrganizationalLevel1::endpoint(), query)
+                .await
+                .map(ReadResult::Level1s),
+            Read::OrganizationalLevel2s { query, .. } => t
+                .query_all(&OrganizationalLevel2::endpoint(), query)
+                .await
+                .map(ReadResult::Level2s),
+            Read::OrganizationalLevelAssociations { query, .. } => t
+                .query_all(&OrganizationalLevelAssociation::endpoint(), query)
+                .await
+                .map(ReadResult::Associations),
+            Read::OrganizationalResources { query, .. } => t
+                .query_all(&OrganizationalResource::endpoint(), query)
+                .await
+                .map(ReadResult::Memberships),
+            Read::WebhookEntityInformation { family, .. } => t
+                .entity_information(&family.webhooks())
+                .await
+                .map(ReadResult::EntityInformation),
+            Read::WebhookFieldInfo { family, .. } => t
+                .field_information(&family.fields(any))
+                .await
+                .map(ReadResult::Fields),
+            Read::Webhooks { family, query, .. } => t
+                .query_all(&family.webhooks(), query)
+                .await
+                .map(ReadResult::Webhooks),
+            Read::WebhookFields { family, query, .. } => t
+                .query_all(&family.fields(any), query)
+                .await
+                .map(ReadResult::WebhookFields),
+            Read::WebhookExcludedResources { family, query, .. } => t
+                .query_all(&family.excluded_resources(any), query)
+                .await
+                .map(ReadResult::ExcludedResources),
+        };
+        r.map_err(|e| failure(&e))
+    }
+
+    async fn call(
+        &mut self,
+        call: &Call,
+        created: &[Option<i64>],
+    ) -> Result<Option<i64>, CallFailure> {
+        let t = self.tenant(call.credentials()).await?;
+        let parent = |w: &WebhookRef| match w {
+            WebhookRef::Existing(id) => *id,
+            WebhookRef::CreatedBy(i) => {
+                WebhookId::new(created[*i].expect("the create returned an id"))
+            }
+        };
+        let r = match call {
+            Call::CreateWebhook {
+                family,
+                webhook,
+                secret,
+                ..
+            } => {
+                // Stored before the create is sent, reused if the slot has one.
+                let key = self
+                    .secrets
+                    .entry(secret.to_string())
+                    .or_insert_with(|| format!("secret-{}-{}", secret.user, secret.family))
+                    .clone();
+                let mut body = webhook.clone();
+                body.secret_key = Some(key);
+                t.create(&family.webhooks(), &body).await.map(Some)
+            }
+            Call::UpdateWebhook {
+                family, webhook, ..
+            } => t.update(&family.webhooks(), webhook).await.map(Some),
+            Call::DeleteWebhook { family, id, .. } => {
+                t.delete(&family.webhooks(), id.get()).await.map(|()| None)
+            }
+            Call::CreateWebhookField {
+                family,
+                webhook,
+                field,
+                ..
+            } => t
+                .create(&family.fields(parent(webhook)), field)
+                .await
+                .map(Some),
+            Call::UpdateWebhookField {
+                family,
+                webhook,
+                field,
+                ..
+            } => t.update(&family.fields(*webhook), field).await.map(Some),
+            Call::DeleteWebhookField {
+                family,
+                webhook,
+                id,
+                ..
+            } => t.delete(&family.fields(*webhook), *id).await.map(|()| None),
+            Call::CreateWebhookExcludedResource {
+                family,
+                webhook,
+                resource,
+                ..
+            } => {
+                let body = WebhookExcludedResource {
+                    resource_id: Some(*resource),
+                    ..WebhookExcludedResource::default()
+                };
+                t.create(&family.excluded_resources(parent(webhook)), &body)
+                    .await
+                    .map(Some)
+            }
+            Call::UpdateResource { resource, .. } => {
+                t.update(&Resource::endpoint(), resource).await.map(Some)
+            }
+        };
+        self.writes += 1;
+        r.map_err(|e| failure(&e))
+    }
+
+    async fn observe(&self, step: S, run: &Run) -> Observed {
+        let ctx = run.context();
+        let mut observed = Observed::new();
+        for _ in 0..8 {
+            let reads = step.reads(&ctx, &observed);
+            if reads.is_empty() {
+                break;
+            }
+            for read in reads {
+                let answer = self.read(&read).await;
+                observed.record(&read, answer).unwrap();
+            }
+        }
+        observed
+    }
+
+    async fn attempt(&mut self, run: &Run, step: S) -> AttemptOutcome {
+        let ctx = run.context();
+        let observed = self.observe(step, run).await;
+        if run.request.kind.verify_only() {
+            return match step.verify(&ctx, &observed) {
+                Ok(()) => AttemptOutcome::Succeeded {
+                    changed: false,
+                    facts: Vec::new(),
+                },
+                Err(d) => AttemptOutcome::Drifted(d),
+            };
+        }
+        let plan = match step.plan(&ctx, &observed) {
+            Ok(plan) => plan,
+            Err(r) => return AttemptOutcome::Refused(r),
+        };
+        let mut created = Vec::new();
+        for call in &plan.calls {
+            match self.call(call, &created).await {
+                Ok(id) => created.push(id),
+                Err(f) if call.tolerates(&f) => created.push(None),
+                Err(f) => return AttemptOutcome::Failed(f),
+            }
+        }
+        let again = self.observe(step, run).await;
+        match step.verify(&ctx, &again) {
+            Ok(()) => AttemptOutcome::Succeeded {
+                changed: !plan.calls.is_empty(),
+                facts: plan.facts,
+            },
+            Err(d) => AttemptOutcome::Drifted(d),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Ended {
+    Succeeded,
+    Failed(S, String),
+}
+
+/// Drives `run` to its end; `operator` is called whenever the run waits for one and must act.
+async fn drive(
+    exec: &mut Exec,
+    run: &mut Run,
+    mut operator: impl FnMut(&mut Run, &Refusal),
+) -> Ended {
+    let policy = RetryPolicy::default();
+    let w = || Actor::Worker("e2e".into());
+    let mut now = Timestamp(1_000);
+    let mut next = Next::RunStep {
+        step: run.next_step(now, w()).expect("a run has steps"),
+        attempt: 1,
+        at: now,
+    };
+    let mut last: Option<Refusal> = None;
+    for _ in 0..200 {
+        match next {
+            Next::RunSucceeded => return Ended::Succeeded,
+            Next::RunFailed { step, reason } => return Ended::Failed(step, reason),
+            Next::AwaitAck { step } => {
+                operator(run, last.as_ref().expect("a wait comes from a refusal"));
+                assert_eq!(
+                    run.next_step(now, w()),
+                    Some(step),
+                    "the operator acknowledged"
+                );
+                next = Next::RunStep {
+                    step,
+                    attempt: 0,
+                    at: now,
+                };
+            }
+            Next::RunStep { step, at, .. } => {
+                if run.state == RunState::WaitingForOperator {
+                    operator(run, last.as_ref().expect("a wait comes from a refusal"));
+                }
+                now = now.max(at).plus(Duration::from_millis(1));
+                run.begin_attempt(step, now, w()).unwrap();
+                let outcome = exec.attempt(run, step).await;
+                if let AttemptOutcome::Refused(r) = &outcome {
+                    last = Some(r.clone());
+                }
+                next = run
+                    .end_attempt(step, outcome, &policy, now, 3, w())
+                    .unwrap();
+            }
+        }
+    }
+    panic!("the run did not end within 200 attempts");
+}
+
+fn request(kind: RunKind, new: &SeededApiUser, previous: Option<&SeededApiUser>) -> RunRequest {
+    RunRequest {
+        kind,
+        tenant_id: "acme".into(),
+        tenant_name: "Acme".into(),
+        settings: TenantSettings::new("https://hooks.example.com/onboard"),
+        new_user_name: new.user_name.clone(),
+        previous_user_name: previous.map(|p| p.user_name.clone()),
+        credentials: RunCredentials {
+            new: CredentialRef("test:new".into()),
+            previous: previous.map(|_| CredentialRef("test:previous".into())),
+            admin: None,
+        },
+        dry_run: false,
+    }
+}
+
+fn run_of(req: RunRequest) -> Run {
+    Run::new("run", "key", req, TraceContext::default(), Timestamp(0)).unwrap()
+}
+
+/// Acknowledges attested steps (the operator confirms A12 and V1 in the web interface).
+fn ack(run: &mut Run, r: &Refusal) -> bool {
+    if r.step.kind() == StepKind::OperatorAttested {
+        run.acknowledge(r.step, Timestamp(2), "anna").unwrap();
+        return true;
+    }
+    false
+}
+
+fn webhooks_of(db: &DbConsole, owner: i64) -> Vec<(WebhookFamily, bool)> {
+    WebhookFamily::ALL
+        .iter()
+        .flat_map(|f| db.webhooks(*f).into_iter().map(move |w| (*f, w)))
+        .filter(|(_, w)| w["ownerResourceID"].as_i64() == Some(owner))
+        .map(|(f, w)| (f, w["isActive"].as_bool() == Some(true)))
+        .collect()
+}
+
+/// W1..W4 as the remediation says: copy "API User (system)", enable webhooks, assign it.
+fn grant_webhooks(db: &DbConsole, resource: i64) {
+    let system = db
+        .security_levels()
+        .into_iter()
+        .find(|l| l.name == "API User (system)")
+        .unwrap();
+    let copy = db
+        .copy_security_level(system.id, "API User (webhooks)")
+        .unwrap();
+    db.set_webhook_permission(copy.id, true, 10).unwrap();
+    db.assign_security_level(resource, copy.id).unwrap();
+}
+
+#[tokio::test]
+async fn onboard_with_the_operator_fixing_the_webhook_permission_halfway() {
+    let sim = sim().await;
+    let db = sim.db("acme").unwrap();
+    let new = db
+        .seed_api_user(&SeedApiUser {
+            webhook_max: None,
+            ..SeedApiUser::default()
+        })
+        .unwrap();
+    let mut exec = Exec::new(client(&sim));
+    exec.creds.insert(Role::New, creds(&new));
+    let mut run = run_of(request(RunKind::Onboard, &new, None));
+    let mut fixed = false;
+    let ended = drive(&mut exec, &mut run, |run, r| {
+        if r.step == S::VerifyWebhookPermission {
+            assert!(r.remediation.as_ref().unwrap().instructions_de[0].starts_with("W1."));
+            grant_webhooks(&db, new.resource_id);
+            fixed = true;
+        } else {
+            assert!(ack(run, r), "unexpected wait: {r}");
+        }
+    })
+    .await;
+    assert!(matches!(ended, Ended::Succeeded), "{ended:?}");
+    assert!(fixed);
+    assert_eq!(
+        webhooks_of(&db, new.resource_id),
+        [(WebhookFamily::Ticket, true)]
+    );
+
+    // Verify afterwards: no drift, and only reads.
+    let writes = exec.writes;
+    let mut verify = run_of(request(RunKind::Verify, &new, None));
+    let ended = drive(&mut exec, &mut verify, |_, r| panic!("verify waits: {r}")).await;
+    assert!(matches!(ended, Ended::Succeeded), "{ended:?}");
+    assert_eq!(exec.writes, writes);
+}
+
+/// Onboards `user` (so it owns webhooks) with the steps themselves.
+async fn onboard(exec: &mut Exec, user: &SeededApiUser) {
+    exec.creds.insert(Role::New, creds(user));
+    let mut run = run_of(request(RunKind::Onboard, user, None));
+    let ended = drive(exec, &mut run, |run, r| {
+        assert!(ack(run, r), "unexpected wait: {r}")
+    })
+    .await;
+    assert!(matches!(ended, Ended::Succeeded), "{ended:?}");
+}
+
+#[tokio::test]
+async fn a_changeover_where_the_previous_user_was_inactive() {
+    let sim = sim().await;
+    let db = sim.db("acme").unwrap();
+    let old = db.seed_api_user(&SeedApiUser::default()).unwrap();
+    let new = db.seed_api_user(&SeedApiUser::default()).unwrap();
+    let mut exec = Exec::new(client(&sim));
+    onboard(&mut exec, &old).await;
+    assert_eq!(webhooks_of(&db, old.resource_id).len(), 1);
+    db.set_active(old.resource_id, false).unwrap();
+
+    exec.creds.insert(Role::New, creds(&new));
+    exec.creds.insert(Role::Previous, creds(&old));
+    let mut run = run_of(request(RunKind::ChangeApiUser, &new, Some(&old)));
+    let mut waits = Vec::new();
+    let ended = drive(&mut exec, &mut run, |run, r| match r.step {
+        S::ReactivatePreviousUser | S::DeactivatePreviousUser => {
+            waits.push(r.step);
+            db.set_active(old.resource_id, r.step == S::ReactivatePreviousUser)
+                .unwrap();
+        }
+        _ => assert!(ack(run, r), "unexpected wait: {r}"),
+    })
+    .await;
+    assert!(matches!(ended, Ended::Succeeded), "{ended:?}");
+    assert_eq!(
+        waits,
+        [S::ReactivatePreviousUser, S::DeactivatePreviousUser]
+    );
+    assert!(run.facts.previous_user_inactive && run.facts.reactivated_previous_user);
+    assert_eq!(webhooks_of(&db, old.resource_id), []);
+    assert_eq!(
+        webhooks_of(&db, new.resource_id),
+        [(WebhookFamily::Ticket, true)]
+    );
+    assert!(!db.api_user(old.resource_id).unwrap().active);
+}
+
+#[tokio::test]
+async fn cleanup_webhooks_alone() {
+    let sim = sim().await;
+    let db = sim.db("acme").unwrap();
+    let old = db.seed_api_user(&SeedApiUser::default()).unwrap();
+    let new = db.seed_api_user(&SeedApiUser::default()).unwrap();
+    let mut exec = Exec::new(client(&sim));
+    onboard(&mut exec, &old).await;
+    onboard(&mut exec, &new).await;
+    exec.creds.insert(Role::Previous, creds(&old));
+    let mut run = run_of(request(RunKind::CleanupWebhooks, &new, Some(&old)));
+    let ended = drive(&mut exec, &mut run, |_, r| panic!("cleanup waits: {r}")).await;
+    assert!(matches!(ended, Ended::Succeeded), "{ended:?}");
+    assert_eq!(webhooks_of(&db, old.resource_id), []);
+    assert!(
+        db.api_user(old.resource_id).unwrap().active,
+        "not reactivated, not deactivated"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_precondition_fails_with_a_clear_reason() {
+    // The simulator keeps usernames unique, so "two users with one username" cannot be built
+    // here (tests/it/runs.rs covers it against the in-memory tenant); a line of business the
+    // tenant does not have is the refused precondition the simulator can show.
+    let sim = sim().await;
+    let db = sim.db("acme").unwrap();
+    let new = db.seed_api_user(&SeedApiUser::default()).unwrap();
+    let mut exec = Exec::new(client(&sim));
+    exec.creds.insert(Role::New, creds(&new));
+    let mut req = request(RunKind::Onboard, &new, None);
+    req.settings.lines_of_business[1].level2 = "Payroll".into();
+    let mut run = run_of(req);
+    let ended = drive(&mut exec, &mut run, |run, r| {
+        assert!(ack(run, r), "unexpected wait: {r}")
+    })
+    .await;
+    let Ended::Failed(step, reason) = ended else {
+        panic!("expected a failure, got {ended:?}");
+    };
+    assert_eq!(step, S::VerifyLinesOfBusiness);
+    assert_eq!(
+        reason,
+        "the tenant has no active line of business General > Payroll (setting \
+         `lines_of_business[1]`): create it in Autotask or change the setting"
+    );
+    assert_eq!(exec.writes, 0);
+    assert_eq!(run.state, RunState::Failed);
+}
