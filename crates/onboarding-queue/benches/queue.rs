@@ -285,6 +285,10 @@ fn payload(n: u64) -> Job {
 fn ours_config() -> QueueConfig {
     QueueConfig {
         group_running_limit: 0,
+        keep_done: std::env::var("OQ_BENCH_KEEP_DONE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(QueueConfig::default().keep_done),
         ..QueueConfig::default()
     }
 }
@@ -400,8 +404,8 @@ async fn ours_drain(url: &str, name: &str, c: usize, backlog: bool, confirmed: b
     let c = q.counts().await.expect("counts");
     assert_eq!(
         c.done as usize,
-        DRAIN_JOBS.min(10_000),
-        "outcomes stored (retention 10k)"
+        DRAIN_JOBS.min(ours_config().keep_done as usize),
+        "outcomes stored (up to the retention count)"
     );
     format!("{:.0}", DRAIN_JOBS as f64 / secs)
 }
