@@ -90,6 +90,9 @@ pub(crate) struct Dispatcher {
     queues:
         std::sync::Mutex<HashMap<(String, WebhookFamily, i64), mpsc::UnboundedSender<Outbound>>>,
     client: reqwest::Client,
+    /// The runtime the simulator was spawned on, so console methods called from plain
+    /// threads can still start delivery workers.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Dispatcher {
@@ -103,6 +106,7 @@ impl Dispatcher {
         Self {
             queues: std::sync::Mutex::new(HashMap::new()),
             client,
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -116,7 +120,10 @@ impl Dispatcher {
             let mut queues = inner.dispatcher.queues.lock().expect("not poisoned");
             let tx = queues.entry(key).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(worker(Arc::downgrade(inner), rx));
+                inner
+                    .dispatcher
+                    .runtime
+                    .spawn(worker(Arc::downgrade(inner), rx));
                 tx
             });
             let _ = tx.send(c);

@@ -196,7 +196,13 @@ async fn deactivating_the_owner_deactivates_its_webhooks_and_calls_deactivation_
         .post("CompanyWebhooks", webhook_body(&format!("{}/c", rcv.url)))
         .await;
     assert_eq!(s, 200);
-    db.set_active(owner.resource_id, false).unwrap();
+    // The console works from a plain thread too (no Tokio context there).
+    let console = db.clone();
+    let resource = owner.resource_id;
+    std::thread::spawn(move || console.set_active(resource, false))
+        .join()
+        .unwrap()
+        .unwrap();
     let mut paths = vec![rcv.next().await, rcv.next().await];
     paths.sort_by(|a, b| a.path.cmp(&b.path));
     assert_eq!(paths[0].path, "/c/deactivated");

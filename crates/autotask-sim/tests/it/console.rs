@@ -147,6 +147,48 @@ async fn the_seed_procedure_over_the_console_yields_a_working_api_user() {
     )))
     .await;
     assert_eq!(s, 404);
+    // The whole seed in one call, the threshold view and the callout log.
+    let (s, seeded) = send(http.post(format!("{base}/api-users/seed")).json(&json!({
+        "firstName": "Quick", "lastName": "Seed", "webhookMax": 2
+    })))
+    .await;
+    assert_eq!(s, 200, "{seeded}");
+    assert_eq!(seeded["integrationCode"], autotask_sim::SOPHOS_VENDOR_CODE);
+    let r = http
+        .get(format!("{}ThresholdInformation", env.sim.api_url("acme")))
+        .header(
+            "ApiIntegrationCode",
+            seeded["integrationCode"].as_str().unwrap(),
+        )
+        .header("UserName", seeded["userName"].as_str().unwrap())
+        .header("Secret", seeded["secret"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, t) = send(http.get(format!("{base}/threshold"))).await;
+    assert_eq!(s, 200);
+    assert_eq!(t["currentCount"], 2);
+    let (s, _) = send(
+        http.put(format!("{base}/threshold"))
+            .json(&json!({"hourlyThreshold": 2})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let r = http
+        .get(format!("{}ThresholdInformation", env.sim.api_url("acme")))
+        .header(
+            "ApiIntegrationCode",
+            seeded["integrationCode"].as_str().unwrap(),
+        )
+        .header("UserName", seeded["userName"].as_str().unwrap())
+        .header("Secret", seeded["secret"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429, "the lowered threshold applies at once");
+    let (s, log) = send(http.get(format!("{}/_sim/callouts", env.sim.base_url()))).await;
+    assert_eq!((s, log), (200, json!([])));
 }
 
 #[tokio::test]
