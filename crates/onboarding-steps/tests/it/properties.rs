@@ -290,3 +290,53 @@ fn a_lost_create_response_is_not_retried_as_a_create() {
     execute(&mut t, &again, None).unwrap();
     assert_ensured(&mut t, &c);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Every step that writes (or may write) through the API: apply its plan to the model,
+    /// plan again → nothing, and the goal verifies. A refusal changes nothing and repeats.
+    #[test]
+    fn every_api_step_is_idempotent(
+        configured in prop::sample::subsequence(WebhookFamily::ALL.to_vec(), 1..=3),
+        existing in prop::collection::vec(existing(), 0..6),
+        previous_active in any::<bool>(),
+        admin in any::<bool>(),
+    ) {
+        let mut c = ctx(&configured);
+        c.has_admin_credentials = admin;
+        let mut base = tenant(&c, &existing);
+        base.duplicate_rule = true;
+        base.user_mut(OLD).unwrap().resource.is_active = Some(previous_active);
+        base.add_api_user(1, "admin@example.com", true, []);
+        base.credentials.insert(Role::Admin, "admin@example.com".into());
+        let api_steps = S::ALL.iter().copied().filter(|s| {
+            matches!(s.kind(), onboarding_steps::StepKind::Api | onboarding_steps::StepKind::ApiOrOperatorVerified)
+        });
+        for step in api_steps {
+            let mut t = base.clone();
+            let observed = t.observe(step, &c);
+            match step.plan(&c, &observed) {
+                Ok(plan) => {
+                    let writes = t.writes;
+                    execute(&mut t, &plan, None)
+                        .unwrap_or_else(|f| panic!("{step}: {f:?} executing {plan:?}"));
+                    prop_assert_eq!(t.writes - writes, plan.calls.len() as u64);
+                    let observed = t.observe(step, &c);
+                    let again = step.plan(&c, &observed);
+                    prop_assert!(
+                        again.as_ref().is_ok_and(|p| p.calls.is_empty()),
+                        "{} planned again: {:?}", step, again
+                    );
+                    prop_assert!(step.verify(&c, &observed).is_ok(), "{} does not verify", step);
+                }
+                Err(refusal) => {
+                    prop_assert_eq!(t.writes, 0);
+                    let again = step.plan(&c, &t.observe(step, &c)).unwrap_err();
+                    prop_assert_eq!(again.class, refusal.class);
+                    prop_assert_eq!(again.reason, refusal.reason);
+                }
+            }
+        }
+    }
+}
