@@ -221,6 +221,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fixtures_files_are_toml_or_json_by_extension() {
+        let dir = std::env::temp_dir().join(format!("autotask-sim-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let json = dir.join("f.json");
+        std::fs::write(&json, r#"{"page_size": 7, "database": [{"name": "j"}]}"#).unwrap();
+        let cfg = SimConfig::from_file(&json).unwrap();
+        assert_eq!((cfg.page_size, cfg.databases[0].name.as_str()), (7, "j"));
+        let toml_file = dir.join("f.toml");
+        std::fs::write(&toml_file, "page_size = 9\n").unwrap();
+        assert_eq!(SimConfig::from_file(&toml_file).unwrap().page_size, 9);
+        std::fs::write(&toml_file, "pagesize = 9\n").unwrap();
+        assert!(matches!(
+            SimConfig::from_file(&toml_file),
+            Err(Error::Fixtures { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn the_demo_fixtures_parse() {
         let cfg: SimConfig = toml::from_str(include_str!("../fixtures/demo.toml")).unwrap();
         assert_eq!(cfg.databases.len(), 2);
