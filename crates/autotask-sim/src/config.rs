@@ -137,6 +137,10 @@ pub struct DatabaseConfig {
     /// API users that already exist (e.g. the previous integration user of the demo).
     #[serde(rename = "api_user")]
     pub api_users: Vec<ApiUserConfig>,
+    /// Whether `PATCH`/`PUT Resources` may change `isActive` of an API-only resource (by a
+    /// caller with admin rights). Autotask's documentation does not confirm it (API users are
+    /// managed in the web interface), so a database can refuse it to exercise the fallback.
+    pub api_user_activation_via_rest: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -148,6 +152,7 @@ impl Default for DatabaseConfig {
             vendors: Vec::new(),
             lines_of_business: Vec::new(),
             api_users: Vec::new(),
+            api_user_activation_via_rest: true,
         }
     }
 }

@@ -167,6 +167,7 @@ pub(crate) struct Db {
     pub(crate) zone_name: String,
     pub(crate) ci: i64,
     pub(crate) hourly_threshold: u32,
+    api_user_activation_via_rest: bool,
     tables: HashMap<Kind, Table>,
     pub(crate) accounts: HashMap<i64, Account>,
     by_user: HashMap<String, i64>,
@@ -263,6 +264,7 @@ impl Db {
             zone_name: cfg.zone_name.clone(),
             ci,
             hourly_threshold: cfg.hourly_threshold,
+            api_user_activation_via_rest: cfg.api_user_activation_via_rest,
             tables,
             accounts: HashMap::new(),
             by_user: HashMap::new(),
@@ -712,6 +714,15 @@ impl Db {
         let changes = normalize(def, body, mode)?;
         let was_active =
             self.table(Kind::Resources).rows[&id].get("isActive") == Some(&json!(true));
+        let api_only = self.accounts.get(&id).is_some_and(|a| a.api_only);
+        let activation_changes = changes
+            .get("isActive")
+            .is_some_and(|v| v != &json!(was_active));
+        if api_only && activation_changes && !self.api_user_activation_via_rest {
+            return Err(Error::rejected(
+                "isActive of an API-only resource can only be changed in the web interface.",
+            ));
+        }
         self.apply(def, mode, body, changes)?;
         let now_active =
             self.table(Kind::Resources).rows[&id].get("isActive") == Some(&json!(true));

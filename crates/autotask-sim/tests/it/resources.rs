@@ -141,3 +141,36 @@ async fn deactivating_a_user_through_rest_deactivates_its_webhooks() {
         .unwrap();
     assert_eq!(hook["isActive"], false);
 }
+
+#[tokio::test]
+async fn a_database_can_refuse_api_user_activation_through_rest() {
+    let mut cfg = crate::test_config();
+    cfg.databases[0].api_user_activation_via_rest = false;
+    let env = Env::with(cfg).await;
+    let db = env.sim.db("acme").unwrap();
+    let admin = env.seed();
+    let target = env.seed();
+    let api = env.api(&admin);
+    let (s, b) = api
+        .patch(
+            "Resources",
+            json!({"id": target.resource_id, "isActive": false}),
+        )
+        .await;
+    assert_eq!(s, 500);
+    assert!(errors(&b).contains("web interface"), "{b}");
+    assert!(db.api_user(target.resource_id).unwrap().active);
+    // Other fields, and an unchanged isActive, still go through.
+    let (s, _) = api
+        .patch(
+            "Resources",
+            json!({"id": target.resource_id, "isActive": true, "title": "x"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    // The human administrator is not an API-only resource.
+    let (s, _) = api
+        .patch("Resources", json!({"id": 29682885, "isActive": false}))
+        .await;
+    assert_eq!(s, 200);
+}
