@@ -113,3 +113,46 @@ async fn latency_is_added_from_half_and_three_quarters_of_the_threshold() {
     );
     assert!(took[3] >= Duration::from_millis(800), "{took:?}");
 }
+
+#[tokio::test]
+async fn limits_are_per_database() {
+    let mut cfg = test_config().with_database("globex");
+    cfg.databases[0].hourly_threshold = 4;
+    let env = Env::with(cfg).await;
+    let acme = env.api(&env.seed());
+    let globex_user = env
+        .sim
+        .db("globex")
+        .unwrap()
+        .seed_api_user(&autotask_sim::SeedApiUser::default())
+        .unwrap();
+    let mut globex = env.api(&globex_user);
+    globex.base = env.sim.api_url("globex");
+    assert_eq!(
+        acme.code, globex.code,
+        "the same vendor code in both databases"
+    );
+    env.sim
+        .add_fault(FaultRule::new(Fault::Latency { ms: 300 }).endpoint("Resources"));
+    let calls = [&acme, &acme, &acme, &globex, &globex, &globex].map(|api| {
+        let api = api.clone();
+        async move { api.get("Resources/entityInformation").await.0 }
+    });
+    assert_eq!(
+        join_all(calls).await,
+        vec![200; 6],
+        "3 threads per database"
+    );
+    env.sim.clear_faults();
+    assert_eq!(acme.get("Resources/entityInformation").await.0, 200);
+    assert_eq!(
+        acme.get("Resources/entityInformation").await.0,
+        429,
+        "acme used up"
+    );
+    assert_eq!(
+        globex.get("Resources/entityInformation").await.0,
+        200,
+        "globex unaffected"
+    );
+}
