@@ -12,7 +12,8 @@ use autotask_client::{
     Target, Tenant,
 };
 use autotask_sim::{
-    CalloutConfig, DbConsole, SeedApiUser, SeededApiUser, SimConfig, SimHandle, spawn,
+    CalloutConfig, DbConsole, Fault, FaultRule, SeedApiUser, SeededApiUser, SimConfig, SimHandle,
+    spawn,
 };
 use autotask_types::{
     OrganizationalLevel1, OrganizationalLevel2, OrganizationalLevelAssociation,
@@ -64,12 +65,15 @@ fn creds(u: &SeededApiUser) -> Credentials {
     Credentials::new(&u.integration_code, &u.user_name, &u.secret)
 }
 
-/// The in-test executor: one `Tenant` per role, webhook secrets in memory.
-struct Exec {
+/// The in-test executor: one `Tenant` per role, webhook secrets in memory; `lose` names
+/// calls (by their `call` tag) whose next occurrence commits and loses its response.
+struct Exec<'a> {
     client: AutotaskClient,
     creds: HashMap<Role, Credentials>,
     secrets: HashMap<String, String>,
     writes: usize,
+    sim: Option<&'a SimHandle>,
+    lose: Vec<&'static str>,
 }
 
 fn failure(e: &ClientError) -> CallFailure {
@@ -95,13 +99,15 @@ fn failure(e: &ClientError) -> CallFailure {
     }
 }
 
-impl Exec {
+impl Exec<'_> {
     fn new(client: AutotaskClient) -> Self {
         Self {
             client,
             creds: HashMap::new(),
             secrets: HashMap::new(),
             writes: 0,
+            sim: None,
+            lose: Vec::new(),
         }
     }
 
@@ -189,6 +195,16 @@ impl Exec {
         created: &[Option<i64>],
     ) -> Result<Option<i64>, CallFailure> {
         let t = self.tenant(call.credentials()).await?;
+        let tag = serde_json::to_value(call).unwrap()["call"].clone();
+        if let Some(i) = self.lose.iter().position(|l| tag == *l) {
+            self.lose.remove(i);
+            let sim = self.sim.expect("losing responses needs the simulator");
+            sim.add_fault(
+                FaultRule::new(Fault::CommitThenDrop)
+                    .database("acme")
+                    .times(1),
+            );
+        }
         let parent = |w: &WebhookRef| match w {
             WebhookRef::Existing(id) => *id,
             WebhookRef::CreatedBy(i) => {
@@ -320,7 +336,7 @@ enum Ended {
 
 /// Drives `run` to its end; `operator` is called whenever the run waits for one and must act.
 async fn drive(
-    exec: &mut Exec,
+    exec: &mut Exec<'_>,
     run: &mut Run,
     mut operator: impl FnMut(&mut Run, &Refusal),
 ) -> Ended {
@@ -462,7 +478,7 @@ async fn onboard_with_the_operator_fixing_the_webhook_permission_halfway() {
 }
 
 /// Onboards `user` (so it owns webhooks) with the steps themselves.
-async fn onboard(exec: &mut Exec, user: &SeededApiUser) {
+async fn onboard(exec: &mut Exec<'_>, user: &SeededApiUser) {
     exec.creds.insert(Role::New, creds(user));
     let mut run = run_of(request(RunKind::Onboard, user, None));
     let ended = drive(exec, &mut run, |run, r| {
@@ -558,4 +574,42 @@ async fn a_refused_precondition_fails_with_a_clear_reason() {
     );
     assert_eq!(exec.writes, 0);
     assert_eq!(run.state, RunState::Failed);
+}
+
+#[tokio::test]
+async fn writes_whose_responses_are_lost_create_no_duplicate() {
+    let sim = sim().await;
+    let db = sim.db("acme").unwrap();
+    let old = db.seed_api_user(&SeedApiUser::default()).unwrap();
+    let new = db.seed_api_user(&SeedApiUser::default()).unwrap();
+    let mut exec = Exec::new(client(&sim));
+    onboard(&mut exec, &old).await;
+    // The webhook create and a field create commit, then their answers are lost; so is the
+    // delete of the previous user's webhook.
+    exec.sim = Some(&sim);
+    exec.lose = vec!["create_webhook", "create_webhook_field", "delete_webhook"];
+    exec.creds.insert(Role::New, creds(&new));
+    exec.creds.insert(Role::Previous, creds(&old));
+    let mut run = run_of(request(RunKind::ChangeApiUser, &new, Some(&old)));
+    let ended = drive(&mut exec, &mut run, |run, r| {
+        assert!(ack(run, r), "unexpected wait: {r}")
+    })
+    .await;
+    assert!(matches!(ended, Ended::Succeeded), "{ended:?}");
+    assert!(
+        exec.lose.is_empty() && sim.faults().is_empty(),
+        "every fault was used"
+    );
+    assert_eq!(run.step(S::EnsureWebhooks).unwrap().attempts, 3);
+    // A DELETE is idempotent: the client repeats it in-process, and the 404 it may then get
+    // counts as done (`Call::tolerates`), so the step needs no second attempt.
+    assert!(run.step(S::DeletePreviousWebhooks).unwrap().attempts <= 2);
+    assert_eq!(
+        webhooks_of(&db, new.resource_id),
+        [(WebhookFamily::Ticket, true)]
+    );
+    assert_eq!(webhooks_of(&db, old.resource_id), []);
+    // The new webhook is complete: both configured fields, the user excluded.
+    let observed = exec.observe(S::EnsureWebhooks, &run).await;
+    S::EnsureWebhooks.verify(&run.context(), &observed).unwrap();
 }
