@@ -273,16 +273,6 @@ impl State {
             State::Dead => "dead",
         }
     }
-    pub(crate) fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "scheduled" => State::Scheduled,
-            "ready" => State::Ready,
-            "running" => State::Running,
-            "done" => State::Done,
-            "dead" => State::Dead,
-            _ => return None,
-        })
-    }
 }
 
 /// Number of jobs in each state.

@@ -6,7 +6,7 @@
 //! it keeps no job state in memory. It does not retry on its own: callers (the apalis backend
 //! in [`crate::backend`], or the worker crate) decide how to back off ([`QueueError::is_retryable`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -422,24 +422,35 @@ impl Queue {
             .query_async(&mut conn)
             .await
             .map_err(QueueError::redis("dead letters"))?;
+        let p = &self.inner.prefix;
         let mut pipe = redis::pipe();
         for (id, _) in &ids {
-            pipe.cmd("HMGET")
-                .arg(self.job_key(id))
-                .arg("group")
-                .arg("reason")
-                .arg("attempts");
+            pipe.hget(format!("{p}g"), id)
+                .hget(format!("{p}r"), id)
+                .hget(format!("{p}a"), id);
         }
-        let fields: Vec<(Option<String>, Option<String>, Option<u32>)> = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(QueueError::redis("dead letters"))?;
+        let fields: Vec<(Option<String>, Option<String>, Option<u32>)> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            let flat: Vec<Value> = pipe
+                .query_async(&mut conn)
+                .await
+                .map_err(QueueError::redis("dead letters"))?;
+            flat.chunks(3)
+                .map(|c| redis::from_redis_value(Value::Array(c.to_vec())))
+                .collect::<Result<_, _>>()
+                .map_err(|e| QueueError::protocol("dead letters", e.to_string()))?
+        };
         Ok(ids
             .into_iter()
             .zip(fields)
             .map(|((id, score), (group, reason, attempts))| DeadLetter {
                 id: JobId(id),
-                group: group.unwrap_or_default(),
+                group: group
+                    .as_deref()
+                    .and_then(parse_group_column)
+                    .map(|g| g.3)
+                    .unwrap_or_default(),
                 reason: reason.unwrap_or_default(),
                 dead_at: score as u64,
                 attempts: attempts.unwrap_or(0),
@@ -590,31 +601,69 @@ impl Queue {
     /// the job does not exist (never did, or was trimmed by retention or purged).
     #[instrument(skip_all, fields(queue = %self.inner.name, job = %id))]
     pub async fn job(&self, id: &JobId) -> Result<Option<JobInfo>, QueueError> {
-        let fields: HashMap<String, Vec<u8>> = self
-            .conn()
-            .hgetall(self.job_key(id.as_str()))
-            .await
-            .map_err(QueueError::redis("job"))?;
-        if fields.is_empty() {
-            return Ok(None);
+        let p = &self.inner.prefix;
+        let mut pipe = redis::pipe();
+        for col in ["d", "m", "g", "a", "l", "h", "r", "idemof"] {
+            pipe.hget(format!("{p}{col}"), id.as_str());
         }
-        let text = |k: &str| {
-            fields
-                .get(k)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .filter(|s| !s.is_empty())
+        for set in ["sched", "ready", "lease", "done", "dead"] {
+            pipe.zscore(format!("{p}{set}"), id.as_str());
+        }
+        type Cols = (
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<String>,
+            Option<u32>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        type Scores = (
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+        );
+        let ((payload, meta, group, attempts, lease, history, reason, idem), scores): (
+            Cols,
+            Scores,
+        ) = {
+            let v: Vec<Value> = pipe
+                .query_async(&mut self.conn())
+                .await
+                .map_err(QueueError::redis("job"))?;
+            let (cols, sets) = v.split_at(8);
+            let cols: Cols = redis::from_redis_value(Value::Array(cols.to_vec()))
+                .map_err(|e| QueueError::protocol("job", e.to_string()))?;
+            let sets: Scores = redis::from_redis_value(Value::Array(sets.to_vec()))
+                .map_err(|e| QueueError::protocol("job", e.to_string()))?;
+            (cols, sets)
         };
-        let num = |k: &str| text(k).and_then(|s| s.parse::<u64>().ok());
-        let state = text("state")
-            .as_deref()
-            .and_then(State::parse)
-            .ok_or_else(|| QueueError::protocol("job", "missing or unknown state"))?;
-        let meta = text("meta")
+        let Some(group) = group else {
+            return Ok(None);
+        };
+        let (sched, ready, leased, done, dead) = scores;
+        let ms = |s: Option<f64>| s.map(|v| v as u64);
+        let (state, score) = match (sched, ready, leased, done, dead) {
+            (Some(s), ..) => (State::Scheduled, s),
+            (_, Some(s), ..) => (State::Ready, s),
+            (_, _, Some(s), ..) => (State::Running, s),
+            (.., Some(s), _) => (State::Done, s),
+            (.., Some(s)) => (State::Dead, s),
+            _ => return Err(QueueError::protocol("job", "job in no state set")),
+        };
+        let (prio, max, created, group) = parse_group_column(&group)
+            .ok_or_else(|| QueueError::protocol("job", "malformed group column"))?;
+        let meta = meta
+            .filter(|m| !m.is_empty())
             .map(|m| serde_json::from_str::<BTreeMap<String, String>>(&m))
             .transpose()
             .map_err(QueueError::Codec)?
             .unwrap_or_default();
-        let history = text("h")
+        let history = history
+            .filter(|h| !h.is_empty())
             .map(|h| {
                 h.split('\x1e')
                     .map(HistoryEntry::parse)
@@ -623,37 +672,41 @@ impl Queue {
             })
             .transpose()?
             .unwrap_or_default();
+        // The lease column is "token|worker|leased_at" while running.
+        let lease_worker = lease.as_deref().and_then(|l| {
+            let rest = l.split_once('|')?.1;
+            Some(rest.rsplit_once('|')?.0.to_owned())
+        });
+        let worker = lease_worker.or_else(|| history.iter().rev().find_map(|h| h.worker.clone()));
         Ok(Some(JobInfo {
             id: id.clone(),
             state,
-            group: text("group").unwrap_or_default(),
-            priority: Priority::from_index(num("prio").unwrap_or(1)),
-            attempts: num("attempts").unwrap_or(0) as u32,
-            max_attempts: num("max").unwrap_or(0) as u32,
-            payload: fields.get("payload").cloned().unwrap_or_default(),
+            group,
+            priority: Priority::from_index(prio),
+            attempts: attempts.unwrap_or(0),
+            max_attempts: max,
+            payload: payload.unwrap_or_default(),
             meta,
-            created_at: num("created").unwrap_or(0),
-            run_at: num("run_at"),
-            worker: text("worker"),
-            lease_deadline: if state == State::Running {
-                num("deadline")
-            } else {
-                None
-            },
-            dead_reason: if state == State::Dead {
-                text("reason")
-            } else {
-                None
-            },
-            ended_at: num("ended_at"),
-            idempotency_key: text("idem"),
+            created_at: created,
+            run_at: matches!(state, State::Scheduled | State::Ready).then_some(score as u64),
+            worker,
+            lease_deadline: ms(leased),
+            dead_reason: if state == State::Dead { reason } else { None },
+            ended_at: matches!(state, State::Done | State::Dead).then_some(score as u64),
+            idempotency_key: idem,
             history,
         }))
     }
+}
 
-    pub(crate) fn job_key(&self, id: &str) -> String {
-        format!("{}j:{}", self.inner.prefix, id)
-    }
+/// Parses the group column "prio|max|created|group".
+pub(crate) fn parse_group_column(v: &str) -> Option<(u64, u32, u64, String)> {
+    let mut f = v.splitn(4, '|');
+    let prio = f.next()?.parse().ok()?;
+    let max = f.next()?.parse().ok()?;
+    let created = f.next()?.parse().ok()?;
+    let group = f.next()?.to_owned();
+    Some((prio, max, created, group))
 }
 
 /// The result of one fetch.
@@ -678,30 +731,32 @@ impl Fetched {
 fn parse_fetch(reply: Value) -> Result<Fetched, QueueError> {
     const OP: &str = "fetch";
     let items = array(reply, OP)?;
-    if items.len() < 3 || (items.len() - 3) % 9 != 0 {
+    if items.len() < 3 || (items.len() - 3) % 6 != 0 {
         return Err(QueueError::protocol(OP, "malformed reply"));
     }
     let next = int(&items[0], OP)?;
-    let mut jobs = Vec::with_capacity((items.len() - 3) / 9);
-    for f in items[3..].chunks(9) {
-        let meta_text = string(&f[7], OP)?;
+    let mut jobs = Vec::with_capacity((items.len() - 3) / 6);
+    for f in items[3..].chunks(6) {
+        let meta_text = string(&f[5], OP)?;
         let meta = if meta_text.is_empty() {
             BTreeMap::new()
         } else {
             serde_json::from_str(&meta_text).map_err(QueueError::Codec)?
         };
+        let (prio, max, created, group) = parse_group_column(&string(&f[3], OP)?)
+            .ok_or_else(|| QueueError::protocol(OP, "malformed group column"))?;
         jobs.push(LeasedJob {
             lease: Lease {
                 id: JobId(string(&f[0], OP)?),
                 token: int(&f[1], OP)? as u64,
             },
             attempt: int(&f[2], OP)? as u32,
-            max_attempts: int(&f[3], OP)? as u32,
-            group: string(&f[4], OP)?,
-            priority: Priority::from_index(int(&f[5], OP)? as u64),
-            payload: bytes(&f[6]),
+            max_attempts: max,
+            group,
+            priority: Priority::from_index(prio),
+            payload: bytes(&f[4]),
             meta,
-            created_at: from_millis(int(&f[8], OP)? as u64),
+            created_at: from_millis(created),
         });
     }
     if jobs.is_empty() {

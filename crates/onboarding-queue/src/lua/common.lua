@@ -5,25 +5,33 @@
 -- runs a command whose cost grows with the backlog: lists are popped at one end, sorted sets
 -- are read by score with a LIMIT, hashes are read by field.
 --
--- Layout (P = KEYS[1]):
---   P.."j:"..id        hash   the job: payload, meta, group, prio, attempts, max, state, lease,
---                             worker, leased_at, deadline, run_at, created, ended_at, reason, idem,
---                             h (attempt history, see history())
+-- Layout (P = KEYS[1]). Jobs are stored by column: one hash per attribute, keyed by job id,
+-- so a script reads or writes a whole batch of jobs with one variadic command per column
+-- instead of a few commands per job (the per-command cost inside Lua dominates otherwise).
+--   P.."d"   hash  id -> payload (immutable)
+--   P.."m"   hash  id -> metadata JSON (immutable; absent when empty)
+--   P.."g"   hash  id -> "prio|max|created|group" (immutable)
+--   P.."a"   hash  id -> attempts counted in the current budget (absent = 0)
+--   P.."l"   hash  id -> "token|worker|leased_at" while leased (absent otherwise)
+--   P.."h"   hash  id -> attempt history (see history())
+--   P.."r"   hash  id -> dead-letter reason (dead jobs only)
+--   P.."ready"/"sched"/"lease"/"done"/"dead"  zsets, one per state (a job is in exactly one):
+--            score = when it became ready / its run time / its lease deadline / when it ended
 --   P.."q:"..p..":"..g list   ready job ids of group g in priority class p (0 first)
 --   P.."rr:"..p        zset   round-robin ring of groups with ready work in class p
 --   P.."rrseq"         string ring sequence (the score of the ring's tail)
 --   P.."run"           hash   group -> jobs of that group currently leased
---   P.."ready"/"sched"/"lease"/"done"/"dead"   zsets, one per state, for O(1) counts and paging
 --   P.."idem"          hash   idempotency key -> job id
 --   P.."idemof"        hash   job id -> idempotency key (to forget the key with the job)
 --   P.."seq"           string lease token sequence (fencing tokens)
---   P.."wake"          channel  published when work becomes ready
+--   P.."wake"          channel  published when a group gets fetchable work
 
 local P = KEYS[1]
 local K_READY, K_SCHED, K_LEASE, K_DONE, K_DEAD = P .. "ready", P .. "sched", P .. "lease",
     P .. "done", P .. "dead"
+local C_PAYLOAD, C_META, C_GROUP, C_ATTEMPTS, C_LEASE, C_HIST, C_REASON = P .. "d", P .. "m",
+    P .. "g", P .. "a", P .. "l", P .. "h", P .. "r"
 
-local function jkey(id) return P .. "j:" .. id end
 local function qkey(p, g) return P .. "q:" .. p .. ":" .. g end
 local function rrkey(p) return P .. "rr:" .. p end
 
@@ -37,14 +45,46 @@ local function clock(arg)
     return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Runs cmd(key, items...) in slices small enough for Lua's unpack; returns the replies.
+local function variadic(cmd, key, items, step)
+    if #items <= step then
+        return redis.call(cmd, key, unpack(items))
+    end
+    local out = {}
+    for i = 1, #items, step do
+        local r = redis.call(cmd, key, unpack(items, i, math.min(i + step - 1, #items)))
+        if type(r) == "table" then
+            for _, v in ipairs(r) do out[#out + 1] = v end
+        end
+    end
+    return out
+end
+
+-- HMGET of `ids` in column `col`, as a list aligned with ids (false where absent).
+local function column(col, ids)
+    if #ids == 0 then return {} end
+    return variadic("HMGET", col, ids, 1000)
+end
+
+-- Parses a "prio|max|created|group" column value.
+local function parse_g(v)
+    local p, max, created, g = string.match(v, "^(%d)|(%d+)|(%d+)|(.*)$")
+    return tonumber(p), tonumber(max), created, g
+end
+
+-- Parses a "token|worker|leased_at" lease value.
+local function parse_lease(v)
+    return string.match(v, "^(%d+)|(.*)|(%d+)$")
+end
+
 -- Set when a group was (re)admitted to a ring: scripts other than fetch then publish "wake".
 local admitted = false
 
--- Writes are buffered per script call and applied by flush() as variadic commands (one RPUSH
--- per list, one ZADD/ZREM per set, one HINCRBY per group), which is what keeps the cost per
--- job low. Nothing in a script reads a buffered key before flush() has run.
+-- Writes are buffered per script call and applied by flush() as variadic commands (one
+-- command per list, set or column), which is what keeps the cost per job low. Nothing in a
+-- script reads a buffered key before flush() has run.
 local buf_push, buf_push_order = {}, {}
-local buf_zadd, buf_zrem = {}, {}
+local buf_zadd, buf_zrem, buf_hset, buf_hdel = {}, {}, {}, {}
 local run_delta, run_order = {}, {}
 local want_ring = {}
 
@@ -58,18 +98,23 @@ local function push_later(key, id)
     l[#l + 1] = id
 end
 
-local function zadd_later(key, score, id)
-    local l = buf_zadd[key]
-    if not l then l = {}; buf_zadd[key] = l end
-    l[#l + 1] = score
-    l[#l + 1] = id
+local function pair_later(buf, key, a, b)
+    local l = buf[key]
+    if not l then l = {}; buf[key] = l end
+    l[#l + 1] = a
+    l[#l + 1] = b
 end
 
-local function zrem_later(key, id)
-    local l = buf_zrem[key]
-    if not l then l = {}; buf_zrem[key] = l end
-    l[#l + 1] = id
+local function one_later(buf, key, a)
+    local l = buf[key]
+    if not l then l = {}; buf[key] = l end
+    l[#l + 1] = a
 end
+
+local function zadd_later(key, score, id) pair_later(buf_zadd, key, score, id) end
+local function zrem_later(key, id) one_later(buf_zrem, key, id) end
+local function hset_later(col, id, v) pair_later(buf_hset, col, id, v) end
+local function hdel_later(col, id) one_later(buf_hdel, col, id) end
 
 local function run_later(g, d)
     if not run_delta[g] then
@@ -79,19 +124,10 @@ local function run_later(g, d)
     run_delta[g] = run_delta[g] + d
 end
 
--- Runs cmd(key, items...) in slices small enough for Lua's unpack.
-local function variadic(cmd, key, items, step)
-    for i = 1, #items, step do
-        redis.call(cmd, key, unpack(items, i, math.min(i + step - 1, #items)))
-    end
-end
-
--- The job's attempt history with one entry appended, to be written as its "h" field in the
--- same HSET as the outcome (one key per job, one write per outcome). Entries are separated
--- by \30; an entry's fields by \31, in this order (error last, so it may hold anything):
--- outcome, attempt, worker, started_at, finished_at, next_run_at, error; empty = absent.
--- A plain join, not JSON: this runs for every outcome and building a table for cjson costs
--- more than the rest of the entry.
+-- The job's attempt history with one entry appended. Entries are separated by \30; an
+-- entry's fields by \31, in this order (error last, so it may hold anything): outcome,
+-- attempt, worker, started_at, finished_at, next_run_at, error; empty = absent. A plain
+-- join, not JSON: this runs for every outcome, and a Lua table for cjson costs more.
 local function history(old, outcome, attempt, worker, started, finished, next_at, err)
     local e = outcome .. "\31" .. (attempt or "") .. "\31" .. (worker or "") .. "\31"
         .. (started or "") .. "\31" .. finished .. "\31" .. (next_at or "") .. "\31" .. (err or "")
@@ -119,12 +155,10 @@ local function flush(limit)
     for _, key in ipairs(buf_push_order) do
         variadic("RPUSH", key, buf_push[key], 1000)
     end
-    for key, l in pairs(buf_zadd) do
-        variadic("ZADD", key, l, 1000)
-    end
-    for key, l in pairs(buf_zrem) do
-        variadic("ZREM", key, l, 1000)
-    end
+    for key, l in pairs(buf_hset) do variadic("HSET", key, l, 1000) end
+    for key, l in pairs(buf_hdel) do variadic("HDEL", key, l, 1000) end
+    for key, l in pairs(buf_zadd) do variadic("ZADD", key, l, 1000) end
+    for key, l in pairs(buf_zrem) do variadic("ZREM", key, l, 1000) end
     local running = {}
     for _, g in ipairs(run_order) do
         if run_delta[g] ~= 0 then
@@ -139,78 +173,54 @@ local function flush(limit)
             end
         end
     end
-    for pg, v in pairs(want_ring) do
+    for _, v in pairs(want_ring) do
         local p, g = v[1], v[2]
         if limit == 0 or (running[g] or running_of(g)) < limit then
             ring_admit(p, g)
         end
     end
-    buf_push, buf_push_order, buf_zadd, buf_zrem = {}, {}, {}, {}
+    buf_push, buf_push_order, buf_zadd, buf_zrem, buf_hset, buf_hdel = {}, {}, {}, {}, {}, {}
     run_delta, run_order, want_ring = {}, {}, {}
 end
 
--- Makes job id ready now: appends it to its group's list; its group is admitted to the ring
--- at flush unless at its running limit (it is readmitted when one of its jobs ends).
--- `fields` are extra job hash fields to write in the same HSET.
-local function make_ready(id, g, p, now, fields)
+-- Makes job id (group g, class p) ready now: its group's list, the ready set, and its group
+-- admitted to the ring at flush unless at its running limit.
+local function make_ready(id, g, p, now)
     push_later(qkey(p, g), id)
     zadd_later(K_READY, now, id)
-    redis.call("HSET", jkey(id), "state", "ready", "run_at", now, unpack(fields or {}))
     want_ring[p .. ":" .. g] = { p, g }
 end
 
 -- Schedules job id at time at (ms), or makes it ready when at is not in the future.
-local function schedule(id, g, p, at, now, fields)
+local function schedule(id, g, p, at, now)
     if at <= now then
-        make_ready(id, g, p, now, fields)
-        return
+        make_ready(id, g, p, now)
+    else
+        zadd_later(K_SCHED, at, id)
     end
-    zadd_later(K_SCHED, at, id)
-    redis.call("HSET", jkey(id), "state", "scheduled", "run_at", at, unpack(fields or {}))
 end
 
--- Reads what ending a lease needs, in one HMGET: state, lease token, group, prio, attempts,
--- max, worker, leased_at, history.
-local function lease_fields(id)
-    local f = redis.call("HMGET", jkey(id), "state", "lease", "group", "prio", "attempts", "max",
-        "worker", "leased_at", "h")
-    return f[1], f[2], f[3], tonumber(f[4]), tonumber(f[5]), tonumber(f[6]), f[7], tonumber(f[8]),
-        f[9]
-end
-
--- Ends the lease of job id (its fields already read): out of the lease set, one less running
--- job in its group. The caller writes the job's new state (with "lease" = "").
-local function end_lease(id, g)
-    zrem_later(K_LEASE, id)
-    run_later(g, -1)
-end
-
--- Fields that move a job to the dead letters, with its new history `h`.
-local function dead_fields(id, reason, now, h)
+-- Moves a job to the dead letters with a reason.
+local function bury(id, reason, now)
     zadd_later(K_DEAD, now, id)
-    return { "state", "dead", "reason", reason, "ended_at", now, "lease", "", "h", h }
+    hset_later(C_REASON, id, reason)
 end
 
--- Deletes finished jobs entirely (retention and purge): job hashes (with their history) and their
--- idempotency keys, with a constant number of commands per call (P.."idemof" maps a job id to
--- its idempotency key, for jobs that have one).
-local function delete_jobs(ids)
+-- Deletes finished jobs entirely (retention and purge): every column and the idempotency
+-- key, a constant number of commands per call. The caller removes them from their state set.
+-- (Finished jobs hold no lease; only dead ones a reason.)
+local function delete_jobs(ids, dead)
     if #ids == 0 then return end
-    for i = 1, #ids, 500 do
-        local slice = { unpack(ids, i, math.min(i + 499, #ids)) }
-        local keys = {}
-        for _, id in ipairs(slice) do
-            keys[#keys + 1] = jkey(id)
+    local idems = column(P .. "idemof", ids)
+    local drop = {}
+    for j, idem in ipairs(idems) do
+        if idem and redis.call("HGET", P .. "idem", idem) == ids[j] then
+            drop[#drop + 1] = idem
         end
-        redis.call("DEL", unpack(keys))
-        local idems = redis.call("HMGET", P .. "idemof", unpack(slice))
-        local drop = {}
-        for j, idem in ipairs(idems) do
-            if idem and redis.call("HGET", P .. "idem", idem) == slice[j] then
-                drop[#drop + 1] = idem
-            end
-        end
-        redis.call("HDEL", P .. "idemof", unpack(slice))
-        if #drop > 0 then redis.call("HDEL", P .. "idem", unpack(drop)) end
     end
+    for _, col in ipairs({ C_PAYLOAD, C_META, C_GROUP, C_ATTEMPTS, C_HIST, P .. "idemof" }) do
+        variadic("HDEL", col, ids, 1000)
+    end
+    if dead then variadic("HDEL", C_REASON, ids, 1000) end
+    if #drop > 0 then variadic("HDEL", P .. "idem", drop, 1000) end
 end

@@ -1,9 +1,9 @@
 -- finish: applies the outcomes of leased jobs, fenced by their lease tokens.
 --
 -- Guarantees, per job and atomic per call:
--- * an outcome is applied only if the job is running under exactly the given token; a worker
+-- * an outcome is applied only if the job is leased under exactly the given token; a worker
 --   whose lease expired (or whose job was already finished) gets "refused" and nothing changes,
---   so no outcome is ever applied twice;
+--   so no outcome is ever applied twice (the same lease twice in one call: the first wins);
 -- * every applied outcome appends one history entry (attempt, worker, times, outcome, error);
 -- * "done" keeps the job for retention: at most keep_count done jobs and none older than
 --   keep_age_ms, trimmed here in bounded steps (at most 2 per applied outcome + 8 per call);
@@ -11,6 +11,7 @@
 --   job has used all its attempts, in which case it becomes dead ("max attempts reached");
 -- * "defer" schedules the job at `at` and gives back the attempt counted at fetch;
 -- * "fail" makes the job dead at once with the given reason.
+-- Cost: a constant number of commands per call plus O(log n) per job.
 --
 -- ARGV: now_ms, group_limit, keep_count, keep_age_ms, then per job 5 values:
 --   op ("done"|"retry"|"defer"|"fail"), id, token, at_ms, text (error or reason)
@@ -19,39 +20,51 @@ local now = clock(ARGV[1])
 local limit = tonumber(ARGV[2])
 local keep_count = tonumber(ARGV[3])
 local keep_age = tonumber(ARGV[4])
+local ids = {}
+for i = 5, #ARGV, 5 do ids[#ids + 1] = ARGV[i + 1] end
+local leases, attempts, gs, hs = column(C_LEASE, ids), column(C_ATTEMPTS, ids),
+    column(C_GROUP, ids), column(C_HIST, ids)
 local out = {}
+local ended = {}
 local trims = 8
-for i = 5, #ARGV, 5 do
-    local op, id, token, at, text = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
-    local k = jkey(id)
-    local state, held, g, p, attempts, max, w, since, h = lease_fields(id)
-    if state ~= "running" or held ~= token then
+for j, id in ipairs(ids) do
+    local i = 5 + (j - 1) * 5
+    local op, token, at, text = ARGV[i], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
+    local held, w, since
+    if leases[j] and not ended[id] then held, w, since = parse_lease(leases[j]) end
+    if held ~= token or not gs[j] then
         out[#out + 1] = 0
     else
-        end_lease(id, g)
+        ended[id] = true
+        local p, max, _, g = parse_g(gs[j])
+        local a = tonumber(attempts[j] or "0")
+        local h = hs[j]
+        zrem_later(K_LEASE, id)
+        hdel_later(C_LEASE, id)
+        run_later(g, -1)
         local code = 1
         if op == "done" then
             zadd_later(K_DONE, now, id)
-            redis.call("HSET", k, "state", "done", "ended_at", now, "lease", "",
-                "h", history(h, "done", attempts, w, since, now, nil, nil))
+            h = history(h, "done", a, w, since, now, nil, nil)
             trims = trims + 2
         elseif op == "retry" then
-            if attempts >= max then
-                h = history(h, "exhausted", attempts, w, since, now, nil, text)
-                redis.call("HSET", k, unpack(dead_fields(id,
-                    "max attempts reached (" .. attempts .. "): " .. text, now, h)))
+            if a >= max then
+                h = history(h, "exhausted", a, w, since, now, nil, text)
+                bury(id, "max attempts reached (" .. a .. "): " .. text, now)
                 code = 2
             else
-                h = history(h, "retry", attempts, w, since, now, math.max(at, now), text)
-                schedule(id, g, p, at, now, { "lease", "", "last_error", text, "h", h })
+                h = history(h, "retry", a, w, since, now, math.max(at, now), text)
+                schedule(id, g, p, at, now)
             end
         elseif op == "defer" then
-            h = history(h, "deferred", attempts, w, since, now, math.max(at, now), text)
-            schedule(id, g, p, at, now, { "lease", "", "attempts", attempts - 1, "h", h })
+            h = history(h, "deferred", a, w, since, now, math.max(at, now), text)
+            hset_later(C_ATTEMPTS, id, a - 1)
+            schedule(id, g, p, at, now)
         else
-            h = history(h, "failed", attempts, w, since, now, nil, text)
-            redis.call("HSET", k, unpack(dead_fields(id, text, now, h)))
+            h = history(h, "failed", a, w, since, now, nil, text)
+            bury(id, text, now)
         end
+        hset_later(C_HIST, id, h)
         out[#out + 1] = code
     end
 end
@@ -61,16 +74,16 @@ flush(limit)
 local old = redis.call("ZRANGEBYSCORE", K_DONE, "-inf", now - keep_age, "LIMIT", 0, trims)
 if #old > 0 then
     variadic("ZREM", K_DONE, old, 1000)
-    delete_jobs(old)
+    delete_jobs(old, false)
 end
 trims = trims - #old
 local excess = redis.call("ZCARD", K_DONE) - keep_count
 if excess > 0 and trims > 0 then
     if excess > trims then excess = trims end
     local popped = redis.call("ZPOPMIN", K_DONE, excess)
-    local ids = {}
-    for j = 1, #popped, 2 do ids[#ids + 1] = popped[j] end
-    delete_jobs(ids)
+    local gone = {}
+    for k = 1, #popped, 2 do gone[#gone + 1] = popped[k] end
+    delete_jobs(gone, false)
 end
 if admitted then
     redis.call("PUBLISH", P .. "wake", "1")
