@@ -607,6 +607,13 @@ impl DbConsole {
         Ok(())
     }
 
+    /// Deletes a ticket as `person` (fires delete callouts).
+    pub fn delete_ticket(&self, id: i64, person: Option<i64>) -> Result<(), Error> {
+        let out = self.lock().delete_ticket(id, person)?;
+        Dispatcher::send(&self.inner, out);
+        Ok(())
+    }
+
     /// Webhooks of a family, as REST would return them.
     pub fn webhooks(&self, family: WebhookFamily) -> Vec<Value> {
         self.lock()
@@ -747,7 +754,7 @@ pub(crate) fn router() -> axum::Router<Arc<Inner>> {
         .route("/databases/{db}/tickets", post(create_ticket))
         .route(
             "/databases/{db}/tickets/{id}",
-            axum::routing::patch(update_ticket),
+            axum::routing::patch(update_ticket).delete(delete_ticket),
         )
         .route("/databases/{db}/webhooks/{family}", get(webhooks))
         .route(
@@ -929,6 +936,21 @@ async fn update_ticket(
     Json(b): Json<TicketBody>,
 ) -> R<Value> {
     console(&s, &db)?.update_ticket(id, &b.fields, b.person_id)?;
+    Ok(Json(json!({ "id": id })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct PersonQuery {
+    person_id: Option<i64>,
+}
+
+async fn delete_ticket(
+    State(s): Sim,
+    Path((db, id)): Path<(String, i64)>,
+    axum::extract::Query(q): axum::extract::Query<PersonQuery>,
+) -> R<Value> {
+    console(&s, &db)?.delete_ticket(id, q.person_id)?;
     Ok(Json(json!({ "id": id })))
 }
 

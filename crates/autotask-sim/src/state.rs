@@ -1092,6 +1092,21 @@ impl Db {
         Ok((id, self.ticket_callouts("Create", &row, &names, person)))
     }
 
+    /// Deletes a ticket (console) and returns the delete callouts (always-displayed fields
+    /// only).
+    pub(crate) fn delete_ticket(
+        &mut self,
+        id: i64,
+        person: Option<i64>,
+    ) -> Result<Vec<Outbound>, Error> {
+        let row = self
+            .table_mut(Kind::Tickets)
+            .rows
+            .remove(&id)
+            .ok_or_else(|| Error::not_found(format!("ticket {id}")))?;
+        Ok(self.ticket_callouts("Delete", &row, &[], person))
+    }
+
     /// Updates a ticket (console) and returns the update callouts.
     pub(crate) fn update_ticket(
         &mut self,
@@ -1183,7 +1198,8 @@ impl Db {
                 .copied()
                 .filter(|n| changed.iter().any(|c| c == n))
                 .collect();
-            if fired.is_empty() {
+            // Deletes fire whatever changed; creates and updates need a subscribed field.
+            if fired.is_empty() && action != "Delete" {
                 continue;
             }
             let mut fields = Map::new();

@@ -364,3 +364,57 @@ async fn only_consecutive_failures_count_toward_deactivation() {
         "the event stops being retried once deactivated"
     );
 }
+
+#[tokio::test]
+async fn deleting_a_ticket_fires_delete_callouts_through_the_http_console() {
+    let env = Env::new().await;
+    let db = env.sim.db("acme").unwrap();
+    let api = env.api(&env.seed());
+    let mut rcv = receiver(200).await;
+    let mut body = webhook_body(&format!("{}/del", rcv.url));
+    body["isSubscribedToUpdateEvents"] = json!(false);
+    body["isSubscribedToDeleteEvents"] = json!(true);
+    let (s, b) = api.post("TicketWebhooks", body).await;
+    assert_eq!(s, 200);
+    let id = b["itemId"].as_i64().unwrap();
+    let f = format!("TicketWebhooks/{id}/Fields");
+    assert_eq!(
+        api.post(&f, json!({"fieldID": 7, "isSubscribedField": true}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        api.post(
+            &f,
+            json!({"fieldID": 8, "isDisplayAlwaysField": true, "isSubscribedField": false})
+        )
+        .await
+        .0,
+        200
+    );
+    let ticket = db
+        .create_ticket(&fields(json!({"title": "Bye"})), None)
+        .unwrap();
+    assert_eq!(rcv.next().await.json()["Action"], "Create");
+    // Not subscribed to updates: nothing, so the next callout is the delete.
+    db.update_ticket(ticket, &fields(json!({"status": 5})), None)
+        .unwrap();
+    let r = env
+        .http
+        .delete(format!(
+            "{}/_sim/databases/acme/tickets/{ticket}?personId=29682885",
+            env.sim.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let p = rcv.next().await.json();
+    assert_eq!(p["Action"], "Delete");
+    assert_eq!(p["Id"], ticket);
+    assert_eq!(p["PersonID"], 29682885);
+    assert_eq!(p["Fields"]["title"], "Bye");
+    let (s, _) = api.get(&format!("Tickets/{ticket}")).await;
+    assert_eq!(s, 404);
+}
