@@ -422,7 +422,7 @@ fn execute(
             .unwrap_or(cfg.page_size)
             .min(cfg.page_size)
             .max(1);
-        let (items, last) = db.query(def, &query, after, cfg.page_size, None)?;
+        let (items, last) = db.query(def, &query, after, cfg.page_size, caller)?;
         let next = match last {
             None => Json::Null,
             Some(last) => {
@@ -500,13 +500,13 @@ fn execute(
                 } else {
                     parse_search(uri)?
                 };
-                json!({ "queryCount": db.count(def, &query)? })
+                json!({ "queryCount": db.count(def, &query, caller)? })
             }
-            Route::Get(def, id, parent) => db.get(def, id, parent)?,
+            Route::Get(def, id, parent) => db.get(def, id, parent, caller)?,
             Route::Children(def, parent) => {
                 if let Some(f) = def.kind.family() {
                     let parent_def = registry().get(crate::metadata::Kind::Webhooks(f));
-                    db.get(parent_def, parent, None)?;
+                    db.get(parent_def, parent, None, caller)?;
                 }
                 let items = db.children(def, parent);
                 json!({

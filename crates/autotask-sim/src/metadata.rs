@@ -424,6 +424,7 @@ fn tickets() -> EntityDef {
             f("queueID", Integer).hook(),
             f("companyID", Integer).req().refs("Company").hook(),
             f("assignedResourceID", Integer).refs("Resource").hook(),
+            f("organizationalLevelAssociationID", Integer).refs("OrganizationalLevelAssociation"),
             f("dueDateTime", DateTime).hook(),
             f("createDate", DateTime).ro(),
             f("creatorResourceID", Integer).ro().refs("Resource"),

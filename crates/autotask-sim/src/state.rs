@@ -509,13 +509,42 @@ impl Db {
 
     // ---------------------------------------------------------------- reads
 
+    /// Whether the caller may see a row. Only tickets are restricted: a resource with lines
+    /// of business sees tickets of those lines, and tickets without one only with "view
+    /// items with no assigned LOB"; a resource without lines of business sees every ticket.
+    /// Rows it may not see are simply absent (Autotask answers empty results, not errors).
+    fn visible(&self, def: &EntityDef, row: &Map<String, Json>, caller: &Caller) -> bool {
+        if def.kind != Kind::Tickets {
+            return true;
+        }
+        let Some(account) = self.accounts.get(&caller.resource_id) else {
+            return false;
+        };
+        if account.lines_of_business.is_empty() {
+            return true;
+        }
+        match row
+            .get("organizationalLevelAssociationID")
+            .and_then(Json::as_i64)
+        {
+            Some(lob) => account.lines_of_business.contains(&lob),
+            None => account.view_no_lob,
+        }
+    }
+
     /// `GET {Entity}/{id}`; `parent` restricts children to their parent.
-    pub(crate) fn get(&self, def: &EntityDef, id: i64, parent: Option<i64>) -> Result<Json, Error> {
+    pub(crate) fn get(
+        &self,
+        def: &EntityDef,
+        id: i64,
+        parent: Option<i64>,
+        caller: &Caller,
+    ) -> Result<Json, Error> {
         let row = self
             .table(def.kind)
             .rows
             .get(&id)
-            .filter(|r| parent_matches(def, r, parent))
+            .filter(|r| parent_matches(def, r, parent) && self.visible(def, r, caller))
             .ok_or_else(|| Error::not_found(format!("{} with id {id}", def.name)))?;
         Ok(json!({ "item": with_udfs(def, row.clone()) }))
     }
@@ -528,7 +557,7 @@ impl Db {
         query: &Query,
         after: Option<i64>,
         page: u32,
-        parent: Option<i64>,
+        caller: &Caller,
     ) -> Result<(Vec<Json>, Option<i64>), Error> {
         validate_query(def, query)?;
         let page = query.max_records.unwrap_or(page).min(page).max(1) as usize;
@@ -537,7 +566,7 @@ impl Db {
         let mut last = None;
         let mut more = false;
         for (id, row) in self.table(def.kind).rows.range(start..) {
-            if !parent_matches(def, row, parent) || !query.matches(row) {
+            if !query.matches(row) || !self.visible(def, row, caller) {
                 continue;
             }
             if rows.len() == page {
@@ -551,13 +580,18 @@ impl Db {
     }
 
     /// `query/count`.
-    pub(crate) fn count(&self, def: &EntityDef, query: &Query) -> Result<u64, Error> {
+    pub(crate) fn count(
+        &self,
+        def: &EntityDef,
+        query: &Query,
+        caller: &Caller,
+    ) -> Result<u64, Error> {
         validate_query(def, query)?;
         Ok(self
             .table(def.kind)
             .rows
             .values()
-            .filter(|r| query.matches(r))
+            .filter(|r| query.matches(r) && self.visible(def, r, caller))
             .count() as u64)
     }
 

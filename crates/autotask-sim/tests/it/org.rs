@@ -113,3 +113,50 @@ async fn organizational_entities_reflect_the_lines_of_business_step() {
         200
     );
 }
+
+#[tokio::test]
+async fn tickets_follow_the_users_lines_of_business() {
+    let env = Env::new().await;
+    let db = env.sim.db("acme").unwrap();
+    let user = env.seed();
+    let api = env.api(&user);
+    let ticket = |lob: Option<i64>| {
+        let mut f = serde_json::Map::new();
+        f.insert("organizationalLevelAssociationID".into(), json!(lob));
+        db.create_ticket(&f, None).unwrap()
+    };
+    let it = ticket(Some(1));
+    let managed = ticket(Some(3));
+    let none = ticket(None);
+    let all = json!({"filter": [{"op": "exist", "field": "id"}]});
+    let ids = |b: serde_json::Value| -> Vec<i64> {
+        b["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (s, b) = api.post("Tickets/query", all.clone()).await;
+    assert_eq!(s, 200);
+    assert_eq!(ids(b), vec![it, none], "IT Services + no LOB (A11, A12)");
+    assert_eq!(api.get(&format!("Tickets/{managed}")).await.0, 404);
+    assert_eq!(
+        api.post("Tickets/query/count", all.clone()).await.1["queryCount"],
+        2
+    );
+    db.set_lines_of_business(user.resource_id, &[1, 2], false)
+        .unwrap();
+    assert_eq!(
+        ids(api.post("Tickets/query", all.clone()).await.1),
+        vec![it],
+        "A12 unticked"
+    );
+    db.set_lines_of_business(user.resource_id, &[], false)
+        .unwrap();
+    assert_eq!(
+        ids(api.post("Tickets/query", all).await.1),
+        vec![it, managed, none],
+        "no LOBs: all"
+    );
+}
