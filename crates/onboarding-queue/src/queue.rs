@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Value};
 use tokio::sync::watch;
@@ -161,7 +162,11 @@ impl Queue {
                 .arg(limit)
                 .arg(u8::from(check_ids));
             for j in chunk {
-                let meta = serde_json::to_string(&j.meta).map_err(QueueError::Codec)?;
+                let meta = if j.meta.is_empty() {
+                    String::new()
+                } else {
+                    serde_json::to_string(&j.meta).map_err(QueueError::Codec)?
+                };
                 inv.arg(j.id().as_str())
                     .arg(&j.group)
                     .arg(j.priority.index())
@@ -185,17 +190,19 @@ impl Queue {
                     .map_err(QueueError::redis("enqueue"))?,
             );
         }
-        let rest: Vec<_> = rest.collect();
-        for batch in rest.chunks(16) {
-            let mut pipe = redis::pipe();
-            for inv in batch {
-                pipe.invoke_script(inv);
+        // The rest go out back to back (up to 8 calls in flight on the multiplexed
+        // connection), so Redis never waits for the client between calls; replies keep order.
+        let mut in_flight = futures::stream::FuturesOrdered::new();
+        loop {
+            while in_flight.len() < 8 {
+                let Some(inv) = rest.next() else { break };
+                let mut c = conn.clone();
+                in_flight.push_back(async move { inv.invoke_async::<Value>(&mut c).await });
             }
-            let vals: Vec<Value> = pipe
-                .query_async(&mut conn)
-                .await
-                .map_err(QueueError::redis("enqueue"))?;
-            replies.extend(vals);
+            match in_flight.next().await {
+                Some(r) => replies.push(r.map_err(QueueError::redis("enqueue"))?),
+                None => break,
+            }
         }
         let mut out = Vec::with_capacity(jobs.len());
         for reply in replies {

@@ -32,7 +32,17 @@ local K_READY, K_SCHED, K_LEASE, K_DONE, K_DEAD = P .. "ready", P .. "sched", P 
 local C_PAYLOAD, C_META, C_GROUP, C_ATTEMPTS, C_LEASE, C_HIST, C_REASON = P .. "d", P .. "m",
     P .. "g", P .. "a", P .. "l", P .. "h", P .. "r"
 
-local function qkey(p, g) return P .. "q:" .. p .. ":" .. g end
+-- Ready-list key of group g in class p, cached per call (string building is not free in Lua).
+local qkey_cache = { {}, {}, {} }
+local function qkey(p, g)
+    local c = qkey_cache[p + 1]
+    local k = c[g]
+    if not k then
+        k = P .. "q:" .. p .. ":" .. g
+        c[g] = k
+    end
+    return k
+end
 local function rrkey(p) return P .. "rr:" .. p end
 
 local NPRIO = 3
@@ -86,7 +96,7 @@ local admitted = false
 local buf_push, buf_push_order = {}, {}
 local buf_zadd, buf_zrem, buf_hset, buf_hdel = {}, {}, {}, {}
 local run_delta, run_order = {}, {}
-local want_ring = {}
+local want_ring = { {}, {}, {} }
 
 local function push_later(key, id)
     local l = buf_push[key]
@@ -173,14 +183,15 @@ local function flush(limit)
             end
         end
     end
-    for _, v in pairs(want_ring) do
-        local p, g = v[1], v[2]
-        if limit == 0 or (running[g] or running_of(g)) < limit then
-            ring_admit(p, g)
+    for p = 0, NPRIO - 1 do
+        for g in pairs(want_ring[p + 1]) do
+            if limit == 0 or (running[g] or running_of(g)) < limit then
+                ring_admit(p, g)
+            end
         end
     end
     buf_push, buf_push_order, buf_zadd, buf_zrem, buf_hset, buf_hdel = {}, {}, {}, {}, {}, {}
-    run_delta, run_order, want_ring = {}, {}, {}
+    run_delta, run_order, want_ring = {}, {}, { {}, {}, {} }
 end
 
 -- Makes job id (group g, class p) ready now: its group's list, the ready set, and its group
@@ -188,7 +199,7 @@ end
 local function make_ready(id, g, p, now)
     push_later(qkey(p, g), id)
     zadd_later(K_READY, now, id)
-    want_ring[p .. ":" .. g] = { p, g }
+    want_ring[p + 1][g] = true
 end
 
 -- Schedules job id at time at (ms), or makes it ready when at is not in the future.

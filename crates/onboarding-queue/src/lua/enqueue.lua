@@ -14,6 +14,7 @@
 local now = clock(ARGV[1])
 local limit = tonumber(ARGV[2])
 local check_ids = ARGV[3] == "1"
+local now_s = tostring(now)
 local out = {}
 local idem_of = {}
 local idem_keys = {}
@@ -53,7 +54,7 @@ for i = 4, #ARGV, 8 do
             metas[#metas + 1] = ARGV[i + 7]
         end
         groups[#groups + 1] = id
-        groups[#groups + 1] = p .. "|" .. max .. "|" .. now .. "|" .. g
+        groups[#groups + 1] = ARGV[i + 2] .. "|" .. max .. "|" .. now_s .. "|" .. g
         schedule(id, g, p, at, now)
         out[#out + 1] = id
         out[#out + 1] = 0

@@ -101,13 +101,14 @@ local out = { 0, #expired, #due }
 if #chosen > 0 then
     local deadline = now + lease_ms
     local token = redis.call("INCRBY", P .. "seq", #chosen) - #chosen
+    local tail = "|" .. worker .. "|" .. now
     local attempts, payloads, metas, gs = column(C_ATTEMPTS, chosen), column(C_PAYLOAD, chosen),
         column(C_META, chosen), column(C_GROUP, chosen)
     for j, id in ipairs(chosen) do
         local a = tonumber(attempts[j] or "0") + 1
         token = token + 1
         hset_later(C_ATTEMPTS, id, a)
-        hset_later(C_LEASE, id, token .. "|" .. worker .. "|" .. now)
+        hset_later(C_LEASE, id, token .. tail)
         zadd_later(K_LEASE, deadline, id)
         zrem_later(K_READY, id)
         out[#out + 1] = id
