@@ -180,12 +180,12 @@ fn orchestrate() {
             false,
         ),
     ];
-    let mut latency_cache: std::collections::HashMap<String, (String, u64)> = Default::default();
+    let mut cache: std::collections::HashMap<String, (String, u64)> = Default::default();
     for (label, ours, theirs, higher_is_better) in rows {
-        let (ov, orss) = run_cached(&url, ours, &mut latency_cache);
+        let (ov, orss) = run_cached(&url, ours, &mut cache);
         let mut best: Option<(f64, String, u64)> = None;
         for t in theirs {
-            let (tv, trss) = run_cached(&url, t, &mut latency_cache);
+            let (tv, trss) = run_cached(&url, t, &mut cache);
             let x: f64 = tv.parse().unwrap_or(f64::NAN);
             let better = match &best {
                 None => true,
@@ -239,13 +239,14 @@ fn run_cached(
             None => (scenario.to_owned(), 2),
         },
     };
-    if pick == 2 {
-        return child(url, scenario);
-    }
+    // Every scenario runs once; rows that compare against the same baseline share its run.
     let (v, rss) = cache
         .entry(base.clone())
         .or_insert_with(|| child(url, &base))
         .clone();
+    if pick == 2 {
+        return (v, rss);
+    }
     let parts: Vec<&str> = v.split('/').collect();
     (parts.get(pick).copied().unwrap_or("?").to_owned(), rss)
 }

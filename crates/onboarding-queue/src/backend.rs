@@ -25,6 +25,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -279,6 +280,7 @@ pub struct RedisBackend<Args> {
     running: Option<Running>,
     buffer: VecDeque<LeasedJob>,
     fetching: Option<BoxFuture<'static, Vec<LeasedJob>>>,
+    fetch_in_script: Arc<AtomicBool>,
     closing: Option<BoxFuture<'static, ()>>,
     pushing: Vec<NewJob>,
     flushing: Option<BoxFuture<'static, Result<(), QueueError>>>,
@@ -317,6 +319,7 @@ impl<Args> RedisBackend<Args> {
             running: None,
             buffer: VecDeque::new(),
             fetching: None,
+            fetch_in_script: Arc::default(),
             closing: None,
             pushing: Vec::new(),
             flushing: None,
@@ -441,16 +444,23 @@ async fn renew_loop(queue: Queue, held: Held) {
 
 /// Fetches until at least one job is leased, waiting for work when idle and backing off
 /// while Redis is unreachable. Never fails.
+///
+/// `in_script` is true while a fetch call is outstanding: dropping the future then could lose
+/// the reply of a fetch that leased jobs (they would come back only after their lease).
 async fn next_batch(
     queue: Queue,
     worker: WorkerId,
     n: u32,
     mut wake: watch::Receiver<u64>,
+    in_script: Arc<AtomicBool>,
 ) -> Vec<LeasedJob> {
     let mut pause = Duration::from_millis(50);
     loop {
         wake.borrow_and_update();
-        match queue.fetch(&worker, n).await {
+        in_script.store(true, Ordering::SeqCst);
+        let fetched = queue.fetch(&worker, n).await;
+        in_script.store(false, Ordering::SeqCst);
+        match fetched {
             Ok(Fetched::Jobs(jobs)) => return jobs,
             Ok(Fetched::Idle(idle)) => {
                 pause = Duration::from_millis(50);
@@ -493,8 +503,26 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
             let r = self.start(worker);
             (r.worker.clone(), r.acks.clone())
         };
+        let batch = self.options.fetch_batch.max(1);
         loop {
+            // Drive a fetch in flight (a prefetch may complete while jobs are still buffered).
+            if let Some(fut) = self.fetching.as_mut() {
+                if let Poll::Ready(jobs) = fut.poll_unpin(cx) {
+                    self.fetching = None;
+                    self.held
+                        .lock()
+                        .expect("held leases lock")
+                        .extend(jobs.iter().map(|j| j.lease.clone()));
+                    self.buffer.extend(jobs);
+                }
+            }
             if let Some(job) = self.buffer.pop_front() {
+                // With batches, fetch the next one while the last half of this one runs, so
+                // neither the worker nor Redis waits for the other.
+                if batch > 1 && self.fetching.is_none() && self.buffer.len() < (batch / 2) as usize
+                {
+                    self.start_fetch(&worker_id, cx);
+                }
                 match serde_json::from_slice::<Args>(&job.payload) {
                     Ok(args) => return Poll::Ready(Some(Ok(build_task(args, job, &worker_id)))),
                     Err(e) => {
@@ -507,29 +535,10 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
                 }
             }
             if self.fetching.is_none() {
-                let wake = self.queue.wake_receiver();
-                self.fetching = Some(
-                    next_batch(
-                        self.queue.clone(),
-                        worker_id.clone(),
-                        self.options.fetch_batch.max(1),
-                        wake,
-                    )
-                    .boxed(),
-                );
+                self.start_fetch(&worker_id, cx);
+                continue;
             }
-            let fut = self.fetching.as_mut().expect("just set");
-            match fut.poll_unpin(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(jobs) => {
-                    self.fetching = None;
-                    self.held
-                        .lock()
-                        .expect("held leases lock")
-                        .extend(jobs.iter().map(|j| j.lease.clone()));
-                    self.buffer.extend(jobs);
-                }
-            }
+            return Poll::Pending;
         }
     }
 
@@ -542,8 +551,21 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
             return Poll::Ready(Ok(()));
         };
         if self.closing.is_none() {
+            // A fetch whose reply is on its way is awaited (its jobs go back below); one that is
+            // only waiting for work is dropped.
+            if let Some(fut) = self.fetching.as_mut() {
+                match fut.poll_unpin(cx) {
+                    Poll::Ready(jobs) => {
+                        self.fetching = None;
+                        self.buffer.extend(jobs);
+                    }
+                    Poll::Pending if self.fetch_in_script.load(Ordering::SeqCst) => {
+                        return Poll::Pending;
+                    }
+                    Poll::Pending => self.fetching = None,
+                }
+            }
             // Jobs fetched but never started go back without spending their attempt.
-            self.fetching = None;
             for job in self.buffer.drain(..) {
                 let outcome = Outcome::DeferUntil {
                     at: SystemTime::now(),
@@ -567,6 +589,31 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
                 self.closing = None;
                 self.running = None;
                 Poll::Ready(Ok(()))
+            }
+        }
+    }
+}
+
+impl<Args> RedisBackend<Args> {
+    /// Starts fetching the next batch and polls it once (futures are lazy); a result that is
+    /// ready at once goes to the buffer.
+    fn start_fetch(&mut self, worker: &WorkerId, cx: &mut Context<'_>) {
+        let mut fut = next_batch(
+            self.queue.clone(),
+            worker.clone(),
+            self.options.fetch_batch.max(1),
+            self.queue.wake_receiver(),
+            self.fetch_in_script.clone(),
+        )
+        .boxed();
+        match fut.poll_unpin(cx) {
+            Poll::Pending => self.fetching = Some(fut),
+            Poll::Ready(jobs) => {
+                self.held
+                    .lock()
+                    .expect("held leases lock")
+                    .extend(jobs.iter().map(|j| j.lease.clone()));
+                self.buffer.extend(jobs);
             }
         }
     }
