@@ -21,7 +21,7 @@ use crate::faults::Fault;
 use crate::limits::Admission;
 use crate::metadata::{EntityDef, registry};
 use crate::server::{Conn, Inner, RequestRecord};
-use crate::state::{Caller, Write};
+use crate::state::{Caller, Cursor, Write};
 
 /// The metadata documents of an entity.
 #[derive(Debug, Clone, Copy)]
@@ -378,15 +378,18 @@ fn parse_search(uri: &Uri) -> Result<Query, Error> {
     parse_query(search.as_bytes())
 }
 
-/// The paging token of `query/next` and GET-form paging: `{"pageSize":n,"lastId":x,"query":t}`.
-fn parse_paging(uri: &Uri) -> Result<(u32, i64, u64), Error> {
+/// The paging token of `query/next` and GET-form paging:
+/// `{"pageSize":n,"lastId":x,"query":t}` (next page) or `{"pageSize":n,"firstId":x,"query":t}`
+/// (previous page).
+fn parse_paging(uri: &Uri) -> Result<(Cursor, u64), Error> {
     let raw = query_param(uri, "paging")
         .ok_or_else(|| Error::rejected("The paging parameter is required."))?;
     let j: Json = serde_json::from_str(&raw)
         .map_err(|_| Error::rejected("The paging parameter is not valid."))?;
     let n = |k: &str| j.get(k).and_then(Json::as_i64);
-    match (n("pageSize"), n("lastId"), n("query")) {
-        (Some(p), Some(l), Some(q)) => Ok((p.clamp(1, 500) as u32, l, q as u64)),
+    match (n("lastId"), n("firstId"), n("query")) {
+        (Some(l), None, Some(q)) => Ok((Cursor::After(l), q as u64)),
+        (None, Some(f), Some(q)) => Ok((Cursor::Before(f), q as u64)),
         _ => Err(Error::rejected("The paging parameter is not valid.")),
     }
 }
@@ -413,7 +416,7 @@ fn execute(
     let page = |db: &mut crate::state::Db,
                 def: &EntityDef,
                 query: Query,
-                after: Option<i64>,
+                cursor: Option<Cursor>,
                 token: Option<u64>,
                 get_form: bool|
      -> Result<Json, Error> {
@@ -422,34 +425,32 @@ fn execute(
             .unwrap_or(cfg.page_size)
             .min(cfg.page_size)
             .max(1);
-        let (items, last) = db.query(def, &query, after, cfg.page_size, caller)?;
-        let next = match last {
-            None => Json::Null,
-            Some(last) => {
-                let token = match token {
-                    Some(t) => t,
-                    None => db.remember_query(query.clone()),
-                };
-                let paging = encode(&format!(
-                    r#"{{"pageSize":{size},"lastId":{last},"query":{token}}}"#
-                ));
-                if get_form {
-                    let search = encode(&query.to_json().to_string());
-                    json!(format!(
-                        "{api}/{}/query?search={search}&paging={paging}",
-                        def.path
-                    ))
-                } else {
-                    json!(format!("{api}/{}/query/next?paging={paging}", def.path))
-                }
+        let result = db.query(def, &query, cursor, cfg.page_size, caller)?;
+        let mut token = token;
+        let mut url = |key: &str, id: Option<i64>| -> Json {
+            let Some(id) = id else { return Json::Null };
+            let t = *token.get_or_insert_with(|| db.remember_query(query.clone()));
+            let paging = encode(&format!(
+                r#"{{"pageSize":{size},"{key}":{id},"query":{t}}}"#
+            ));
+            if get_form {
+                let search = encode(&query.to_json().to_string());
+                json!(format!(
+                    "{api}/{}/query?search={search}&paging={paging}",
+                    def.path
+                ))
+            } else {
+                json!(format!("{api}/{}/query/next?paging={paging}", def.path))
             }
         };
+        let next = url("lastId", result.next);
+        let prev = url("firstId", result.prev);
         Ok(json!({
-            "items": items,
+            "items": result.rows,
             "pageDetails": {
-                "count": items.len(),
+                "count": result.rows.len(),
                 "requestCount": size,
-                "prevPageUrl": null,
+                "prevPageUrl": prev,
                 "nextPageUrl": next,
             }
         }))
@@ -478,13 +479,13 @@ fn execute(
                 match query_param(uri, "paging") {
                     None => page(&mut db, def, query, None, None, true)?,
                     Some(_) => {
-                        let (_, last, token) = parse_paging(uri)?;
-                        page(&mut db, def, query, Some(last), Some(token), true)?
+                        let (cursor, token) = parse_paging(uri)?;
+                        page(&mut db, def, query, Some(cursor), Some(token), true)?
                     }
                 }
             }
             Route::Next(def) => {
-                let (_, last, token) = parse_paging(uri)?;
+                let (cursor, token) = parse_paging(uri)?;
                 let query = if body.iter().all(u8::is_ascii_whitespace) {
                     db.remembered_query(token).cloned().ok_or_else(|| {
                         Error::rejected("The paging token has expired; repeat the query.")
@@ -492,7 +493,7 @@ fn execute(
                 } else {
                     parse_query(body)?
                 };
-                page(&mut db, def, query, Some(last), Some(token), false)?
+                page(&mut db, def, query, Some(cursor), Some(token), false)?
             }
             Route::Count(def, post) => {
                 let query = if post {

@@ -152,6 +152,25 @@ pub(crate) struct Outbound {
     pub(crate) action: &'static str,
 }
 
+/// Where a query page starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cursor {
+    /// Rows with a larger id (the next page).
+    After(i64),
+    /// Rows with a smaller id (the previous page).
+    Before(i64),
+}
+
+/// One page of a query.
+#[derive(Debug)]
+pub(crate) struct QueryPage {
+    pub(crate) rows: Vec<Json>,
+    /// The first id of this page, when rows come before it.
+    pub(crate) prev: Option<i64>,
+    /// The last id of this page, when rows come after it.
+    pub(crate) next: Option<i64>,
+}
+
 /// A write's mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Write {
@@ -549,34 +568,55 @@ impl Db {
         Ok(json!({ "item": with_udfs(def, row.clone()) }))
     }
 
-    /// Runs a query page: rows matching `query` with id > `after`, at most `page` rows.
-    /// Returns the rows and, when more match, the last id of this page.
+    /// Runs a query page: at most `page` rows matching `query`, after or before a cursor
+    /// (rows come sorted by id, like Autotask's).
     pub(crate) fn query(
         &self,
         def: &EntityDef,
         query: &Query,
-        after: Option<i64>,
+        cursor: Option<Cursor>,
         page: u32,
         caller: &Caller,
-    ) -> Result<(Vec<Json>, Option<i64>), Error> {
+    ) -> Result<QueryPage, Error> {
         validate_query(def, query)?;
         let page = query.max_records.unwrap_or(page).min(page).max(1) as usize;
-        let start = after.map_or(i64::MIN, |a| a.saturating_add(1));
-        let mut rows = Vec::with_capacity(page.min(64));
-        let mut last = None;
-        let mut more = false;
-        for (id, row) in self.table(def.kind).rows.range(start..) {
-            if !query.matches(row) || !self.visible(def, row, caller) {
-                continue;
+        let rows = &self.table(def.kind).rows;
+        let hit = |row: &Map<String, Json>| query.matches(row) && self.visible(def, row, caller);
+        let mut ids = Vec::with_capacity(page.min(64));
+        let (more_before, more_after) = match cursor {
+            None | Some(Cursor::After(_)) => {
+                let start = match cursor {
+                    Some(Cursor::After(a)) => a.saturating_add(1),
+                    _ => i64::MIN,
+                };
+                let mut iter = rows
+                    .range(start..)
+                    .filter(|(_, r)| hit(r))
+                    .map(|(id, _)| *id);
+                ids.extend(iter.by_ref().take(page));
+                let before = start > i64::MIN && rows.range(..start).any(|(_, r)| hit(r));
+                (before, iter.next().is_some())
             }
-            if rows.len() == page {
-                more = true;
-                break;
+            Some(Cursor::Before(b)) => {
+                let mut iter = rows
+                    .range(..b)
+                    .rev()
+                    .filter(|(_, r)| hit(r))
+                    .map(|(id, _)| *id);
+                ids.extend(iter.by_ref().take(page));
+                ids.reverse();
+                let more = iter.next().is_some();
+                (more, rows.range(b..).any(|(_, r)| hit(r)))
             }
-            rows.push(project(def, row, &query.include_fields));
-            last = Some(*id);
-        }
-        Ok((rows, if more { last } else { None }))
+        };
+        Ok(QueryPage {
+            rows: ids
+                .iter()
+                .map(|id| project(def, &rows[id], &query.include_fields))
+                .collect(),
+            prev: more_before.then(|| ids.first().copied()).flatten(),
+            next: more_after.then(|| ids.last().copied()).flatten(),
+        })
     }
 
     /// `query/count`.

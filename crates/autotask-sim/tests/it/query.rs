@@ -75,6 +75,23 @@ async fn post_paging_follows_next_page_url_with_the_original_body_and_get_is_405
     let third: Json = resp.json().await.unwrap();
     assert_eq!(ids(&third), vec![11, 12]);
     assert!(third["pageDetails"]["nextPageUrl"].is_null());
+    // prevPageUrl walks back: none on the first page, the previous page on the others.
+    assert!(first["pageDetails"]["prevPageUrl"].is_null());
+    let prev = third["pageDetails"]["prevPageUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, back) = api.post(&prev, body.clone()).await;
+    assert_eq!(s, 200);
+    assert_eq!(ids(&back), vec![6, 7, 8, 9, 10]);
+    let prev = back["pageDetails"]["prevPageUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, back) = api.post(&prev, body.clone()).await;
+    assert_eq!(ids(&back), vec![1, 2, 3, 4, 5]);
+    assert!(back["pageDetails"]["prevPageUrl"].is_null());
+    assert!(back["pageDetails"]["nextPageUrl"].is_string());
 }
 
 #[tokio::test]
