@@ -62,7 +62,9 @@ pub struct Idle {
 }
 
 impl Queue {
-    /// Connects to the Redis at `url` (`redis://host:port/db`) and opens queue `name`.
+    /// Opens queue `name` on the Redis at `url` (`redis://host:port/db`). Does not wait for
+    /// Redis: the connection is made on first use and remade after failures, so this fails
+    /// only for a malformed URL or name.
     ///
     /// All keys of the queue are `oq:{name}:...`: one hash tag, one Redis Cluster slot.
     #[instrument(skip_all, fields(queue = name))]
@@ -89,9 +91,10 @@ impl Queue {
             .set_connection_timeout(Some(config.connection_timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_secs(2));
+        // Lazy: a worker process started while Redis is away comes up and backs off instead
+        // of failing; the connection manager connects on first use and reconnects after.
         let conn = client
-            .get_connection_manager_with_config(cm)
-            .await
+            .get_connection_manager_lazy(cm)
             .map_err(QueueError::redis("connect"))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -150,17 +153,14 @@ impl Queue {
                 return Err(QueueError::Invalid("a job needs a non-empty group".into()));
             }
         }
-        let s = scripts();
         let limit = self.limit();
         let default_max = self.inner.config.default_max_attempts;
-        let mut invocations = Vec::new();
-        for chunk in jobs.chunks(ENQUEUE_CHUNK) {
-            let mut inv = s.enqueue.prepare_invoke();
+        let prefix = &self.inner.prefix;
+        // One script call per chunk, built only when it is sent (memory stays at a few chunks).
+        let build = |chunk: &[NewJob]| -> Result<redis::ScriptInvocation<'static>, QueueError> {
+            let mut inv = scripts().enqueue.prepare_invoke();
             let check_ids = chunk.iter().any(|j| !j.has_fresh_id());
-            inv.key(&self.inner.prefix)
-                .arg(0)
-                .arg(limit)
-                .arg(u8::from(check_ids));
+            inv.key(prefix).arg(0).arg(limit).arg(u8::from(check_ids));
             for j in chunk {
                 let meta = if j.meta.is_empty() {
                     String::new()
@@ -176,15 +176,15 @@ impl Queue {
                     .arg(&j.payload)
                     .arg(meta);
             }
-            invocations.push(inv);
-        }
+            Ok(inv)
+        };
+        let mut chunks = jobs.chunks(ENQUEUE_CHUNK);
         let mut conn = self.conn();
-        let mut replies: Vec<Value> = Vec::with_capacity(invocations.len());
-        let mut rest = invocations.iter();
-        if let Some(first) = rest.next() {
+        let mut replies: Vec<Value> = Vec::with_capacity(jobs.len().div_ceil(ENQUEUE_CHUNK));
+        if let Some(first) = chunks.next() {
             // The first call loads the script if the server does not know it yet.
             replies.push(
-                first
+                build(first)?
                     .invoke_async(&mut conn)
                     .await
                     .map_err(QueueError::redis("enqueue"))?,
@@ -195,7 +195,8 @@ impl Queue {
         let mut in_flight = futures::stream::FuturesOrdered::new();
         loop {
             while in_flight.len() < 8 {
-                let Some(inv) = rest.next() else { break };
+                let Some(chunk) = chunks.next() else { break };
+                let inv = build(chunk)?;
                 let mut c = conn.clone();
                 in_flight.push_back(async move { inv.invoke_async::<Value>(&mut c).await });
             }

@@ -306,3 +306,30 @@ async fn the_worker_survives_redis_going_away_and_nothing_is_lost() {
     assert!(!run.is_finished());
     run.abort();
 }
+
+#[tokio::test]
+async fn a_queue_opened_while_redis_is_down_works_once_it_is_up() {
+    let mut server = redis_test_server::RedisServer::private(Default::default());
+    server.kill();
+    let q = onboarding_queue::Queue::connect(
+        server.url(),
+        "down-at-start",
+        QueueConfig {
+            connection_timeout: Duration::from_millis(200),
+            response_timeout: Duration::from_millis(200),
+            ..QueueConfig::default()
+        },
+    )
+    .await
+    .expect("opening does not need redis");
+    let err = q.counts().await.expect_err("redis is down");
+    assert!(err.is_retryable(), "{err}");
+    server.restart();
+    eventually(
+        Duration::from_secs(10),
+        "queue usable after redis comes up",
+        || async { q.enqueue(NewJob::new("g", b"x".to_vec())).await.is_ok() },
+    )
+    .await;
+    assert_eq!(q.counts().await.unwrap().ready, 1);
+}
