@@ -623,6 +623,22 @@ impl DbConsole {
             .collect()
     }
 
+    /// Every stored row of an entity by its REST collection path (e.g. `Tickets`,
+    /// `TicketWebhookFields`, `OrganizationalResources`), ignoring visibility rules.
+    pub fn rows(&self, entity: &str) -> Result<Vec<Value>, Error> {
+        let def = crate::metadata::registry()
+            .by_path(entity)
+            .ok_or_else(|| Error::not_found(format!("entity {entity}")))?;
+        Ok(self
+            .lock()
+            .table(def.kind)
+            .rows
+            .values()
+            .cloned()
+            .map(Value::Object)
+            .collect())
+    }
+
     /// Requests counted in the current threshold window.
     pub fn threshold_count(&self) -> u32 {
         let window = std::time::Duration::from_secs(self.inner.config.threshold_window_secs);
