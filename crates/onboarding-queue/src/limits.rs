@@ -95,8 +95,9 @@ impl Limits {
         })
     }
 
-    /// Takes a permit, waiting up to `max_wait` for one to be released or to expire. Waits
-    /// grow from 2 ms to 100 ms between tries and never past the earliest holder's expiry.
+    /// Takes a permit, waiting up to `max_wait` for one to be released (a release publishes a
+    /// message the waiters listen for) or to expire (the wait never goes past the earliest
+    /// holder's expiry).
     pub async fn acquire(
         &self,
         key: &str,
@@ -105,8 +106,9 @@ impl Limits {
         max_wait: Duration,
     ) -> Result<Option<Permit>, QueueError> {
         let end = tokio::time::Instant::now() + max_wait;
-        let mut pause = Duration::from_millis(2);
+        let mut freed = self.queue.semfree_receiver();
         loop {
+            freed.borrow_and_update();
             match self.try_acquire_inner(key, limit, ttl).await? {
                 Ok(p) => return Ok(Some(p)),
                 Err(earliest) => {
@@ -114,13 +116,17 @@ impl Limits {
                     if now >= end {
                         return Ok(None);
                     }
-                    let mut wait = pause;
+                    let mut until = end;
                     if let Some(e) = earliest {
-                        let until = e.duration_since(SystemTime::now()).unwrap_or_default();
-                        wait = wait.min(until + Duration::from_millis(1));
+                        let d = e.duration_since(SystemTime::now()).unwrap_or_default();
+                        until = until.min(now + d + Duration::from_millis(1));
                     }
-                    tokio::time::sleep_until((now + wait).min(end)).await;
-                    pause = (pause * 2).min(Duration::from_millis(100));
+                    if tokio::time::timeout_at(until, freed.changed())
+                        .await
+                        .is_ok_and(|r| r.is_err())
+                    {
+                        tokio::time::sleep_until(until).await;
+                    }
                 }
             }
         }

@@ -43,6 +43,7 @@ struct Inner {
     conn: ConnectionManager,
     config: QueueConfig,
     wake: OnceLock<watch::Receiver<u64>>,
+    semfree: OnceLock<watch::Receiver<u64>>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -104,6 +105,7 @@ impl Queue {
                 conn,
                 config,
                 wake: OnceLock::new(),
+                semfree: OnceLock::new(),
             }),
         })
     }
@@ -295,6 +297,20 @@ impl Queue {
                 wake::listen(
                     self.inner.client.clone(),
                     format!("{}wake", self.inner.prefix),
+                )
+            })
+            .clone()
+    }
+
+    /// A receiver that changes whenever a semaphore permit of this queue is released (or the
+    /// subscription reconnects). Starts the listener on first use.
+    pub(crate) fn semfree_receiver(&self) -> watch::Receiver<u64> {
+        self.inner
+            .semfree
+            .get_or_init(|| {
+                wake::listen(
+                    self.inner.client.clone(),
+                    format!("{}semfree", self.inner.prefix),
                 )
             })
             .clone()

@@ -150,3 +150,34 @@ async fn concurrent_hourly_adds_never_pass_the_limit() {
     assert_eq!(total, 100);
     assert_eq!(limits.hourly_count("budget").await.unwrap(), 100);
 }
+
+#[tokio::test]
+async fn a_waiter_gets_a_released_permit_at_once_not_at_expiry() {
+    let e = default_env().await;
+    let limits = e.queue.limits();
+    let ttl = Duration::from_secs(30);
+    let held = limits.try_acquire("k", 1, ttl).await.unwrap().unwrap();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let waiter = tokio::spawn({
+        let limits = limits.clone();
+        async move {
+            assert!(limits.try_acquire("k", 1, ttl).await.unwrap().is_none());
+            ready_tx.send(()).unwrap();
+            let got = limits
+                .acquire("k", 1, ttl, Duration::from_secs(10))
+                .await
+                .unwrap();
+            (got, tokio::time::Instant::now())
+        }
+    });
+    ready_rx.await.unwrap();
+    let released = tokio::time::Instant::now();
+    assert!(limits.release(&held).await.unwrap());
+    let (got, at) = waiter.await.unwrap();
+    assert!(got.is_some());
+    assert!(
+        at - released < Duration::from_secs(2),
+        "waited {:?}",
+        at - released
+    );
+}
