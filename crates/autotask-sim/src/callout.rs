@@ -137,6 +137,8 @@ async fn worker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<O
         let cfg = sim.config.callouts.clone();
         let client = sim.dispatcher.client.clone();
         drop(sim);
+        let mut last_error = String::new();
+        let mut delivered = false;
         for attempt in 1..=cfg.max_attempts.max(1) {
             let result = client
                 .post(&c.url)
@@ -146,7 +148,13 @@ async fn worker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<O
                 .send()
                 .await;
             let status = result.as_ref().ok().map(|r| r.status().as_u16());
-            let delivered = status.is_some_and(|s| (200..300).contains(&s));
+            delivered = status.is_some_and(|s| (200..300).contains(&s));
+            last_error = match (&result, status) {
+                (Err(e), _) if e.is_timeout() => "No response within the timeout.".to_owned(),
+                (Err(_), _) => "The webhook URL could not be reached.".to_owned(),
+                (Ok(_), Some(s)) => format!("The webhook URL answered HTTP {s}."),
+                (Ok(_), None) => String::new(),
+            };
             let Some(sim) = inner.upgrade() else { return };
             sim.record_callout(CalloutRecord {
                 database: c.database.clone(),
@@ -172,6 +180,11 @@ async fn worker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<O
             drop(sim);
             if attempt < cfg.max_attempts {
                 tokio::time::sleep(cfg.retry_delay()).await;
+            }
+        }
+        if !delivered && c.action != "Deactivated" {
+            if let Some(sim) = inner.upgrade() {
+                sim.event_dropped(&c, &last_error);
             }
         }
     }

@@ -166,6 +166,13 @@ impl Inner {
         self.callouts.lock().expect("not poisoned").clone()
     }
 
+    /// Writes an event whose every attempt failed to the database's webhook error log.
+    pub(crate) fn event_dropped(&self, c: &Outbound, error: &str) {
+        if let Some(db) = self.db(&c.database) {
+            db.lock().expect("not poisoned").log_dropped_event(c, error);
+        }
+    }
+
     /// Books a delivery outcome. Returns whether to keep retrying this event: false once the
     /// webhook is inactive or gone, or when this failure deactivated it.
     pub(crate) fn after_delivery(self: &Arc<Self>, c: &Outbound, delivered: bool) -> bool {

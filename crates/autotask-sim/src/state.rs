@@ -725,14 +725,16 @@ impl Db {
                 let id = self.apply(def, mode, body, changes)?;
                 Ok((id, Vec::new()))
             }
-            Kind::Tickets | Kind::OrgResources => Err(Error::MethodNotAllowed {
-                method: if mode == Write::Create {
-                    "POST"
-                } else {
-                    "PATCH"
-                }
-                .into(),
-            }),
+            Kind::Tickets | Kind::OrgResources | Kind::WebhookErrorLogs => {
+                Err(Error::MethodNotAllowed {
+                    method: if mode == Write::Create {
+                        "POST"
+                    } else {
+                        "PATCH"
+                    }
+                    .into(),
+                })
+            }
         }
     }
 
@@ -1030,6 +1032,13 @@ impl Db {
                 self.refresh_ready(family, hook);
                 Ok(Vec::new())
             }
+            Kind::WebhookErrorLogs => {
+                self.table_mut(def.kind)
+                    .rows
+                    .remove(&id)
+                    .ok_or_else(|| Error::not_found(format!("{} with id {id}", def.name)))?;
+                Ok(Vec::new())
+            }
             _ => Err(Error::MethodNotAllowed {
                 method: "DELETE".into(),
             }),
@@ -1305,6 +1314,27 @@ impl Db {
             });
         }
         out
+    }
+
+    /// Writes a dropped event (all attempts failed) to `WebhookEventErrorLogs`.
+    pub(crate) fn log_dropped_event(&mut self, c: &Outbound, error: &str) {
+        let payload = String::from_utf8_lossy(&c.body).into_owned();
+        let sequence = serde_json::from_slice::<Json>(&c.body)
+            .ok()
+            .and_then(|p| p.get("SequenceNumber").and_then(Json::as_i64));
+        let mut row = Map::new();
+        for f in &registry().get(Kind::WebhookErrorLogs).fields {
+            row.insert(f.name.into(), Json::Null);
+        }
+        row.insert(
+            metadata::error_log_column(c.family).into(),
+            json!(c.webhook_id),
+        );
+        row.insert("createDateTime".into(), json!(utc_now()));
+        row.insert("errorMessage".into(), json!(error));
+        row.insert("payload".into(), json!(payload));
+        row.insert("sequenceNumber".into(), json!(sequence));
+        self.table_mut(Kind::WebhookErrorLogs).insert(row);
     }
 
     /// Webhook rows of a family (console / tests).

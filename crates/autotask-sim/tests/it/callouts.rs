@@ -418,3 +418,44 @@ async fn deleting_a_ticket_fires_delete_callouts_through_the_http_console() {
     let (s, _) = api.get(&format!("Tickets/{ticket}")).await;
     assert_eq!(s, 404);
 }
+
+#[tokio::test]
+async fn events_whose_attempts_all_fail_go_to_the_webhook_error_log() {
+    let env = Env::new().await;
+    let db = env.sim.db("acme").unwrap();
+    let api = env.api(&env.seed());
+    let mut rcv = receiver(503).await;
+    let id = ready_hook(&api, &format!("{}/down", rcv.url)).await;
+    db.create_ticket(&fields(json!({"status": 1})), None)
+        .unwrap();
+    let first = rcv.next().await;
+    rcv.next().await;
+    eventually("the error log entry", || {
+        db.rows("WebhookEventErrorLogs").unwrap().len() == 1
+    })
+    .await;
+    let all = json!({"filter": [{"op": "exist", "field": "id"}]});
+    let (s, b) = api.post("WebhookEventErrorLogs/query", all.clone()).await;
+    assert_eq!(s, 200);
+    let entry = &b["items"][0];
+    assert_eq!(entry["ticketWebhookID"], id);
+    assert_eq!(
+        entry["payload"].as_str().unwrap().as_bytes(),
+        &first.body[..]
+    );
+    assert!(
+        entry["errorMessage"].as_str().unwrap().contains("503"),
+        "{entry}"
+    );
+    assert_eq!(entry["sequenceNumber"], first.json()["SequenceNumber"]);
+    assert_eq!(api.post("WebhookEventErrorLogs", json!({})).await.0, 405);
+    let log_id = entry["id"].as_i64().unwrap();
+    assert_eq!(
+        api.delete(&format!("WebhookEventErrorLogs/{log_id}"))
+            .await
+            .0,
+        200
+    );
+    let (_, b) = api.post("WebhookEventErrorLogs/query", all).await;
+    assert_eq!(b["items"], json!([]));
+}

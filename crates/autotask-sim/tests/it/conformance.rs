@@ -244,6 +244,7 @@ async fn sample_responses_of_every_endpoint_match_the_contract_files() {
         "TicketWebhookFields",
         "TicketWebhookUdfFields",
         "TicketWebhookExcludedResources",
+        "WebhookEventErrorLogs",
     ] {
         c.named(
             path,
@@ -385,7 +386,7 @@ async fn sample_responses_of_every_endpoint_match_the_contract_files() {
         BTreeMap::from([
             ("children", 14),
             ("families", 5),
-            ("metadata", 14),
+            ("metadata", 15),
             ("organization", 4),
             ("resources", 1),
             ("threshold", 1),
