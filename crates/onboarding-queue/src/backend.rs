@@ -46,7 +46,7 @@ use tracing::{debug, warn};
 
 use crate::error::QueueError;
 use crate::job::{Ack, JobId, Lease, LeasedJob, NewJob, Outcome, Priority, WorkerId};
-use crate::queue::{Fetched, Queue};
+use crate::queue::{FetchTicket, Fetched, Queue};
 
 /// Metadata key that names a pushed task's group (tenant). Without it, the backend's
 /// `group_of` function decides, else the group is `"default"`.
@@ -455,11 +455,17 @@ async fn next_batch(
     in_script: Arc<AtomicBool>,
 ) -> Vec<LeasedJob> {
     let mut pause = Duration::from_millis(50);
+    let mut ticket = FetchTicket::new();
     loop {
         wake.borrow_and_update();
         in_script.store(true, Ordering::SeqCst);
-        let fetched = queue.fetch(&worker, n).await;
+        // After an error the same ticket is retried: if the failed try did run, its jobs
+        // come back instead of staying leased to nobody.
+        let fetched = queue.fetch_with_ticket(&worker, n, &ticket).await;
         in_script.store(false, Ordering::SeqCst);
+        if fetched.is_ok() {
+            ticket = FetchTicket::new();
+        }
         match fetched {
             Ok(Fetched::Jobs(jobs)) => return jobs,
             Ok(Fetched::Idle(idle)) => {

@@ -36,4 +36,4 @@ pub use job::{
     NewJob, Outcome, Priority, State, WorkerId,
 };
 pub use limits::{HourlyCount, Limits, Permit};
-pub use queue::{Fetched, Idle, Queue};
+pub use queue::{FetchTicket, Fetched, Idle, Queue};

@@ -229,8 +229,21 @@ impl Queue {
     /// class. Each job's attempt is counted now. Also recovers expired leases and promotes due
     /// scheduled jobs (both in bounded chunks). Returns the jobs, or [`Idle`] with the time to
     /// look again when there were none.
-    #[instrument(skip_all, fields(queue = %self.inner.name, worker = %worker, n))]
     pub async fn fetch(&self, worker: &WorkerId, n: u32) -> Result<Fetched, QueueError> {
+        self.fetch_with_ticket(worker, n, &FetchTicket::new()).await
+    }
+
+    /// [`Queue::fetch`] that can be retried safely after an error: a retry with the same
+    /// ticket returns the jobs the first try leased if that try did run (its reply was lost
+    /// to a timeout or a dropped connection), instead of leaving them leased to nobody until
+    /// their lease expires. Use a new ticket for each new fetch.
+    #[instrument(skip_all, fields(queue = %self.inner.name, worker = %worker, n))]
+    pub async fn fetch_with_ticket(
+        &self,
+        worker: &WorkerId,
+        n: u32,
+        ticket: &FetchTicket,
+    ) -> Result<Fetched, QueueError> {
         let c = &self.inner.config;
         let reply: Value = scripts()
             .fetch
@@ -242,6 +255,7 @@ impl Queue {
             .arg(c.group_running_limit)
             .arg(c.promote_chunk.max(1))
             .arg(c.recover_chunk.max(1))
+            .arg(&ticket.0)
             .invoke_async(&mut self.conn())
             .await
             .map_err(QueueError::redis("fetch"))?;
@@ -731,6 +745,23 @@ pub(crate) fn parse_group_column(v: &str) -> Option<(u64, u32, u64, String)> {
     let created = f.next()?.parse().ok()?;
     let group = f.next()?.to_owned();
     Some((prio, max, created, group))
+}
+
+/// Identifies one logical fetch across retries (see [`Queue::fetch_with_ticket`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchTicket(String);
+
+impl FetchTicket {
+    /// A fresh ticket.
+    pub fn new() -> Self {
+        FetchTicket(ulid::Ulid::generate().to_string())
+    }
+}
+
+impl Default for FetchTicket {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The result of one fetch.

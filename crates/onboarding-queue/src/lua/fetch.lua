@@ -10,10 +10,14 @@
 --   here, before any handler runs, and its lease deadline is now + lease_ms;
 -- * groups are served round-robin within a priority class, classes strictly in order (0 first);
 --   a group at its running limit is skipped and readmitted when one of its jobs ends.
+-- * a retry of a fetch (same ticket) whose first try ran but whose reply was lost returns the
+--   jobs that try leased (those still leased under its tokens) and leases nothing more, so a
+--   timeout never strands jobs until their lease expires; the record of the last ticket per
+--   worker lives as long as a lease.
 -- Cost: a constant number of commands per call plus O(log n) per job served, recovered or
 -- promoted; never a scan of a backlog.
 --
--- ARGV: now_ms, worker, lease_ms, n, group_limit, promote, recover
+-- ARGV: now_ms, worker, lease_ms, n, group_limit, promote, recover, ticket
 -- Returns: {next_wake_ms, recovered, promoted, then per job 5 values:
 --           id, token, attempts, "prio|max|created|group", payload, meta}
 -- next_wake_ms is the earliest scheduled run or lease deadline (0 if none) when nothing was
@@ -25,6 +29,45 @@ local n = tonumber(ARGV[4])
 local limit = tonumber(ARGV[5])
 local promote = tonumber(ARGV[6])
 local recover = tonumber(ARGV[7])
+local ticket = ARGV[8]
+local last = P .. "lf:" .. worker
+
+-- Jobs for the reply: per job id, token, attempts, "prio|max|created|group", payload, meta.
+local function reply(out, ids, tokens, attempts)
+    local payloads, metas, gs = column(C_PAYLOAD, ids), column(C_META, ids), column(C_GROUP, ids)
+    for j, id in ipairs(ids) do
+        out[#out + 1] = id
+        out[#out + 1] = tokens[j]
+        out[#out + 1] = attempts[j]
+        out[#out + 1] = gs[j]
+        out[#out + 1] = payloads[j]
+        out[#out + 1] = metas[j] or ""
+    end
+end
+
+-- 0. A retried ticket gets what its first try leased.
+local rec = redis.call("GET", last)
+if rec and string.sub(rec, 1, #ticket + 1) == ticket .. "\31" then
+    local ids, tokens = {}, {}
+    for id, token in string.gmatch(string.sub(rec, #ticket + 2), "([^\31]+)\31(%d+)\31") do
+        ids[#ids + 1] = id
+        tokens[#tokens + 1] = token
+    end
+    local out = { 0, 0, 0 }
+    if #ids > 0 then
+        local leases, attempts = column(C_LEASE, ids), column(C_ATTEMPTS, ids)
+        local keep, keep_tokens, keep_attempts = {}, {}, {}
+        for j, id in ipairs(ids) do
+            if leases[j] and parse_lease(leases[j]) == tokens[j] then
+                keep[#keep + 1] = id
+                keep_tokens[#keep_tokens + 1] = tokens[j]
+                keep_attempts[#keep_attempts + 1] = attempts[j]
+            end
+        end
+        if #keep > 0 then reply(out, keep, keep_tokens, keep_attempts) end
+    end
+    return out
+end
 
 -- 1. Recover expired leases.
 local expired = redis.call("ZRANGEBYSCORE", K_LEASE, "-inf", now, "LIMIT", 0, recover)
@@ -102,22 +145,22 @@ if #chosen > 0 then
     local deadline = now + lease_ms
     local token = redis.call("INCRBY", P .. "seq", #chosen) - #chosen
     local tail = "|" .. worker .. "|" .. now
-    local attempts, payloads, metas, gs = column(C_ATTEMPTS, chosen), column(C_PAYLOAD, chosen),
-        column(C_META, chosen), column(C_GROUP, chosen)
+    local attempts = column(C_ATTEMPTS, chosen)
+    local tokens, counted = {}, {}
+    local record = { ticket }
     for j, id in ipairs(chosen) do
         local a = tonumber(attempts[j] or "0") + 1
         token = token + 1
+        tokens[j] = token
+        counted[j] = a
+        record[#record + 1] = id .. "\31" .. token
         hset_later(C_ATTEMPTS, id, a)
         hset_later(C_LEASE, id, token .. tail)
         zadd_later(K_LEASE, deadline, id)
         zrem_later(K_READY, id)
-        out[#out + 1] = id
-        out[#out + 1] = token
-        out[#out + 1] = a
-        out[#out + 1] = gs[j]
-        out[#out + 1] = payloads[j]
-        out[#out + 1] = metas[j] or ""
     end
+    reply(out, chosen, tokens, counted)
+    redis.call("SET", last, table.concat(record, "\31") .. "\31", "PX", lease_ms)
 end
 flush(limit)
 

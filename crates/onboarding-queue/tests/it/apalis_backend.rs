@@ -333,3 +333,69 @@ async fn a_queue_opened_while_redis_is_down_works_once_it_is_up() {
     .await;
     assert_eq!(q.counts().await.unwrap().ready, 1);
 }
+
+#[tokio::test]
+async fn a_slow_redis_makes_the_worker_wait_not_die() {
+    let e = private_env(
+        QueueConfig {
+            group_running_limit: 0,
+            response_timeout: Duration::from_millis(200),
+            ..QueueConfig::default()
+        },
+        Default::default(),
+    )
+    .await;
+    let q = e.queue.clone();
+    let worker = WorkerBuilder::new("slow")
+        .backend(RedisBackend::<Work>::new(q.clone()))
+        .data(Seen::default())
+        .build(handler);
+    let run = tokio::spawn(worker.run());
+    q.enqueue(NewJob::new("g", serde_json::to_vec(&Work::Ok(1)).unwrap()))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "first job done", || async {
+        q.counts().await.unwrap().done == 1
+    })
+    .await;
+
+    // Redis stops answering for 1.5 s: a script spins (every other command times out).
+    let client = redis::Client::open(e.server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let spin = redis::Script::new(
+        "local s = redis.call('TIME') local t0 = s[1] * 1000000 + s[2] \
+         while true do local t = redis.call('TIME') \
+         if t[1] * 1000000 + t[2] - t0 > 1500000 then break end end return 1",
+    );
+    spin.load_async(&mut conn).await.unwrap();
+    let spinner = tokio::spawn(async move {
+        let r: redis::RedisResult<i64> = spin.invoke_async(&mut conn).await;
+        r
+    });
+    // The spin has begun once a command times out; from then on keep trying to enqueue.
+    let mut timeouts = 0;
+    loop {
+        match q
+            .enqueue(
+                NewJob::new("g", serde_json::to_vec(&Work::Ok(2)).unwrap()).idempotency_key("k2"),
+            )
+            .await
+        {
+            Ok(_) if timeouts > 0 => break,
+            Ok(_) => assert!(!spinner.is_finished(), "the spin never blocked redis"),
+            Err(err) => {
+                assert!(err.is_retryable(), "{err}");
+                timeouts += 1;
+            }
+        }
+        assert!(!run.is_finished(), "worker died while redis was slow");
+    }
+    // (The spinning call itself may time out on its client; the server ran it all the same.)
+    let _ = spinner.await.unwrap();
+    eventually(Duration::from_secs(15), "second job done", || async {
+        q.counts().await.map(|c| c.done == 2).unwrap_or(false)
+    })
+    .await;
+    assert!(!run.is_finished());
+    run.abort();
+}

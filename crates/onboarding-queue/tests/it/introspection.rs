@@ -97,3 +97,33 @@ async fn every_key_of_a_queue_shares_its_hash_tag() {
         );
     }
 }
+
+#[tokio::test]
+async fn scripts_are_loaded_once_and_called_by_hash() {
+    let e = private_env(QueueConfig::default(), Default::default()).await;
+    let q = &e.queue;
+    let w = WorkerId::new("w");
+    for i in 0..20u8 {
+        q.enqueue(NewJob::new("g", vec![i])).await.unwrap();
+        let j = q.fetch(&w, 1).await.unwrap().into_jobs().remove(0);
+        q.complete(&j.lease).await.unwrap();
+    }
+    let client = redis::Client::open(e.server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let calls = |name: &str| -> u64 {
+        info.lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
+            .and_then(|l| l.split("calls=").nth(1))
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(calls("evalsha") >= 60, "{info}");
+    assert_eq!(calls("eval"), 0, "script bodies are never sent with EVAL");
+    assert!(calls("script|load") <= 3, "each script loaded once: {info}");
+}

@@ -121,3 +121,52 @@ async fn a_job_that_always_kills_its_worker_ends_dead() {
     let outcomes: Vec<_> = info.history.iter().map(|h| h.outcome.as_str()).collect();
     assert_eq!(outcomes, ["lease_expired"; 3]);
 }
+
+#[tokio::test]
+async fn a_retried_fetch_ticket_returns_what_its_first_try_leased() {
+    let e = env(QueueConfig {
+        group_running_limit: 0,
+        ..QueueConfig::default()
+    })
+    .await;
+    let q = &e.queue;
+    q.enqueue_many((0..5u8).map(|i| NewJob::new("g", vec![i])).collect())
+        .await
+        .unwrap();
+    let w = WorkerId::new("w");
+    let ticket = onboarding_queue::FetchTicket::new();
+    // The first try "ran but its reply was lost"; the retry gets the same jobs and tokens.
+    let first = q
+        .fetch_with_ticket(&w, 2, &ticket)
+        .await
+        .unwrap()
+        .into_jobs();
+    let again = q
+        .fetch_with_ticket(&w, 2, &ticket)
+        .await
+        .unwrap()
+        .into_jobs();
+    let leases =
+        |v: &[onboarding_queue::LeasedJob]| v.iter().map(|j| j.lease.clone()).collect::<Vec<_>>();
+    assert_eq!(first.len(), 2);
+    assert_eq!(leases(&first), leases(&again));
+    assert_eq!(again[0].payload, first[0].payload);
+    assert_eq!(again[0].attempt, 1, "no second attempt counted");
+    assert_eq!(
+        q.counts().await.unwrap().running,
+        2,
+        "nothing more leased by the retry"
+    );
+    // A finished job is not handed out again.
+    q.complete(&first[0].lease).await.unwrap();
+    let third = q
+        .fetch_with_ticket(&w, 2, &ticket)
+        .await
+        .unwrap()
+        .into_jobs();
+    assert_eq!(leases(&third), vec![first[1].lease.clone()]);
+    // A new ticket is a new fetch.
+    let next = q.fetch(&w, 2).await.unwrap().into_jobs();
+    assert_eq!(next.len(), 2);
+    assert!(next.iter().all(|j| !leases(&first).contains(&j.lease)));
+}
