@@ -124,7 +124,13 @@ fn orchestrate() {
         "onboarding-queue vs apalis-redis 1.0, same private redis-server ({url}), one process per scenario"
     );
     println!(
-        "apalis-redis is fed in waves of {WAVE} (it cannot fetch once more than ~8,000 jobs are due at once); ours is fed the same way\n"
+        "apalis-redis is fed in waves of {WAVE} (it cannot fetch once more than ~8,000 jobs are due at once); ours is fed the same way"
+    );
+    println!(
+        "ours: group running limit off, fetch_batch 100, outcomes recorded in batches (confirmed: each awaited; default options: fetch_batch 1, confirmed)"
+    );
+    println!(
+        "apalis-redis: lock_tasks(false), batch 10 or 100 (the faster is shown), poll_with_interval(10ms)\n"
     );
     println!(
         "{:<44} {:>14} {:>14} {:>8} {:>10} {:>10}",
@@ -164,6 +170,12 @@ fn orchestrate() {
         (
             "drain 20k, c64, outcomes confirmed (jobs/s)",
             "ours_drain_64_confirmed",
+            vec!["apalis_drain_64_b100"],
+            true,
+        ),
+        (
+            "drain 20k, c64, default options (jobs/s)",
+            "ours_drain_64_defaults",
             vec!["apalis_drain_64_b100"],
             true,
         ),
@@ -265,6 +277,7 @@ async fn run_scenario(s: &str, url: &str) -> String {
                 c,
                 rest.contains(&"backlog"),
                 rest.contains(&"confirmed"),
+                rest.contains(&"defaults"),
             )
             .await
         }
@@ -349,7 +362,14 @@ fn drain_probe() -> Probe {
     p
 }
 
-async fn ours_drain(url: &str, name: &str, c: usize, backlog: bool, confirmed: bool) -> String {
+async fn ours_drain(
+    url: &str,
+    name: &str,
+    c: usize,
+    backlog: bool,
+    confirmed: bool,
+    defaults: bool,
+) -> String {
     let q = Queue::connect(url, name, ours_config())
         .await
         .expect("connect");
@@ -368,10 +388,14 @@ async fn ours_drain(url: &str, name: &str, c: usize, backlog: bool, confirmed: b
     }
     let backend = RedisBackend::<Job>::with_options(
         q.clone(),
-        BackendOptions {
-            fetch_batch: 100,
-            confirm_outcomes: confirmed,
-            ..BackendOptions::default()
+        if defaults {
+            BackendOptions::default()
+        } else {
+            BackendOptions {
+                fetch_batch: 100,
+                confirm_outcomes: confirmed,
+                ..BackendOptions::default()
+            }
         },
     );
     let probe = drain_probe();
