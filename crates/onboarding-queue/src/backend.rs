@@ -186,8 +186,8 @@ fn error_text(e: &BoxDynError) -> String {
     s
 }
 
-/// What the handler (and layers) can read about the job: `Data<JobContext>` is not needed,
-/// it is in the task's data (`task.ctx().data().get::<JobContext>()`).
+/// What the handler (and layers) can read about the job: it is in the task's data, so a
+/// handler takes `Data<JobContext>` (a layer reads `task.ctx().data().get::<JobContext>()`).
 #[derive(Debug, Clone)]
 pub struct JobContext {
     /// The lease (job id and fencing token).

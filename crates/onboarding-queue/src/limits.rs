@@ -98,6 +98,7 @@ impl Limits {
     /// Takes a permit, waiting up to `max_wait` for one to be released (a release publishes a
     /// message the waiters listen for) or to expire (the wait never goes past the earliest
     /// holder's expiry).
+    #[instrument(skip_all, fields(key = %key))]
     pub async fn acquire(
         &self,
         key: &str,
@@ -144,6 +145,7 @@ impl Limits {
         self.renew_or_release(permit, 0).await
     }
 
+    #[instrument(skip_all, fields(key = %permit.key))]
     async fn renew_or_release(&self, permit: &Permit, ttl_ms: u64) -> Result<bool, QueueError> {
         let held: i64 = scripts()
             .sem_renew
@@ -159,6 +161,7 @@ impl Limits {
     }
 
     /// Current holders of semaphore `key` whose lease has not expired.
+    #[instrument(skip_all, fields(key = %key))]
     pub async fn holders(&self, key: &str) -> Result<u64, QueueError> {
         let k = format!("{}sem:{key}", self.queue.prefix());
         redis::cmd("ZCOUNT")
@@ -197,6 +200,7 @@ impl Limits {
         Ok(self.hourly(key, 0, 0, None).await?.total)
     }
 
+    #[instrument(skip_all, fields(key = %key))]
     async fn hourly(
         &self,
         key: &str,

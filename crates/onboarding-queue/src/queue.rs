@@ -498,6 +498,7 @@ impl Queue {
 
     /// Requeues one dead job to run at `at` (None = now) with a fresh attempt budget. Returns
     /// false if the job is not dead.
+    #[instrument(skip_all, fields(queue = %self.inner.name))]
     pub async fn retry_dead(&self, id: &JobId, at: Option<SystemTime>) -> Result<bool, QueueError> {
         Ok(self
             .requeue(&[(id.clone(), at.map(millis).unwrap_or(0))])
@@ -535,6 +536,7 @@ impl Queue {
         Ok(n)
     }
 
+    #[instrument(skip_all, fields(queue = %self.inner.name))]
     async fn requeue(&self, pairs: &[(JobId, u64)]) -> Result<u64, QueueError> {
         let mut inv = scripts().requeue.prepare_invoke();
         inv.key(&self.inner.prefix).arg(0).arg(self.limit());
@@ -566,6 +568,7 @@ impl Queue {
     }
 
     /// Deletes the given dead jobs (with their history). Returns the number deleted.
+    #[instrument(skip_all, fields(queue = %self.inner.name))]
     pub async fn purge_dead(&self, ids: &[JobId]) -> Result<u64, QueueError> {
         let mut n = 0;
         for chunk in ids.chunks(FINISH_CHUNK) {
@@ -584,6 +587,7 @@ impl Queue {
     }
 
     /// Deletes every dead job matching `filter`. Returns the number deleted.
+    #[instrument(skip_all, fields(queue = %self.inner.name))]
     pub async fn purge_dead_where(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
         let ids = self.dead_matching(filter).await?;
         self.purge_dead(&ids).await
@@ -592,6 +596,7 @@ impl Queue {
     // ---------------------------------------------------------------- introspection
 
     /// Jobs per state, each an O(1) `ZCARD`, in one round trip.
+    #[instrument(skip_all, fields(queue = %self.inner.name))]
     pub async fn counts(&self) -> Result<Counts, QueueError> {
         let p = &self.inner.prefix;
         let (scheduled, ready, running, done, dead): (u64, u64, u64, u64, u64) = redis::pipe()
@@ -614,6 +619,7 @@ impl Queue {
 
     /// Ids of jobs in `state`, with paging. Order: scheduled by due time, ready by the time
     /// they became ready, running by lease deadline, done and dead oldest first.
+    #[instrument(skip_all, fields(queue = %self.inner.name))]
     pub async fn jobs(
         &self,
         state: State,

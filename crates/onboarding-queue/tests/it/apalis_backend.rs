@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use apalis::prelude::*;
+use onboarding_queue::JobContext;
 use onboarding_queue::backend::{BackendOptions, GROUP_META};
 use onboarding_queue::{NewJob, QueueConfig, RedisBackend, RetryPolicy, State, Verdict};
 use serde::{Deserialize, Serialize};
@@ -22,15 +23,26 @@ enum Work {
     Slow,
 }
 
+/// What the handler saw: the work, apalis' attempt, ours, and the "traceparent" metadata.
 #[derive(Clone, Default)]
-struct Seen(Arc<Mutex<Vec<(Work, usize, u32)>>>);
+struct Seen(Arc<Mutex<Vec<Sighting>>>);
 
-async fn handler(work: Work, attempt: Attempt, seen: Data<Seen>) -> Result<(), BoxDynError> {
-    seen.0
-        .0
-        .lock()
-        .unwrap()
-        .push((work.clone(), attempt.current(), 0));
+/// (work, apalis' attempt, our attempt, traceparent)
+type Sighting = (Work, usize, u32, Option<String>);
+
+async fn handler(
+    work: Work,
+    attempt: Attempt,
+    job: Data<JobContext>,
+    meta: MetadataStore,
+    seen: Data<Seen>,
+) -> Result<(), BoxDynError> {
+    seen.0.0.lock().unwrap().push((
+        work.clone(),
+        attempt.current(),
+        job.attempt,
+        meta.get("traceparent").map(str::to_owned),
+    ));
     match work {
         Work::Ok(_) => Ok(()),
         Work::Transient => Err("upstream 503".into()),
@@ -82,6 +94,11 @@ async fn apalis_worker_runs_jobs_and_maps_results_to_outcomes() {
     ] {
         let mut meta = MetadataStore::new();
         meta.insert(GROUP_META, "tenant-1").unwrap();
+        meta.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .unwrap();
         backend
             .push_task(TaskBuilder::new(w).with_metadata(meta).build())
             .await
@@ -111,8 +128,14 @@ async fn apalis_worker_runs_jobs_and_maps_results_to_outcomes() {
     let c = q.counts().await.unwrap();
     // Ok×2 done; Permanent and Panic dead; Transient retried in 60 s; Defer in an hour.
     assert_eq!((c.done, c.dead, c.scheduled), (2, 2, 2), "{c:?}");
-    for (_, attempt, _) in seen.0.lock().unwrap().iter() {
+    for (_, attempt, ours, trace) in seen.0.lock().unwrap().iter() {
         assert_eq!(*attempt, 1, "apalis sees the attempt counted at fetch");
+        assert_eq!(*ours, 1);
+        assert_eq!(
+            trace.as_deref(),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            "task metadata (the trace context) survives the round trip"
+        );
     }
 
     let dead = q.dead_letters(0, 10).await.unwrap();
