@@ -74,6 +74,30 @@ impl Queue {
         Self::with_client(client, name, config).await
     }
 
+    /// Opens queue `name` on the master that Redis Sentinel names `master` (asking the
+    /// sentinels at `sentinels`, `redis://host:port` each). The master is looked up once; after
+    /// a failover, open the queue again.
+    #[instrument(skip_all, fields(queue = name, master))]
+    pub async fn connect_sentinel(
+        sentinels: &[String],
+        master: &str,
+        name: &str,
+        config: QueueConfig,
+    ) -> Result<Self, QueueError> {
+        let mut sentinel = redis::sentinel::SentinelClient::build(
+            sentinels.to_vec(),
+            master.to_owned(),
+            None,
+            redis::sentinel::SentinelServerType::Master,
+        )
+        .map_err(QueueError::redis("sentinel"))?;
+        let client = sentinel
+            .async_get_client()
+            .await
+            .map_err(QueueError::redis("sentinel master lookup"))?;
+        Self::with_client(client, name, config).await
+    }
+
     /// Opens queue `name` with an existing client (for example one a
     /// `redis::sentinel::SentinelClient` handed out for the current master).
     #[instrument(skip_all, fields(queue = name))]

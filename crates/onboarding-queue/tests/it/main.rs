@@ -8,4 +8,5 @@ mod introspection;
 mod leases;
 mod limits;
 mod outcomes;
+mod sentinel;
 mod support;
