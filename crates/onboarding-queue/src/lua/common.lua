@@ -15,6 +15,7 @@
 --   P.."l"   hash  id -> "token|worker|leased_at" while leased (absent otherwise)
 --   P.."h"   hash  id -> attempt history (see history())
 --   P.."r"   hash  id -> dead-letter reason (dead jobs only)
+--   P.."f"   hash  id -> "token:op:code" of the last outcome applied (answers a repeated report)
 --   P.."ready"/"sched"/"lease"/"done"/"dead"  zsets, one per state (a job is in exactly one):
 --            score = when it became ready / its run time / its lease deadline / when it ended
 --   P.."q:"..p..":"..g list   ready job ids of group g in priority class p (0 first)
@@ -31,6 +32,7 @@ local K_READY, K_SCHED, K_LEASE, K_DONE, K_DEAD = P .. "ready", P .. "sched", P 
     P .. "done", P .. "dead"
 local C_PAYLOAD, C_META, C_GROUP, C_ATTEMPTS, C_LEASE, C_HIST, C_REASON = P .. "d", P .. "m",
     P .. "g", P .. "a", P .. "l", P .. "h", P .. "r"
+local C_FINISHED = P .. "f"
 
 -- Ready-list key of group g in class p, cached per call (string building is not free in Lua).
 local qkey_cache = { {}, {}, {} }
@@ -229,7 +231,8 @@ local function delete_jobs(ids, dead)
             drop[#drop + 1] = idem
         end
     end
-    for _, col in ipairs({ C_PAYLOAD, C_META, C_GROUP, C_ATTEMPTS, C_HIST, P .. "idemof" }) do
+    for _, col in ipairs({ C_PAYLOAD, C_META, C_GROUP, C_ATTEMPTS, C_HIST, C_FINISHED,
+        P .. "idemof" }) do
         variadic("HDEL", col, ids, 1000)
     end
     if dead then variadic("HDEL", C_REASON, ids, 1000) end

@@ -2,8 +2,9 @@
 --
 -- Guarantees, per job and atomic per call:
 -- * an outcome is applied only if the job is leased under exactly the given token; a worker
---   whose lease expired (or whose job was already finished) gets "refused" and nothing changes,
---   so no outcome is ever applied twice (the same lease twice in one call: the first wins);
+--   whose lease expired gets "refused" and nothing changes, so no outcome is ever applied
+--   twice; the same outcome reported again with the same token (a retry after a lost reply)
+--   gets the answer the first report got, and changes nothing;
 -- * every applied outcome appends one history entry (attempt, worker, times, outcome, error);
 -- * "done" keeps the job for retention: at most keep_count done jobs and none older than
 --   keep_age_ms, trimmed here in bounded steps (at most 2 per applied outcome + 8 per call);
@@ -24,6 +25,7 @@ local ids = {}
 for i = 5, #ARGV, 5 do ids[#ids + 1] = ARGV[i + 1] end
 local leases, attempts, gs, hs = column(C_LEASE, ids), column(C_ATTEMPTS, ids),
     column(C_GROUP, ids), column(C_HIST, ids)
+local finished = column(C_FINISHED, ids)
 local out = {}
 local ended = {}
 local trims = 8
@@ -33,7 +35,14 @@ for j, id in ipairs(ids) do
     local held, w, since
     if leases[j] and not ended[id] then held, w, since = parse_lease(leases[j]) end
     if held ~= token or not gs[j] then
-        out[#out + 1] = 0
+        -- Not leased under this token: a repeat of the outcome already applied with it gets
+        -- the same answer; anything else is refused.
+        local code = 0
+        if not ended[id] and finished[j] then
+            local ft, fop, fc = string.match(finished[j], "^(%d+):(%a+):(%d)$")
+            if ft == token and fop == op then code = tonumber(fc) end
+        end
+        out[#out + 1] = code
     else
         ended[id] = true
         local p, max, _, g = parse_g(gs[j])
@@ -65,6 +74,7 @@ for j, id in ipairs(ids) do
             bury(id, text, now)
         end
         hset_later(C_HIST, id, h)
+        hset_later(C_FINISHED, id, token .. ":" .. op .. ":" .. code)
         out[#out + 1] = code
     end
 end

@@ -48,9 +48,16 @@ async fn enqueue_fetch_complete_round_trip() {
     assert_eq!(info.history[0].outcome, "done");
     assert_eq!(info.history[0].worker.as_deref(), Some(w.as_str()));
 
-    // A second outcome with the same lease is refused and changes nothing.
-    assert_eq!(q.complete(&got.lease).await.unwrap(), Ack::Refused);
-    assert_eq!(q.job(&job.id).await.unwrap().unwrap().history.len(), 1);
+    // The same outcome reported again (a retry after a lost reply) gets the same answer and
+    // changes nothing; a different outcome with the same lease is refused.
+    assert_eq!(q.complete(&got.lease).await.unwrap(), Ack::Applied);
+    assert_eq!(
+        q.fail_permanently(&got.lease, "late").await.unwrap(),
+        Ack::Refused
+    );
+    let info = q.job(&job.id).await.unwrap().unwrap();
+    assert_eq!((info.state, info.history.len()), (State::Done, 1));
+    assert_eq!(q.counts().await.unwrap().done, 1);
     assert!(matches!(q.fetch(&w, 10).await.unwrap(), Fetched::Idle(_)));
 }
 
