@@ -12,10 +12,10 @@
 --   P.."m"   hash  id -> metadata JSON (immutable; absent when empty)
 --   P.."g"   hash  id -> "prio|max|created|group" (immutable)
 --   P.."a"   hash  id -> attempts counted in the current budget (absent = 0)
---   P.."l"   hash  id -> "token|worker|leased_at" while leased (absent otherwise)
+--   P.."l"   hash  id -> "token|worker|leased_at" while leased; after an outcome
+--                  "F:token:op:code" (answers a repeated report of that outcome)
 --   P.."h"   hash  id -> attempt history (see history())
 --   P.."r"   hash  id -> dead-letter reason (dead jobs only)
---   P.."f"   hash  id -> "token:op:code" of the last outcome applied (answers a repeated report)
 --   P.."ready"/"sched"/"lease"/"done"/"dead"  zsets, one per state (a job is in exactly one):
 --            score = when it became ready / its run time / its lease deadline / when it ended
 --   P.."q:"..p..":"..g list   ready job ids of group g in priority class p (0 first)
@@ -32,7 +32,6 @@ local K_READY, K_SCHED, K_LEASE, K_DONE, K_DEAD = P .. "ready", P .. "sched", P 
     P .. "done", P .. "dead"
 local C_PAYLOAD, C_META, C_GROUP, C_ATTEMPTS, C_LEASE, C_HIST, C_REASON = P .. "d", P .. "m",
     P .. "g", P .. "a", P .. "l", P .. "h", P .. "r"
-local C_FINISHED = P .. "f"
 
 -- Ready-list key of group g in class p, cached per call (string building is not free in Lua).
 local qkey_cache = { {}, {}, {} }
@@ -221,7 +220,7 @@ end
 
 -- Deletes finished jobs entirely (retention and purge): every column and the idempotency
 -- key, a constant number of commands per call. The caller removes them from their state set.
--- (Finished jobs hold no lease; only dead ones a reason.)
+-- (Only dead jobs have a reason.)
 local function delete_jobs(ids, dead)
     if #ids == 0 then return end
     local idems = column(P .. "idemof", ids)
@@ -231,7 +230,7 @@ local function delete_jobs(ids, dead)
             drop[#drop + 1] = idem
         end
     end
-    for _, col in ipairs({ C_PAYLOAD, C_META, C_GROUP, C_ATTEMPTS, C_HIST, C_FINISHED,
+    for _, col in ipairs({ C_PAYLOAD, C_META, C_GROUP, C_ATTEMPTS, C_LEASE, C_HIST,
         P .. "idemof" }) do
         variadic("HDEL", col, ids, 1000)
     end

@@ -25,7 +25,6 @@ local ids = {}
 for i = 5, #ARGV, 5 do ids[#ids + 1] = ARGV[i + 1] end
 local leases, attempts, gs, hs = column(C_LEASE, ids), column(C_ATTEMPTS, ids),
     column(C_GROUP, ids), column(C_HIST, ids)
-local finished = column(C_FINISHED, ids)
 local out = {}
 local ended = {}
 local trims = 8
@@ -38,8 +37,8 @@ for j, id in ipairs(ids) do
         -- Not leased under this token: a repeat of the outcome already applied with it gets
         -- the same answer; anything else is refused.
         local code = 0
-        if not ended[id] and finished[j] then
-            local ft, fop, fc = string.match(finished[j], "^(%d+):(%a+):(%d)$")
+        if not ended[id] and leases[j] then
+            local ft, fop, fc = string.match(leases[j], "^F:(%d+):(%a+):(%d)$")
             if ft == token and fop == op then code = tonumber(fc) end
         end
         out[#out + 1] = code
@@ -49,7 +48,6 @@ for j, id in ipairs(ids) do
         local a = tonumber(attempts[j] or "0")
         local h = hs[j]
         zrem_later(K_LEASE, id)
-        hdel_later(C_LEASE, id)
         run_later(g, -1)
         local code = 1
         if op == "done" then
@@ -74,7 +72,7 @@ for j, id in ipairs(ids) do
             bury(id, text, now)
         end
         hset_later(C_HIST, id, h)
-        hset_later(C_FINISHED, id, token .. ":" .. op .. ":" .. code)
+        hset_later(C_LEASE, id, "F:" .. token .. ":" .. op .. ":" .. code)
         out[#out + 1] = code
     end
 end
