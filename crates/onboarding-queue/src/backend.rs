@@ -825,3 +825,96 @@ impl<Args: Serialize> Sink<Task<Args>> for RedisBackend<Args> {
 }
 
 impl<Args> Unpin for RedisBackend<Args> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wrapper error, like a layer or handler would add around the real cause.
+    #[derive(Debug, thiserror::Error)]
+    #[error("step failed")]
+    struct Wrapped(#[source] BoxDynError);
+
+    fn delay_of(o: &Outcome) -> Option<Duration> {
+        match o {
+            Outcome::RetryAt { at, .. } | Outcome::DeferUntil { at, .. } => {
+                Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn handler_errors_map_to_outcomes() {
+        let policy = RetryPolicy::Exponential {
+            base: Duration::from_secs(10),
+            factor: 3,
+            max: Duration::from_secs(100),
+        };
+        let at = SystemTime::now() + Duration::from_secs(3600);
+        let cases: Vec<(BoxDynError, &str)> = vec![
+            (Box::new(Verdict::fail("bad input")), "fail"),
+            (Box::new(Wrapped(Box::new(Verdict::fail("deep")))), "fail"),
+            (Box::new(Verdict::retry_at(at, "503")), "retry"),
+            (Box::new(Verdict::defer_until(at, "budget")), "defer"),
+            (Box::new(AbortError::new("panicked")), "fail"),
+            (
+                Box::new(RetryAfterError::new("429", Duration::from_secs(7))),
+                "retry",
+            ),
+            (Box::new(DeferredError::new("later")), "defer"),
+            ("plain".into(), "retry"),
+        ];
+        for (err, want) in cases {
+            let got = match classify(&err, 1, &policy) {
+                Outcome::Done => "done",
+                Outcome::RetryAt { .. } => "retry",
+                Outcome::DeferUntil { .. } => "defer",
+                Outcome::Fail { .. } => "fail",
+            };
+            assert_eq!(got, want, "for {err}");
+        }
+        let retry_after: BoxDynError =
+            Box::new(RetryAfterError::new("429", Duration::from_secs(7)));
+        let d = delay_of(&classify(&retry_after, 1, &policy)).unwrap();
+        assert!(
+            d > Duration::from_secs(6) && d <= Duration::from_secs(7),
+            "{d:?}"
+        );
+        let wrapped: BoxDynError = Box::new(Wrapped("inner cause".into()));
+        match classify(&wrapped, 1, &policy) {
+            Outcome::RetryAt { error, .. } => assert_eq!(error, "step failed: inner cause"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn exponential_policy_grows_by_attempt_and_is_capped() {
+        let policy = RetryPolicy::Exponential {
+            base: Duration::from_secs(10),
+            factor: 3,
+            max: Duration::from_secs(100),
+        };
+        let e: BoxDynError = "x".into();
+        let secs = |attempt| {
+            delay_of(&policy.outcome(attempt, &e))
+                .unwrap()
+                .as_secs_f64()
+                .round() as u64
+        };
+        assert_eq!(secs(1), 10);
+        assert_eq!(secs(2), 30);
+        assert_eq!(secs(3), 90);
+        assert_eq!(secs(4), 100, "capped");
+        assert_eq!(secs(40), 100, "no overflow for large attempts");
+        let custom = RetryPolicy::Custom(Arc::new(|attempt, _| Outcome::Fail {
+            reason: format!("attempt {attempt}"),
+        }));
+        assert_eq!(
+            classify(&e, 4, &custom),
+            Outcome::Fail {
+                reason: "attempt 4".into()
+            }
+        );
+    }
+}

@@ -68,3 +68,49 @@ impl QueueError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::{ErrorKind, RedisError, ServerErrorKind};
+
+    fn redis_err(e: RedisError) -> QueueError {
+        QueueError::redis("test")(e)
+    }
+
+    #[test]
+    fn retryable_is_true_only_for_errors_that_can_pass() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let json = serde_json::from_str::<u8>("x").unwrap_err();
+        let cases = [
+            (redis_err(RedisError::from(io)), true),
+            (
+                redis_err(RedisError::from((
+                    ErrorKind::Server(ServerErrorKind::BusyLoading),
+                    "loading",
+                ))),
+                true,
+            ),
+            (
+                redis_err(RedisError::from((
+                    ErrorKind::Server(ServerErrorKind::ReadOnly),
+                    "replica",
+                ))),
+                true,
+            ),
+            (
+                redis_err(RedisError::from((
+                    ErrorKind::Server(ServerErrorKind::ResponseError),
+                    "ERR",
+                ))),
+                false,
+            ),
+            (QueueError::protocol("fetch", "bad reply"), false),
+            (QueueError::Invalid("empty group".into()), false),
+            (QueueError::Codec(json), false),
+        ];
+        for (err, want) in cases {
+            assert_eq!(err.is_retryable(), want, "{err:?}");
+        }
+    }
+}
