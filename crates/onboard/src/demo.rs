@@ -13,7 +13,7 @@
 //!
 //! The simulated operator also confirms the two operator-attested steps (A12, V1) as an
 //! operator would with `onboard ack`. The demo uses faster retry schedules than production
-//! (operator re-checks every second or two instead of minutes) so it finishes quickly.
+//! (`setup::fast_policy`: operator re-checks every second instead of minutes).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,7 +24,6 @@ use anyhow::{Context as _, bail};
 use autotask_sim::{SeedApiUser, SimConfig, SimHandle};
 use clap::Args;
 use onboarding_steps::TenantSettings;
-use onboarding_steps::retry::{Exponential, RetryPolicy};
 use onboarding_steps::run::{Run, RunKind, StepState};
 use onboarding_telemetry::TelemetryConfig;
 use onboarding_worker::metrics::Metrics;
@@ -96,22 +95,6 @@ pub async fn sim(args: SimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Retry schedules fast enough for a demo.
-fn demo_policy() -> RetryPolicy {
-    let fast = |min_ms, max_ms| Exponential {
-        min_ms,
-        factor: 2.0,
-        max_ms,
-        jitter: 0.2,
-    };
-    RetryPolicy {
-        transient: fast(200, 2_000),
-        transient_max_attempts: 8,
-        operator: fast(1_000, 2_000),
-        budget_defer: fast(2_000, 2_000),
-    }
-}
-
 struct Scenario {
     tenant: &'static str,
     story: &'static str,
@@ -180,7 +163,12 @@ pub async fn demo(args: DemoArgs, mut config: Config, json: bool) -> anyhow::Res
         config.secret_key = KeySource::Inline(SecretBox::generate_key());
     }
     config.lease = Duration::from_secs(10);
-    let onboard = app::connect(&config, app::sealing_key(&config, true)?, demo_policy()).await?;
+    let onboard = app::connect(
+        &config,
+        app::sealing_key(&config, true)?,
+        onboarding_worker::setup::fast_policy(),
+    )
+    .await?;
     say(
         json,
         &format!(

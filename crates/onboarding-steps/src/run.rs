@@ -907,7 +907,15 @@ impl Run {
                 };
                 let state = StepState::Failed {
                     reason: reason.clone(),
-                    remediation: refusal.and_then(|r| r.remediation.map(|b| *b)),
+                    // Every failed step says what to do in Autotask: the step's own
+                    // instructions when it gave none.
+                    remediation: Some(match refusal {
+                        Some(r) => r
+                            .remediation
+                            .map(|b| *b)
+                            .unwrap_or_else(|| crate::Remediation::for_step(step, &r.findings)),
+                        None => crate::Remediation::for_step(step, &[]),
+                    }),
                 };
                 self.set_step_state(step, state, now, actor.clone(), &reason)?;
                 self.set_state(RunState::Failed, now, actor, &reason)?;

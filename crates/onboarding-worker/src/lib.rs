@@ -7,4 +7,5 @@ pub mod metrics;
 pub mod runs;
 pub mod secrets;
 pub mod service;
+pub mod setup;
 pub mod worker;

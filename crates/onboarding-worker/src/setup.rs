@@ -1,0 +1,131 @@
+//! Wiring from plain settings to a ready [`Onboard`] service: Redis connections, the step
+//! queue (one running step per tenant), run and credential stores, and the Autotask client
+//! with thread-limit permits shared through Redis and the budget pacer. Used by the `onboard`
+//! binary, the demo and the end-to-end tests, so all of them run the same wiring.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use autotask_client::{AutotaskClient, ClientConfig, Target};
+use onboarding_queue::{Queue, QueueConfig, QueueError};
+use onboarding_steps::retry::RetryPolicy;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use url::Url;
+
+use crate::limits::{BudgetPacer, SharedLimiter};
+use crate::runs::RunStore;
+use crate::secrets::{CredentialStore, SecretBox, WebhookSecrets};
+use crate::service::Onboard;
+
+/// What the wiring needs.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// Redis URL.
+    pub redis_url: String,
+    /// Key prefix; the step queue is `{prefix}-steps`.
+    pub prefix: String,
+    /// Explicit Autotask base URL (the simulator); `None` = the real Autotask.
+    pub autotask_base_url: Option<Url>,
+    /// Job lease (a dead worker's step is picked up again after it).
+    pub lease: Duration,
+    /// Share of each tenant's hourly request budget onboard may use.
+    pub budget_share: f64,
+    /// Retry schedules.
+    pub policy: RetryPolicy,
+}
+
+/// Wiring failures, naming what could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// Redis could not be reached.
+    #[error("cannot connect to Redis at {url}: {source}")]
+    Redis {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: redis::RedisError,
+    },
+    /// The queue could not be opened.
+    #[error("cannot open the step queue at {url}: {source}")]
+    Queue {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: QueueError,
+    },
+    /// The HTTP client could not be built.
+    #[error("cannot build the Autotask client: {0}")]
+    Client(#[from] autotask_client::Error),
+}
+
+/// Retry schedules for demos and tests: the production shapes (exponential, jitter, cap,
+/// attempt limit) with delays of milliseconds to seconds instead of seconds to hours.
+pub fn fast_policy() -> RetryPolicy {
+    let fast = |min_ms, max_ms| onboarding_steps::retry::Exponential {
+        min_ms,
+        factor: 2.0,
+        max_ms,
+        jitter: 0.2,
+    };
+    RetryPolicy {
+        transient: fast(100, 1_000),
+        transient_max_attempts: 8,
+        operator: fast(500, 1_000),
+        budget_defer: fast(1_000, 1_000),
+    }
+}
+
+/// Connects everything.
+pub async fn connect(setup: &Setup, key: SecretBox) -> Result<Onboard, SetupError> {
+    let redis_error = |source| SetupError::Redis {
+        url: setup.redis_url.clone(),
+        source,
+    };
+    let client = redis::Client::open(setup.redis_url.as_str()).map_err(redis_error)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(5)));
+    let redis = ConnectionManager::new_with_config(client, config)
+        .await
+        .map_err(redis_error)?;
+    let queue_config = QueueConfig {
+        lease: setup.lease,
+        group_running_limit: 1,
+        default_max_attempts: setup.policy.transient_max_attempts + 2,
+        ..QueueConfig::default()
+    };
+    let queue = Queue::connect(
+        &setup.redis_url,
+        &format!("{}-steps", setup.prefix),
+        queue_config,
+    )
+    .await
+    .map_err(|source| SetupError::Queue {
+        url: setup.redis_url.clone(),
+        source,
+    })?;
+    let target = match &setup.autotask_base_url {
+        Some(url) => Target::Explicit(url.clone()),
+        None => Target::Autotask,
+    };
+    let client_config = ClientConfig::new(target);
+    let limiter = SharedLimiter::new(
+        queue.limits(),
+        client_config.endpoint_concurrency as u32,
+        client_config.request_timeout + Duration::from_secs(10),
+        Duration::from_secs(30),
+    );
+    let pacer = BudgetPacer {
+        share: setup.budget_share,
+        wait: Duration::from_secs(300),
+    };
+    let client = AutotaskClient::with_parts(client_config, Arc::new(limiter), Arc::new(pacer))?;
+    Ok(Onboard {
+        runs: RunStore::new(redis.clone(), &setup.prefix),
+        credentials: CredentialStore::new(redis.clone(), &setup.prefix, key.clone()),
+        webhook_secrets: WebhookSecrets::new(redis, &setup.prefix, key),
+        queue,
+        client,
+        policy: setup.policy,
+    })
+}

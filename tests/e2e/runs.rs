@@ -1,0 +1,306 @@
+//! Every run kind reaches `succeeded` through the queue, including the demo's stories, and
+//! enqueueing is idempotent and validated.
+
+use autotask_sim::SeedApiUser;
+use onboarding_steps::StepName;
+use onboarding_steps::run::{RunKind, RunState, StepState};
+use onboarding_worker::service::ServiceError;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn onboard_creates_one_ready_webhook_owned_by_the_new_user() {
+    let e = env(&["acme"]).await;
+    let user = seed(&e.sim, "acme", SeedApiUser::default());
+    let _w = e.worker(4);
+    let run = e.onboarded("acme", &user).await;
+    let hooks = ticket_webhooks(&e.sim, "acme");
+    assert_eq!(hooks.len(), 1, "{hooks:#?}");
+    assert_eq!(hooks[0]["ownerResourceID"], user.resource_id);
+    assert_eq!(
+        (
+            hooks[0]["isActive"].as_bool(),
+            hooks[0]["isReady"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    let ensure = run.step(StepName::EnsureWebhooks).unwrap();
+    assert_eq!(ensure.state, StepState::Succeeded { changed: true });
+
+    // Onboarding again changes nothing (idempotent steps), with a new idempotency key.
+    let mut again = request(RunKind::Onboard, "acme", &user);
+    again.idempotency_key = Some("second".into());
+    let r = e.onboard.enqueue(again, None).await.unwrap();
+    let run = e.finish(&r.run_id, true, 30).await;
+    assert_eq!(run.state, RunState::Succeeded);
+    assert_eq!(
+        run.step(StepName::EnsureWebhooks).unwrap().state,
+        StepState::Succeeded { changed: false }
+    );
+    assert_eq!(ticket_webhooks(&e.sim, "acme").len(), 1);
+}
+
+#[tokio::test]
+async fn change_api_user_with_an_inactive_previous_user_cleans_up_its_webhook() {
+    let e = env(&["globex"]).await;
+    let previous = seed(&e.sim, "globex", SeedApiUser::default());
+    let new = seed(
+        &e.sim,
+        "globex",
+        SeedApiUser {
+            last_name: "Two".into(),
+            ..SeedApiUser::default()
+        },
+    );
+    let admin = seed(
+        &e.sim,
+        "globex",
+        SeedApiUser {
+            last_name: "Admin".into(),
+            ..SeedApiUser::default()
+        },
+    );
+    let db = e.sim.db("globex").unwrap();
+    db.set_resource_admin(admin.security_level_id, true)
+        .unwrap();
+    let _w = e.worker(4);
+    e.onboarded("globex", &previous).await;
+    db.set_active(previous.resource_id, false).unwrap();
+
+    let mut change = request(RunKind::ChangeApiUser, "globex", &new);
+    change.previous_user = Some(credentials(&previous));
+    change.admin = Some(credentials(&admin));
+    let r = e.onboard.enqueue(change, None).await.unwrap();
+    let run = e.finish(&r.run_id, true, 40).await;
+    assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+    for step in [
+        StepName::ReactivatePreviousUser,
+        StepName::DeletePreviousWebhooks,
+        StepName::DeactivatePreviousUser,
+    ] {
+        assert_eq!(
+            run.step(step).unwrap().state,
+            StepState::Succeeded { changed: true },
+            "{step}"
+        );
+    }
+    let hooks = ticket_webhooks(&e.sim, "globex");
+    let owners: Vec<_> = hooks
+        .iter()
+        .map(|h| h["ownerResourceID"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        owners,
+        vec![new.resource_id],
+        "only the new user's webhook is left"
+    );
+    assert!(
+        !db.api_user(previous.resource_id).unwrap().active,
+        "the previous user is inactive again"
+    );
+}
+
+#[tokio::test]
+async fn cleanup_webhooks_alone_removes_the_previous_users_webhooks() {
+    let e = env(&["initech"]).await;
+    let previous = seed(&e.sim, "initech", SeedApiUser::default());
+    let new = seed(
+        &e.sim,
+        "initech",
+        SeedApiUser {
+            last_name: "Two".into(),
+            ..SeedApiUser::default()
+        },
+    );
+    let _w = e.worker(4);
+    e.onboarded("initech", &previous).await;
+    e.onboarded("initech", &new).await;
+    assert_eq!(ticket_webhooks(&e.sim, "initech").len(), 2);
+
+    let mut cleanup = request(RunKind::CleanupWebhooks, "initech", &new);
+    cleanup.previous_user = Some(credentials(&previous));
+    let r = e.onboard.enqueue(cleanup, None).await.unwrap();
+    let run = e.finish(&r.run_id, true, 30).await;
+    assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+    let owners: Vec<_> = ticket_webhooks(&e.sim, "initech")
+        .iter()
+        .map(|h| h["ownerResourceID"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        owners,
+        vec![new.resource_id],
+        "only the new user's webhook is left"
+    );
+    assert!(
+        e.sim
+            .db("initech")
+            .unwrap()
+            .api_user(previous.resource_id)
+            .unwrap()
+            .active,
+        "an active previous user stays active"
+    );
+}
+
+#[tokio::test]
+async fn verify_makes_only_reads_and_reports_drift() {
+    let e = env(&["acme"]).await;
+    let user = seed(&e.sim, "acme", SeedApiUser::default());
+    let _w = e.worker(4);
+    e.onboarded("acme", &user).await;
+
+    e.sim.clear_requests();
+    let r = e
+        .onboard
+        .enqueue(request(RunKind::Verify, "acme", &user), None)
+        .await
+        .unwrap();
+    let run = e.finish(&r.run_id, false, 30).await;
+    assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+    let requests = e.sim.requests();
+    let writes: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method != "GET" && !r.path.to_ascii_lowercase().contains("/query"))
+        .collect();
+    assert!(writes.is_empty(), "a verify run wrote: {writes:#?}");
+    println!("verify of a converged tenant: {} reads", requests.len());
+
+    // Drift: someone deletes the webhook; verify fails and says what is missing.
+    let id = ticket_webhooks(&e.sim, "acme")[0]["id"].as_i64().unwrap();
+    let client = autotask_client::AutotaskClient::new(autotask_client::ClientConfig::new(
+        autotask_client::Target::Explicit(url::Url::parse(e.sim.base_url()).unwrap()),
+    ))
+    .unwrap();
+    let tenant = client
+        .tenant(autotask_client::Credentials::new(
+            &user.integration_code,
+            &user.user_name,
+            &user.secret,
+        ))
+        .await
+        .unwrap();
+    tenant
+        .delete(&autotask_types::WebhookFamily::Ticket.webhooks(), id)
+        .await
+        .unwrap();
+    let mut again = request(RunKind::Verify, "acme", &user);
+    again.idempotency_key = Some("verify-2".into());
+    let r = e.onboard.enqueue(again, None).await.unwrap();
+    let run = e.finish(&r.run_id, false, 30).await;
+    assert_eq!(run.state, RunState::Failed);
+    let StepState::Failed { reason, .. } = &run.step(StepName::EnsureWebhooks).unwrap().state
+    else {
+        panic!("{:#?}", summary(&run));
+    };
+    assert!(reason.contains("drift"), "{reason}");
+    assert!(
+        ticket_webhooks(&e.sim, "acme").is_empty(),
+        "verify must not repair"
+    );
+}
+
+#[tokio::test]
+async fn missing_webhook_permission_waits_for_the_operator_then_completes() {
+    let e = env(&["initech"]).await;
+    let user = seed(
+        &e.sim,
+        "initech",
+        SeedApiUser {
+            webhook_max: None,
+            ..SeedApiUser::default()
+        },
+    );
+    let _w = e.worker(4);
+    let r = e
+        .onboard
+        .enqueue(request(RunKind::Onboard, "initech", &user), None)
+        .await
+        .unwrap();
+    let run = e
+        .until(&r.run_id, 30, "waiting for the webhook permission", |run| {
+            run.state == RunState::WaitingForOperator
+                && matches!(
+                    run.step(StepName::VerifyWebhookPermission).unwrap().state,
+                    StepState::WaitingForOperator { .. }
+                )
+        })
+        .await;
+    let StepState::WaitingForOperator { instructions, .. } =
+        &run.step(StepName::VerifyWebhookPermission).unwrap().state
+    else {
+        unreachable!()
+    };
+    assert!(
+        instructions
+            .instructions_en
+            .iter()
+            .any(|l| l.contains("Webhooks")),
+        "{instructions:#?}"
+    );
+    assert!(!instructions.instructions_de.is_empty());
+
+    let db = e.sim.db("initech").unwrap();
+    let system = db
+        .security_levels()
+        .into_iter()
+        .find(|l| l.name == "API User (system)")
+        .unwrap();
+    let copy = db
+        .copy_security_level(system.id, "API User (webhooks)")
+        .unwrap();
+    db.set_webhook_permission(copy.id, true, 10).unwrap();
+    db.assign_security_level(user.resource_id, copy.id).unwrap();
+    let run = e.finish(&r.run_id, true, 30).await;
+    assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+    assert!(
+        run.step(StepName::VerifyWebhookPermission)
+            .unwrap()
+            .attempts
+            >= 2
+    );
+    assert_eq!(ticket_webhooks(&e.sim, "initech").len(), 1);
+}
+
+#[tokio::test]
+async fn enqueue_is_idempotent_and_validated() {
+    let e = env(&["acme"]).await;
+    let user = seed(&e.sim, "acme", SeedApiUser::default());
+    let mut req = request(RunKind::Onboard, "acme", &user);
+    req.idempotency_key = Some("portal-42".into());
+    let first = e.onboard.enqueue(req.clone(), None).await.unwrap();
+    let second = e.onboard.enqueue(req.clone(), None).await.unwrap();
+    assert!(first.created && !second.created);
+    assert_eq!(first.run_id, second.run_id);
+    assert_eq!(
+        e.onboard.queue.counts().await.unwrap().ready,
+        1,
+        "one job for one run"
+    );
+
+    let mut other = req.clone();
+    other.tenant_name = "Another name".into();
+    match e.onboard.enqueue(other, None).await {
+        Err(ServiceError::Conflict { run, .. }) => assert_eq!(run, first.run_id),
+        other => panic!("{other:?}"),
+    }
+    let mut bad = req.clone();
+    bad.idempotency_key = Some("bad".into());
+    bad.tenant_id = "acme corp!".into();
+    let err = e.onboard.enqueue(bad, None).await.unwrap_err().to_string();
+    assert!(err.contains("tenant_id"), "{err}");
+    let mut bad = req;
+    bad.idempotency_key = Some("bad-2".into());
+    bad.new_user.secret = String::new();
+    let err = e.onboard.enqueue(bad, None).await.unwrap_err().to_string();
+    assert_eq!(err, "invalid request: new_user.secret: must not be empty");
+    assert_eq!(
+        e.onboard
+            .runs
+            .list(&Default::default(), 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "bad requests store nothing"
+    );
+}
