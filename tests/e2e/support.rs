@@ -58,6 +58,11 @@ pub struct WorkerThread {
 impl Env {
     /// Starts a worker with `concurrency` steps at once.
     pub fn worker(&self, concurrency: usize) -> WorkerThread {
+        self.worker_with(concurrency, Arc::new(Metrics::default()))
+    }
+
+    /// Starts a worker that counts into `metrics`.
+    pub fn worker_with(&self, concurrency: usize, metrics: Arc<Metrics>) -> WorkerThread {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let env = self.worker_env.clone();
         let thread = std::thread::spawn(move || {
@@ -68,11 +73,7 @@ impl Env {
                 .unwrap();
             rt.block_on(async move {
                 let onboard = env.connect().await.expect("worker connect");
-                let handler = Handler {
-                    onboard,
-                    metrics: Arc::new(Metrics::default()),
-                    worker: unique_name("e2e-worker"),
-                };
+                let handler = Handler::new(onboard, metrics, unique_name("e2e-worker"));
                 let _ = run_worker(handler, concurrency, async move {
                     let _ = stopped.await;
                 })

@@ -39,7 +39,11 @@ struct Inner {
     thresholds: Mutex<HashMap<String, ThresholdInformation>>,
     limiter: Arc<dyn Limiter>,
     pacer: Arc<dyn Pacer>,
+    observer: Option<Observer>,
 }
+
+/// Told about every answered request: (entity, status; 0 when no answer came). For metrics.
+pub type Observer = Arc<dyn Fn(&str, u16) + Send + Sync>;
 
 #[derive(Clone, Debug)]
 struct Zone {
@@ -89,8 +93,26 @@ impl AutotaskClient {
                 thresholds: Mutex::default(),
                 limiter,
                 pacer,
+                observer: None,
             }),
         })
+    }
+
+    /// The same client, telling `observer` about every request (entity and status). Zone
+    /// and threshold caches start empty.
+    pub fn observed_by(self, observer: Observer) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                http: inner.http.clone(),
+                config: inner.config.clone(),
+                zones: Mutex::default(),
+                thresholds: Mutex::default(),
+                limiter: inner.limiter.clone(),
+                pacer: inner.pacer.clone(),
+                observer: Some(observer),
+            }),
+        }
     }
 
     /// The REST base URL of `username`'s database (normalised, allowlisted), from the cache
@@ -505,11 +527,15 @@ impl Tenant {
             let _permit = inner.limiter.acquire(&key).await?;
             let result = self.exchange(request).await;
             let span = tracing::Span::current();
-            match &result {
+            let status = match &result {
                 Ok((status, _)) | Err((Some(status), _)) => {
                     span.record("http.response.status_code", status);
+                    *status
                 }
-                Err((None, _)) => {}
+                Err((None, _)) => 0,
+            };
+            if let Some(observe) = &inner.observer {
+                observe(request.entity, status);
             }
             if let Err((_, e)) = &result {
                 span.record("error.type", error_type(e));

@@ -27,7 +27,7 @@ mod error;
 mod limit;
 mod zone;
 
-pub use client::{AutotaskClient, Tenant};
+pub use client::{AutotaskClient, Observer, Tenant};
 pub use config::{ClientConfig, RetryPolicy, Target};
 pub use credentials::{Credentials, Secret};
 pub use error::{Error, classify};

@@ -290,11 +290,12 @@ async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
     tracing::info!(addr = %config.metrics_addr, "metrics at /metrics");
     let router = onboarding_worker::metrics::router(metrics.clone(), onboard.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let handler = Handler {
+    let handler = Handler::new(
         onboard,
         metrics,
-        worker: format!("{}-{}", args.name, std::process::id()),
-    };
+        format!("{}-{}", args.name, std::process::id()),
+    );
+
     run_worker(
         handler,
         args.concurrency.unwrap_or(config.concurrency),

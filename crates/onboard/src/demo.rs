@@ -183,11 +183,12 @@ pub async fn demo(args: DemoArgs, mut config: Config, json: bool) -> anyhow::Res
     let metrics_addr = listener.local_addr()?;
     let router = onboarding_worker::metrics::router(metrics.clone(), onboard.clone());
     let metrics_server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let handler = Handler {
-        onboard: onboard.clone(),
+    let handler = Handler::new(
+        onboard.clone(),
         metrics,
-        worker: format!("demo-{}", std::process::id()),
-    };
+        format!("demo-{}", std::process::id()),
+    );
+
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = run_worker(handler, 8, async move {
         let _ = stopped.await;

@@ -98,7 +98,7 @@ fn class_of(outcome: &AttemptOutcome, verify_only: bool) -> Option<ErrorClass> {
     }
 }
 
-/// The worker's shared state for handlers.
+/// The worker's shared state for handlers (build it with [`Handler::new`]).
 #[derive(Clone)]
 pub struct Handler {
     /// The service.
@@ -110,6 +110,21 @@ pub struct Handler {
 }
 
 impl Handler {
+    /// A handler whose Autotask requests are counted in `metrics`.
+    pub fn new(mut onboard: Onboard, metrics: Arc<Metrics>, worker: String) -> Self {
+        let counted = metrics.clone();
+        onboard.client = onboard
+            .client
+            .observed_by(Arc::new(move |entity: &str, status: u16| {
+                counted.autotask_request(entity, status)
+            }));
+        Self {
+            onboard,
+            metrics,
+            worker,
+        }
+    }
+
     /// Runs one attempt of one step; the error chooses the queue outcome.
     pub async fn run_step(&self, job: &StepJob, attempt: u32) -> Result<(), Verdict> {
         let span = tracing::info_span!(

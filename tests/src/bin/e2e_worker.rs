@@ -11,11 +11,12 @@ use onboarding_worker::worker::{Handler, run_worker};
 async fn main() {
     let env = WorkerEnv::from_vars(|k| std::env::var(k).ok()).expect("E2E_* variables");
     let onboard = env.connect().await.expect("connect");
-    let handler = Handler {
+    let handler = Handler::new(
         onboard,
-        metrics: Arc::new(Metrics::default()),
-        worker: format!("e2e-process-{}", std::process::id()),
-    };
+        Arc::new(Metrics::default()),
+        format!("e2e-process-{}", std::process::id()),
+    );
+
     println!("ready");
     run_worker(handler, 4, std::future::pending::<()>())
         .await
