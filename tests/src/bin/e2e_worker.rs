@@ -1,5 +1,7 @@
 //! A worker process for the end-to-end tests (configured by `E2E_*` variables), so a test
-//! can kill a real process with SIGKILL mid-step. Prints `ready` once it takes jobs.
+//! can kill a real process with SIGKILL mid-step, and the benchmark can measure a worker's
+//! memory. `E2E_CONCURRENCY` sets the steps run at once (default 4). Prints `ready` once it
+//! takes jobs.
 
 use std::sync::Arc;
 
@@ -18,7 +20,11 @@ async fn main() {
     );
 
     println!("ready");
-    run_worker(handler, 4, std::future::pending::<()>())
+    let concurrency = std::env::var("E2E_CONCURRENCY")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(4);
+    run_worker(handler, concurrency, std::future::pending::<()>())
         .await
         .expect("worker");
 }

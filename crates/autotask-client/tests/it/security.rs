@@ -1,7 +1,7 @@
 //! The outbound allowlist, credentials kept to the zone host, and no secret in logs.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use autotask_client::{AutotaskClient, Error};
 use autotask_types::{Query, Resource};
@@ -58,12 +58,16 @@ async fn credentials_never_follow_a_foreign_next_page_url() {
     );
 }
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+/// Everything any test in this binary logs. A global subscriber, not a thread-local one:
+/// tracing caches per call site whether anyone listens, so a thread-local subscriber misses
+/// call sites that another test thread reached first.
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct Captured;
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        LOGS.lock().unwrap().extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -73,15 +77,17 @@ impl Write for Captured {
 
 #[tokio::test]
 async fn no_secret_in_logs_spans_or_errors() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+            .with_writer(|| Captured)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        tracing::callsite::rebuild_interest_cache();
+    });
 
     let server = server().await;
     Mock::given(method("POST"))
@@ -102,7 +108,7 @@ async fn no_secret_in_logs_spans_or_errors() {
         .query_all(&Resource::endpoint(), &Query::all())
         .await
         .unwrap_err();
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = String::from_utf8(LOGS.lock().unwrap().clone()).unwrap();
     assert!(
         text.contains("autotask.request"),
         "spans were not captured: {text}"
