@@ -434,6 +434,10 @@ pub struct StepRecord {
     /// Attempts started and counted (a budget deferral gives its attempt back).
     #[serde(default)]
     pub attempts: u32,
+    /// Transient failures in a row: the transient attempt limit counts these, so operator
+    /// re-checks (which may go on for days) never use up a step's retries.
+    #[serde(default)]
+    pub transient_failures: u32,
 }
 
 /// Credential references of a run (never secrets).
@@ -570,6 +574,7 @@ impl Run {
                 condition: e.condition,
                 state: StepState::Pending,
                 attempts: 0,
+                transient_failures: 0,
             })
             .collect();
         Ok(Self {
@@ -861,8 +866,27 @@ impl Run {
                 next_check,
             }
         };
-        match policy.decide(class, attempt, now, self.deadline, random) {
+        let failures = self
+            .steps
+            .iter_mut()
+            .find(|s| s.step == step)
+            .map_or(0, |r| {
+                r.transient_failures = if class == ErrorClass::Transient {
+                    r.transient_failures + 1
+                } else {
+                    0
+                };
+                r.transient_failures
+            });
+        let counted = if class == ErrorClass::Transient {
+            failures
+        } else {
+            attempt
+        };
+        match policy.decide(class, counted, now, self.deadline, random) {
             RetryDecision::RetryAt { at, attempt: next } => {
+                // The attempt number goes on from the step's attempts, whatever was counted.
+                let next = next - counted + attempt;
                 match class {
                     ErrorClass::OperatorPending => {
                         self.set_step_state(
@@ -1518,6 +1542,45 @@ mod tests {
             ),
             Ok(Next::RunFailed { .. })
         ));
+    }
+
+    #[test]
+    fn operator_rechecks_do_not_use_up_transient_retries() {
+        let policy = RetryPolicy::default();
+        let mut r = run(RunKind::Onboard);
+        let s = S::VerifyApiUser;
+        let pending = || {
+            AttemptOutcome::Refused(Refusal::operator(
+                s,
+                ErrorClass::OperatorPending,
+                vec![crate::Finding::UserNotFound {
+                    user_name: "new@example.com".into(),
+                }],
+            ))
+        };
+        // Twenty re-checks while the operator has not acted yet ...
+        for k in 1..=20 {
+            r.begin_attempt(s, Timestamp(k), W()).unwrap();
+            r.end_attempt(s, pending(), &policy, Timestamp(k), 0, W())
+                .unwrap();
+        }
+        // ... then a transient failure is retried, as attempt 22, not dead-lettered.
+        r.begin_attempt(s, Timestamp(30), W()).unwrap();
+        let next = r
+            .end_attempt(
+                s,
+                AttemptOutcome::Failed(CallFailure::ThreadLimit),
+                &policy,
+                Timestamp(30),
+                0,
+                W(),
+            )
+            .unwrap();
+        assert!(
+            matches!(next, Next::RunStep { attempt: 22, .. }),
+            "{next:?}"
+        );
+        assert_eq!(r.step(s).unwrap().transient_failures, 1);
     }
 
     #[test]
