@@ -1,20 +1,19 @@
 //! A worker process killed with SIGKILL in the middle of a step: another worker picks the
-//! step up after its lease expires, and the run completes without a duplicate webhook.
+//! step up after its lease expires, and the run completes without a duplicate webhook. A
+//! worker stopped with SIGTERM finishes its running step first and exits cleanly.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
-use autotask_sim::{Fault, FaultRule, SeedApiUser};
+use autotask_sim::{Fault, FaultRule, SeedApiUser, SeededApiUser};
 use onboarding_steps::StepName;
 use onboarding_steps::run::{RunKind, RunState, StepState};
 
 use crate::support::*;
 
-#[tokio::test]
-async fn a_killed_worker_process_loses_nothing_and_duplicates_nothing() {
-    let e = env(&["acme"]).await;
-    let user = seed(&e.sim, "acme", SeedApiUser::default());
-    // Hold webhook writes so the worker is inside ensure_webhooks when it dies.
+/// Starts the worker process with webhook writes slowed down, enqueues an onboarding and
+/// waits until the process is inside `ensure_webhooks`.
+async fn worker_inside_ensure_webhooks(e: &Env, user: &SeededApiUser) -> (Child, String) {
     e.sim.add_fault(FaultRule {
         endpoint: Some("TicketWebhooks".into()),
         method: Some("POST".into()),
@@ -31,10 +30,9 @@ async fn a_killed_worker_process_loses_nothing_and_duplicates_nothing() {
         .read_line(&mut ready)
         .unwrap();
     assert_eq!(ready.trim(), "ready");
-
     let r = e
         .onboard
-        .enqueue(request(RunKind::Onboard, "acme", &user), None)
+        .enqueue(request(RunKind::Onboard, "acme", user), None)
         .await
         .unwrap();
     e.until(&r.run_id, 30, "ensure_webhooks running", |run| {
@@ -44,12 +42,20 @@ async fn a_killed_worker_process_loses_nothing_and_duplicates_nothing() {
         )
     })
     .await;
+    (child, r.run_id)
+}
+
+#[tokio::test]
+async fn a_killed_worker_process_loses_nothing_and_duplicates_nothing() {
+    let e = env(&["acme"]).await;
+    let user = seed(&e.sim, "acme", SeedApiUser::default());
+    let (mut child, run_id) = worker_inside_ensure_webhooks(&e, &user).await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     e.sim.clear_faults();
 
     let _w = e.worker(2);
-    let run = e.finish(&r.run_id, true, 30).await;
+    let run = e.finish(&run_id, true, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     let ensure = run.step(StepName::EnsureWebhooks).unwrap();
     assert!(
@@ -63,4 +69,37 @@ async fn a_killed_worker_process_loses_nothing_and_duplicates_nothing() {
     );
     let hooks = ticket_webhooks(&e.sim, "acme");
     assert_eq!(hooks.len(), 1, "{hooks:#?}");
+}
+
+#[tokio::test]
+async fn a_worker_stopped_with_sigterm_finishes_its_step_first() {
+    let e = env(&["acme"]).await;
+    let user = seed(&e.sim, "acme", SeedApiUser::default());
+    let (child, run_id) = worker_inside_ensure_webhooks(&e, &user).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    // Wait off the runtime: the simulator in this runtime must answer the running step.
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = child;
+        child.wait()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(status.success(), "the worker exits cleanly: {status:?}");
+    let run = e.onboard.runs.get(&run_id).await.unwrap().unwrap();
+    assert_eq!(
+        run.step(StepName::EnsureWebhooks).unwrap().state,
+        StepState::Succeeded { changed: true },
+        "the running step finished before the worker stopped: {:#?}",
+        summary(&run)
+    );
+    e.sim.clear_faults();
+    let _w = e.worker(2);
+    let run = e.finish(&run_id, true, 30).await;
+    assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+    assert!(!run.audit.iter().any(|a| a.detail == "lease expired"));
 }

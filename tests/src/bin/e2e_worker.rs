@@ -1,7 +1,7 @@
 //! A worker process for the end-to-end tests (configured by `E2E_*` variables), so a test
 //! can kill a real process with SIGKILL mid-step, and the benchmark can measure a worker's
 //! memory. `E2E_CONCURRENCY` sets the steps run at once (default 4). Prints `ready` once it
-//! takes jobs.
+//! takes jobs. SIGTERM stops it gracefully (the running steps finish).
 
 use std::sync::Arc;
 
@@ -24,7 +24,11 @@ async fn main() {
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(4);
-    run_worker(handler, concurrency, std::future::pending::<()>())
-        .await
-        .expect("worker");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    run_worker(handler, concurrency, async move {
+        term.recv().await;
+    })
+    .await
+    .expect("worker");
 }
