@@ -1,0 +1,185 @@
+//! The `onboard` command as a user runs it: configuration errors that name the setting,
+//! request errors that name the field, and enqueue → status → runs → cancel with human and
+//! `--json` output, against a private `redis-server`.
+
+use std::process::{Command, Output};
+
+use redis_test_server::{Options, RedisServer};
+
+fn onboard(redis: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_onboard"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("ONBOARD_REDIS_URL", redis)
+        .env(
+            "ONBOARD_SECRET_KEY",
+            "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .envs(env.iter().copied())
+        .output()
+        .expect("run onboard")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn bad_settings_are_named_and_nothing_runs() {
+    let o = onboard(
+        "redis://127.0.0.1:1/",
+        &["runs"],
+        &[("ONBOARD_WORKER_CONCURRENCY", "many")],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o)
+            .contains("worker.concurrency (ONBOARD_WORKER_CONCURRENCY): \"many\" is not a number"),
+        "{}",
+        text(&o)
+    );
+    let o = onboard(
+        "redis://127.0.0.1:1/",
+        &["enqueue", "--kind", "onboard", "--tenant", "acme"],
+        &[("ONBOARD_SECRET_KEY", "short")],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("ONBOARD_SECRET_KEY: "), "{}", text(&o));
+    let o = onboard("redis://127.0.0.1:1/", &["ack", "r", "no_such_step"], &[]);
+    assert!(
+        text(&o).contains("unknown step \"no_such_step\""),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn enqueue_status_runs_and_cancel() {
+    let redis = RedisServer::private(Options::default());
+    let url = redis.url();
+    let secrets = [
+        ("ONBOARD_INTEGRATION_CODE", "VENDOR-CODE"),
+        ("ONBOARD_NEW_SECRET", "s3cr3t-value"),
+    ];
+    // A bad request names the field and stores nothing.
+    let o = onboard(
+        url,
+        &[
+            "enqueue",
+            "--kind",
+            "onboard",
+            "--tenant",
+            "acme corp",
+            "--new-user",
+            "api@acme",
+            "--webhook-url-base",
+            "https://hooks.example/x",
+        ],
+        &secrets,
+    );
+    assert!(!o.status.success());
+    assert!(text(&o).contains("tenant_id"), "{}", text(&o));
+    let o = onboard(
+        url,
+        &[
+            "enqueue",
+            "--kind",
+            "onboard",
+            "--tenant",
+            "acme",
+            "--new-user",
+            "api@acme",
+            "--webhook-url-base",
+            "https://hooks.example/x",
+        ],
+        &[],
+    );
+    assert!(
+        text(&o).contains("integration_code: missing"),
+        "{}",
+        text(&o)
+    );
+
+    let o = onboard(
+        url,
+        &[
+            "--json",
+            "enqueue",
+            "--kind",
+            "onboard",
+            "--tenant",
+            "acme",
+            "--new-user",
+            "api@acme",
+            "--webhook-url-base",
+            "https://hooks.example/x",
+        ],
+        &secrets,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let run = result["run_id"].as_str().unwrap().to_owned();
+    assert_eq!(result["created"], true);
+
+    // The same request again finds the same run.
+    let o = onboard(
+        url,
+        &[
+            "--json",
+            "enqueue",
+            "--kind",
+            "onboard",
+            "--tenant",
+            "acme",
+            "--new-user",
+            "api@acme",
+            "--webhook-url-base",
+            "https://hooks.example/x",
+        ],
+        &secrets,
+    );
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (again["run_id"].as_str(), again["created"].as_bool()),
+        (Some(run.as_str()), Some(false))
+    );
+
+    let o = onboard(url, &["status", &run], &[]);
+    let human = text(&o);
+    assert!(
+        human.contains("state: queued") && human.contains("verify_webhook_permission"),
+        "{human}"
+    );
+    let o = onboard(url, &["--json", "runs", "--tenant", "acme"], &[]);
+    let runs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("s3cr3t-value"),
+        "a secret in the run record"
+    );
+
+    let o = onboard(url, &["cancel", &run, "--operator", "olga"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = onboard(url, &["--json", "status", &run], &[]);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(status["state"], "cancelled");
+    assert!(
+        status["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["actor"]["id"] == "olga")
+    );
+    let o = onboard(url, &["cancel", &run], &[]);
+    assert!(
+        !o.status.success(),
+        "a cancelled run cannot be cancelled again"
+    );
+    let o = onboard(url, &["--json", "dead", "list"], &[]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
+}
