@@ -1,6 +1,7 @@
 //! A worker process killed with SIGKILL in the middle of a step: another worker picks the
 //! step up after its lease expires, and the run completes without a duplicate webhook. A
-//! worker stopped with SIGTERM finishes its running step first and exits cleanly.
+//! worker stopped with SIGTERM finishes its running step first and exits cleanly. A crash
+//! between recording a step and scheduling the next one loses and duplicates nothing.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -102,4 +103,54 @@ async fn a_worker_stopped_with_sigterm_finishes_its_step_first() {
     let run = e.finish(&run_id, true, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     assert!(!run.audit.iter().any(|a| a.detail == "lease expired"));
+}
+
+#[tokio::test]
+async fn a_crash_between_recording_a_step_and_scheduling_the_next_loses_nothing() {
+    use onboarding_steps::run::{Actor, AttemptOutcome};
+    let e = env(&["acme"]).await;
+    let user = seed(&e.sim, "acme", SeedApiUser::default());
+    let r = e
+        .onboard
+        .enqueue(request(RunKind::Onboard, "acme", &user), None)
+        .await
+        .unwrap();
+    // A worker ran resolve_zone and recorded its success, then died before it scheduled
+    // check_api_budget and acknowledged its job: the job is still in the queue.
+    let policy = e.onboard.policy;
+    e.onboard
+        .runs
+        .update(&r.run_id, |run| {
+            let at = onboarding_worker::service::now();
+            let w = Actor::Worker("died".into());
+            run.begin_attempt(StepName::ResolveZone, at, w.clone())?;
+            let ok = AttemptOutcome::Succeeded {
+                changed: false,
+                facts: vec![],
+            };
+            run.end_attempt(StepName::ResolveZone, ok, &policy, at, 0, w)
+                .map(drop)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.onboard.queue.counts().await.unwrap().ready, 1);
+
+    let _w = e.worker(2);
+    let run = e.finish(&r.run_id, true, 30).await;
+    assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+    for s in &run.steps {
+        let expected = match s.step {
+            StepName::ConfirmUnassignedLobVisibility | StepName::ConfirmVendorActive => 2,
+            _ => 1,
+        };
+        assert_eq!(
+            s.attempts,
+            expected,
+            "{} ran a wrong number of times: {:#?}",
+            s.step,
+            summary(&run)
+        );
+    }
+    assert_eq!(ticket_webhooks(&e.sim, "acme").len(), 1);
 }

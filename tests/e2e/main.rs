@@ -5,6 +5,7 @@
 mod crash;
 mod dead;
 mod faults;
+mod limits;
 mod metrics;
 mod runs;
 mod secrets;

@@ -26,9 +26,15 @@ pub struct Env {
 
 /// Redis, the simulator with these databases, and the service.
 pub async fn env(databases: &[&str]) -> Env {
+    env_with(databases, |_| {}).await
+}
+
+/// [`env`] with the simulator's configuration changed by `adjust`.
+pub async fn env_with(databases: &[&str], adjust: impl FnOnce(&mut SimConfig)) -> Env {
     telemetry();
     let redis = RedisServer::private(Options::default());
     let mut config = SimConfig::default();
+    adjust(&mut config);
     for db in databases {
         config = config.with_database(db);
     }
