@@ -33,7 +33,11 @@ pub fn status(run: &Run) -> String {
         run.state.as_str(),
         run.trace.trace_id().unwrap_or("-")
     );
-    let _ = writeln!(s, "\n{:<36} {:<22} detail", "step", "state");
+    let _ = writeln!(
+        s,
+        "\n{:<36} {:<22} {:>8}  detail",
+        "step", "state", "attempts"
+    );
     for record in &run.steps {
         let detail = match &record.state {
             StepState::Pending => String::new(),
