@@ -190,21 +190,17 @@ pub async fn demo(args: DemoArgs, mut config: Config, json: bool) -> anyhow::Res
     );
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = run_worker(handler, 8, async move {
+    let worker = tokio::spawn(run_worker(handler, 8, async move {
         let _ = stopped.await;
-    });
-    let driver = async {
-        let outcome = tokio::select! {
-            r = tokio::time::timeout(Duration::from_secs(args.timeout_secs), play(&sim, &onboard, args.operator_delay_secs, json)) => {
-                r.unwrap_or_else(|_| Err(anyhow::anyhow!("the demo did not finish within {} s", args.timeout_secs)))
-            }
-            () = commands::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
-        };
-        let _ = stop.send(());
-        outcome
+    }));
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(Duration::from_secs(args.timeout_secs), play(&sim, &onboard, args.operator_delay_secs, json)) => {
+            r.unwrap_or_else(|_| Err(anyhow::anyhow!("the demo did not finish within {} s", args.timeout_secs)))
+        }
+        () = commands::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
     };
-    let (worker_result, outcome) = tokio::join!(worker, driver);
-    if let Err(e) = worker_result {
+    let _ = stop.send(());
+    if let Ok(Err(e)) = worker.await {
         tracing::warn!(error = %e, "worker stopped with an error");
     }
     metrics_server.abort();

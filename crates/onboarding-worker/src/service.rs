@@ -334,7 +334,7 @@ impl Onboard {
         let at = now();
         let mut run = self
             .runs
-            .update(run_id, |run| {
+            .update(run_id, |run: &mut Run| {
                 if run.state.is_final() {
                     return Err(format!("run {} is {}", run.id, run.state.as_str()));
                 }
@@ -355,7 +355,7 @@ impl Onboard {
         let at = now();
         let (run, step) = self
             .runs
-            .update(run_id, |run| {
+            .update(run_id, |run: &mut Run| {
                 if run.state != RunState::Failed {
                     return Err(format!(
                         "run {} is {}, only failed runs can be retried",
@@ -386,7 +386,7 @@ impl Onboard {
     pub async fn cancel(&self, run_id: &str, operator: &str) -> Result<(), ServiceError> {
         let at = now();
         self.runs
-            .update(run_id, |run| {
+            .update(run_id, |run: &mut Run| {
                 run.set_state(
                     RunState::Cancelled,
                     at,

@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use apalis::layers::catch_panic::CatchPanicLayer;
 use apalis::prelude::*;
 use chacha20poly1305::aead::OsRng;
 use chacha20poly1305::aead::rand_core::RngCore;
@@ -164,7 +165,9 @@ impl Handler {
         let at = now();
         let begun = svc
             .runs
-            .update(&job.run_id, |run| begin(run, job.step, at, &actor))
+            .update(&job.run_id, |run: &mut Run| {
+                begin(run, job.step, at, &actor)
+            })
             .await;
         let run = match begun {
             Err(crate::runs::RunStoreError::NotFound(id)) => {
@@ -230,7 +233,7 @@ impl Handler {
         let mut verify_only = false;
         let ended = svc
             .runs
-            .update(run_id, |run| {
+            .update(run_id, |run: &mut Run| {
                 verify_only = run.request.kind.verify_only();
                 let next = run.end_attempt(
                     step,
@@ -294,7 +297,7 @@ impl Handler {
         let at = now();
         self.onboard
             .runs
-            .update(&run.id, |run| {
+            .update(&run.id, |run: &mut Run| {
                 for record in run.steps.clone() {
                     let to = if record.state.status() == StepStatus::Running {
                         StepState::Succeeded { changed: false }
@@ -311,6 +314,20 @@ impl Handler {
             .map_err(|e| Verdict::retry_at(SystemTime::now() + Duration::from_secs(5), e))?
             .map_err(|e| Verdict::fail(e.to_string()))
     }
+}
+
+/// A panicking step is a bug: its job goes to the dead letters with the panic message. (A
+/// named function rather than apalis' `catch_panic()`, whose handler type keeps the worker's
+/// future from being `tokio::spawn`ed.)
+fn panicked(panic: &Box<dyn std::any::Any + Send>) -> apalis_core::error::AbortError {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    apalis_core::error::AbortError::new(std::io::Error::other(format!(
+        "the step panicked: {message}"
+    )))
 }
 
 async fn handle(
@@ -341,7 +358,7 @@ pub async fn run_worker(
     let worker = WorkerBuilder::new(name)
         .backend(backend)
         .data(handler)
-        .catch_panic()
+        .layer(CatchPanicLayer::with_panic_handler(panicked))
         .concurrency(concurrency.max(1))
         .build(handle);
     worker
