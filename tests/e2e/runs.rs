@@ -304,3 +304,33 @@ async fn enqueue_is_idempotent_and_validated() {
         "bad requests store nothing"
     );
 }
+
+#[tokio::test]
+async fn a_dry_run_reports_the_planned_calls_and_changes_nothing() {
+    let e = env(&["acme"]).await;
+    let user = seed(&e.sim, "acme", SeedApiUser::default());
+    let _w = e.worker(2);
+    let mut req = request(RunKind::Onboard, "acme", &user);
+    req.dry_run = true;
+    let r = e.onboard.enqueue(req, None).await.unwrap();
+    let run = e.finish(&r.run_id, false, 30).await;
+    assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+    let report = &run.audit.last().unwrap().detail;
+    assert!(
+        report.contains("dry run of onboard for tenant acme"),
+        "{report}"
+    );
+    assert!(report.contains("ensure_webhooks: would make"), "{report}");
+    assert!(report.contains("POST TicketWebhooks"), "{report}");
+    assert!(
+        ticket_webhooks(&e.sim, "acme").is_empty(),
+        "a dry run wrote"
+    );
+    let writes = e
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET" && !r.path.to_ascii_lowercase().contains("/query"))
+        .count();
+    assert_eq!(writes, 0);
+}
