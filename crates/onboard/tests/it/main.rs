@@ -105,44 +105,26 @@ fn enqueue_status_runs_and_cancel() {
         text(&o)
     );
 
-    let o = onboard(
-        url,
-        &[
-            "--json",
-            "enqueue",
-            "--kind",
-            "onboard",
-            "--tenant",
-            "acme",
-            "--new-user",
-            "api@acme",
-            "--webhook-url-base",
-            "https://hooks.example/x",
-        ],
-        &secrets,
-    );
+    let enqueue = [
+        "--json",
+        "enqueue",
+        "--kind",
+        "onboard",
+        "--tenant",
+        "acme",
+        "--new-user",
+        "api@acme",
+        "--webhook-url-base",
+        "https://hooks.example/x",
+    ];
+    let o = onboard(url, &enqueue, &secrets);
     assert!(o.status.success(), "{}", text(&o));
     let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let run = result["run_id"].as_str().unwrap().to_owned();
     assert_eq!(result["created"], true);
 
     // The same request again finds the same run.
-    let o = onboard(
-        url,
-        &[
-            "--json",
-            "enqueue",
-            "--kind",
-            "onboard",
-            "--tenant",
-            "acme",
-            "--new-user",
-            "api@acme",
-            "--webhook-url-base",
-            "https://hooks.example/x",
-        ],
-        &secrets,
-    );
+    let o = onboard(url, &enqueue, &secrets);
     let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         (again["run_id"].as_str(), again["created"].as_bool()),
