@@ -10,8 +10,9 @@ use std::collections::HashMap;
 
 use autotask_client::{AutotaskClient, Credentials, Error as ClientError, Tenant};
 use autotask_types::{
-    OrganizationalLevel1, OrganizationalLevel2, OrganizationalLevelAssociation,
-    OrganizationalResource, Resource, WebhookExcludedResource, WebhookId, ZoneInformation,
+    Endpoint, OrganizationalLevel1, OrganizationalLevel2, OrganizationalLevelAssociation,
+    OrganizationalResource, Resource, WebhookExcludedResource, WebhookField, WebhookId,
+    ZoneInformation,
 };
 use onboarding_steps::plan::SecretSlot;
 use onboarding_steps::run::AttemptOutcome;
@@ -112,7 +113,10 @@ impl Session {
                 .await
                 .map(ReadResult::EntityInformation),
             Read::WebhookFieldInfo { family, .. } => t
-                .field_information(&family.fields(WebhookId::new(0)))
+                .field_information(&Endpoint::<WebhookField>::root(format!(
+                    "{}Fields",
+                    family.webhook_entity()
+                )))
                 .await
                 .map(ReadResult::Fields),
             Read::Webhooks { family, query, .. } => t

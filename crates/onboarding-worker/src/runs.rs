@@ -10,6 +10,7 @@
 //! Records hold no secret: credentials appear as references only.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use onboarding_steps::run::{Run, RunState};
 use redis::aio::ConnectionManager;
@@ -92,6 +93,10 @@ end
 return 1
 "#;
 
+/// Loaded once per process and called by hash (`EVALSHA`, falling back to loading it).
+static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE));
+static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE));
+
 impl RunStore {
     /// A store under `prefix`.
     pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
@@ -114,7 +119,8 @@ impl RunStore {
     pub async fn create(&self, run: &Run, fingerprint: &str) -> Result<Created, RunStoreError> {
         let doc = serde_json::to_string(run).expect("runs serialize");
         let mut conn = self.redis.clone();
-        let reply: Vec<String> = Script::new(CREATE)
+        let reply: Vec<String> = CREATE_SCRIPT
+            .clone()
             .key(self.key(&format!("idem:{}", run.idempotency_key)))
             .key(self.key(&format!("run:{}", run.id)))
             .key(self.key("runs"))
@@ -188,7 +194,8 @@ impl RunStore {
             };
             let doc = serde_json::to_string(&run).expect("runs serialize");
             let mut conn = self.redis.clone();
-            let written: i32 = Script::new(UPDATE)
+            let written: i32 = UPDATE_SCRIPT
+                .clone()
                 .key(self.key(&format!("run:{id}")))
                 .key(self.state_key(before))
                 .key(self.state_key(run.state))

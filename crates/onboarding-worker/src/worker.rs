@@ -193,6 +193,10 @@ impl Handler {
             }
             Ok(Ok(Begin::Go(run))) => run,
         };
+        // The span shows the step's attempt as the run counts it (across jobs).
+        if let Some(record) = run.step(job.step) {
+            tracing::Span::current().record("step.attempt", record.attempts);
+        }
         let credentials = match svc.open_credentials(&run).await {
             Ok(c) => c,
             Err(e) => {
