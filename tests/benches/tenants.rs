@@ -169,6 +169,12 @@ async fn main() {
         .filter(|r| r.status == 429 && r.fault.is_none())
         .count();
     let per_tenant = requests.iter().filter(|r| r.database.is_some()).count() as f64 / n as f64;
+    let busy: u64 = requests
+        .iter()
+        .filter(|r| r.database.is_some())
+        .map(|r| r.micros)
+        .sum();
+    let in_flight = busy as f64 / 1e6 / wall.as_secs_f64();
     let one_chain = Duration::from_millis(latency_ms).mul_f64(per_tenant);
     let lower = one_chain.mul_f64((n as f64 / concurrency as f64).max(1.0));
     println!(
@@ -190,6 +196,7 @@ async fn main() {
         wall.as_secs_f64() / lower.as_secs_f64()
     );
     println!("| Autotask requests per tenant | {per_tenant:.1} |");
+    println!("| mean Autotask requests in flight | {in_flight:.1} |");
     println!("| 429s caused by us | {ours_429} |");
     println!("| worker peak RSS | {:.1} MiB |", rss as f64 / 1024.0);
     assert_eq!(ours_429, 0, "thread-limit violations caused by onboard");
