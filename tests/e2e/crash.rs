@@ -1,7 +1,8 @@
 //! A worker process killed with SIGKILL in the middle of a step: another worker picks the
 //! step up after its lease expires, and the run completes without a duplicate webhook. A
 //! worker stopped with SIGTERM finishes its running step first and exits cleanly. A crash
-//! between recording a step and scheduling the next one loses and duplicates nothing.
+//! between recording a step and scheduling the next one loses and duplicates nothing, and so
+//! does a Redis restart (append-only file on).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -56,7 +57,7 @@ async fn a_killed_worker_process_loses_nothing_and_duplicates_nothing() {
     e.sim.clear_faults();
 
     let _w = e.worker(2);
-    let run = e.finish(&run_id, true, 30).await;
+    let run = e.finish(&run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     let ensure = run.step(StepName::EnsureWebhooks).unwrap();
     assert!(
@@ -100,7 +101,7 @@ async fn a_worker_stopped_with_sigterm_finishes_its_step_first() {
     );
     e.sim.clear_faults();
     let _w = e.worker(2);
-    let run = e.finish(&run_id, true, 30).await;
+    let run = e.finish(&run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     assert!(!run.audit.iter().any(|a| a.detail == "lease expired"));
 }
@@ -137,7 +138,7 @@ async fn a_crash_between_recording_a_step_and_scheduling_the_next_loses_nothing(
     assert_eq!(e.onboard.queue.counts().await.unwrap().ready, 1);
 
     let _w = e.worker(2);
-    let run = e.finish(&r.run_id, true, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     for s in &run.steps {
         let expected = match s.step {
@@ -153,4 +154,46 @@ async fn a_crash_between_recording_a_step_and_scheduling_the_next_loses_nothing(
         );
     }
     assert_eq!(ticket_webhooks(&e.sim, "acme").len(), 1);
+}
+
+#[tokio::test]
+async fn a_redis_restart_with_aof_loses_no_run_and_duplicates_no_webhook() {
+    let tenants = ["r1", "r2", "r3"];
+    let mut e = env_full(
+        &tenants,
+        redis_test_server::Options { append_only: true },
+        |c| c.base_latency_ms = 20,
+    )
+    .await;
+    let users: Vec<_> = tenants
+        .iter()
+        .map(|t| seed(&e.sim, t, SeedApiUser::default()))
+        .collect();
+    let _w = e.worker(4);
+    let mut ids = Vec::new();
+    for (t, u) in tenants.iter().zip(&users) {
+        let r = e
+            .onboard
+            .enqueue(request(RunKind::Onboard, t, u), None)
+            .await
+            .unwrap();
+        ids.push(r.run_id);
+    }
+    e.until(&ids[0], 30, "the first run is under way", |run| {
+        run.step(StepName::VerifyApiUser).unwrap().attempts > 0
+    })
+    .await;
+    e.redis.kill();
+    e.redis.restart();
+    for id in &ids {
+        let run = e.finish(id, 60).await;
+        assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+    }
+    for t in tenants {
+        assert_eq!(
+            ticket_webhooks(&e.sim, t).len(),
+            1,
+            "{t}: exactly one webhook"
+        );
+    }
 }

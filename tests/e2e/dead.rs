@@ -60,7 +60,7 @@ async fn a_dead_run_completes_after_the_cause_is_fixed_and_the_job_is_retried() 
         .enqueue(request(RunKind::Onboard, "acme", &user), None)
         .await
         .unwrap();
-    let run = e.finish(&r.run_id, true, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Failed, "{:#?}", summary(&run));
     let StepState::Failed {
         reason,
@@ -92,7 +92,7 @@ async fn a_dead_run_completes_after_the_cause_is_fixed_and_the_job_is_retried() 
         run.state != RunState::Failed
     })
     .await;
-    let run = e.finish(&r.run_id, true, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     let hooks = ticket_webhooks(&e.sim, "acme");
     assert_eq!(hooks.len(), 1);
@@ -125,7 +125,7 @@ async fn an_operator_retry_of_a_failed_run_starts_from_the_failed_step() {
         .enqueue(request(RunKind::Onboard, "acme", &user), None)
         .await
         .unwrap();
-    let run = e.finish(&r.run_id, true, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Failed, "{:#?}", summary(&run));
     let failed = run
         .steps
@@ -139,7 +139,7 @@ async fn an_operator_retry_of_a_failed_run_starts_from_the_failed_step() {
         .unwrap();
     let retried = e.onboard.retry(&r.run_id, "e2e-operator").await.unwrap();
     assert_eq!(retried, failed);
-    let run = e.finish(&r.run_id, true, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     assert!(
         run.audit

@@ -62,7 +62,7 @@ async fn runs_complete_through_a_fault_storm() {
         );
     }
     for (t, id) in tenants.iter().zip(&ids) {
-        let run = e.finish(id, true, 60).await;
+        let run = e.finish(id, 60).await;
         assert_eq!(run.state, RunState::Succeeded, "{t}: {:#?}", summary(&run));
         for s in &run.steps {
             assert!(

@@ -24,7 +24,7 @@ async fn tenants_sharing_a_database_stay_within_its_thread_limit() {
         ids.push(e.onboard.enqueue(r, None).await.unwrap().run_id);
     }
     for id in &ids {
-        let run = e.finish(id, true, 60).await;
+        let run = e.finish(id, 60).await;
         assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     }
     let requests = e.sim.requests();

@@ -31,7 +31,7 @@ async fn onboard_creates_one_ready_webhook_owned_by_the_new_user() {
     let mut again = request(RunKind::Onboard, "acme", &user);
     again.idempotency_key = Some("second".into());
     let r = e.onboard.enqueue(again, None).await.unwrap();
-    let run = e.finish(&r.run_id, true, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded);
     assert_eq!(
         run.step(StepName::EnsureWebhooks).unwrap().state,
@@ -71,7 +71,7 @@ async fn change_api_user_with_an_inactive_previous_user_cleans_up_its_webhook() 
     change.previous_user = Some(credentials(&previous));
     change.admin = Some(credentials(&admin));
     let r = e.onboard.enqueue(change, None).await.unwrap();
-    let run = e.finish(&r.run_id, true, 40).await;
+    let run = e.finish(&r.run_id, 40).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     for step in [
         StepName::ReactivatePreviousUser,
@@ -120,7 +120,7 @@ async fn cleanup_webhooks_alone_removes_the_previous_users_webhooks() {
     let mut cleanup = request(RunKind::CleanupWebhooks, "initech", &new);
     cleanup.previous_user = Some(credentials(&previous));
     let r = e.onboard.enqueue(cleanup, None).await.unwrap();
-    let run = e.finish(&r.run_id, true, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     let owners: Vec<_> = ticket_webhooks(&e.sim, "initech")
         .iter()
@@ -155,7 +155,7 @@ async fn verify_makes_only_reads_and_reports_drift() {
         .enqueue(request(RunKind::Verify, "acme", &user), None)
         .await
         .unwrap();
-    let run = e.finish(&r.run_id, false, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     let requests = e.sim.requests();
     let writes: Vec<_> = requests
@@ -186,7 +186,7 @@ async fn verify_makes_only_reads_and_reports_drift() {
     let mut again = request(RunKind::Verify, "acme", &user);
     again.idempotency_key = Some("verify-2".into());
     let r = e.onboard.enqueue(again, None).await.unwrap();
-    let run = e.finish(&r.run_id, false, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Failed);
     let StepState::Failed { reason, .. } = &run.step(StepName::EnsureWebhooks).unwrap().state
     else {
@@ -250,7 +250,7 @@ async fn missing_webhook_permission_waits_for_the_operator_then_completes() {
         .unwrap();
     db.set_webhook_permission(copy.id, true, 10).unwrap();
     db.assign_security_level(user.resource_id, copy.id).unwrap();
-    let run = e.finish(&r.run_id, true, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     assert!(
         run.step(StepName::VerifyWebhookPermission)
@@ -313,7 +313,7 @@ async fn a_dry_run_reports_the_planned_calls_and_changes_nothing() {
     let mut req = request(RunKind::Onboard, "acme", &user);
     req.dry_run = true;
     let r = e.onboard.enqueue(req, None).await.unwrap();
-    let run = e.finish(&r.run_id, false, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     let report = &run.audit.last().unwrap().detail;
     assert!(

@@ -24,7 +24,7 @@ async fn no_secret_in_logs_spans_or_redis() {
     let mut change = request(RunKind::ChangeApiUser, "globex", &new);
     change.previous_user = Some(credentials(&previous));
     let r = e.onboard.enqueue(change, None).await.unwrap();
-    let run = e.finish(&r.run_id, true, 40).await;
+    let run = e.finish(&r.run_id, 40).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     // The webhook secret keys onboard generated are secrets too.
     for hook in ticket_webhooks(&e.sim, "globex") {

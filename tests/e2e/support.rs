@@ -8,7 +8,7 @@ use std::time::Duration;
 use autotask_sim::{SeedApiUser, SeededApiUser, SimConfig, SimHandle};
 use onboard_e2e::WorkerEnv;
 use onboarding_steps::TenantSettings;
-use onboarding_steps::run::{Run, RunKind, RunState};
+use onboarding_steps::run::{Run, RunKind, RunState, StepState};
 use onboarding_worker::metrics::Metrics;
 use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard};
@@ -31,8 +31,17 @@ pub async fn env(databases: &[&str]) -> Env {
 
 /// [`env`] with the simulator's configuration changed by `adjust`.
 pub async fn env_with(databases: &[&str], adjust: impl FnOnce(&mut SimConfig)) -> Env {
+    env_full(databases, Options::default(), adjust).await
+}
+
+/// [`env_with`] and a Redis started with `redis` options.
+pub async fn env_full(
+    databases: &[&str],
+    redis: Options,
+    adjust: impl FnOnce(&mut SimConfig),
+) -> Env {
     telemetry();
-    let redis = RedisServer::private(Options::default());
+    let redis = RedisServer::private(redis);
     let mut config = SimConfig::default();
     adjust(&mut config);
     for db in databases {
@@ -93,44 +102,14 @@ impl Env {
     }
 
     /// Waits until the run has ended (or panics after `secs`), answering attested steps as
-    /// an operator would when `ack` is set.
-    pub async fn finish(&self, run_id: &str, ack: bool, secs: u64) -> Run {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-        loop {
-            let run = self
-                .onboard
-                .runs
-                .get(run_id)
-                .await
-                .unwrap()
-                .expect("run exists");
-            if run.state.is_final() {
-                return run;
-            }
-            if ack {
-                for record in &run.steps {
-                    if let onboarding_steps::run::StepState::WaitingForOperator {
-                        next_check: None,
-                        ..
-                    } = record.state
-                    {
-                        self.onboard
-                            .acknowledge(run_id, record.step, "e2e-operator")
-                            .await
-                            .unwrap();
-                    }
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "run {run_id} did not end in {secs} s: {:#?}",
-                summary(&run)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+    /// an operator would.
+    pub async fn finish(&self, run_id: &str, secs: u64) -> Run {
+        self.until(run_id, secs, "the run ends", |r| r.state.is_final())
+            .await
     }
 
-    /// Waits until `check` holds for the run, answering attested steps meanwhile.
+    /// Waits until `check` holds for the run, answering attested steps meanwhile. Redis
+    /// errors (a restarting server) count as "not yet".
     pub async fn until(
         &self,
         run_id: &str,
@@ -139,33 +118,29 @@ impl Env {
         check: impl Fn(&Run) -> bool,
     ) -> Run {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        let mut last = None;
         loop {
-            let run = self
-                .onboard
-                .runs
-                .get(run_id)
-                .await
-                .unwrap()
-                .expect("run exists");
-            if check(&run) {
-                return run;
-            }
-            for record in &run.steps {
-                if let onboarding_steps::run::StepState::WaitingForOperator {
-                    next_check: None,
-                    ..
-                } = record.state
-                {
-                    self.onboard
-                        .acknowledge(run_id, record.step, "e2e-operator")
-                        .await
-                        .unwrap();
+            if let Ok(Some(run)) = self.onboard.runs.get(run_id).await {
+                if check(&run) {
+                    return run;
                 }
+                for record in &run.steps {
+                    if let StepState::WaitingForOperator {
+                        next_check: None, ..
+                    } = record.state
+                    {
+                        let _ = self
+                            .onboard
+                            .acknowledge(run_id, record.step, "e2e-operator")
+                            .await;
+                    }
+                }
+                last = Some(run);
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "run {run_id}: {what} did not happen in {secs} s: {:#?}",
-                summary(&run)
+                last.as_ref().map(summary)
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -178,7 +153,7 @@ impl Env {
             .enqueue(request(RunKind::Onboard, tenant, user), None)
             .await
             .unwrap();
-        let run = self.finish(&r.run_id, true, 30).await;
+        let run = self.finish(&r.run_id, 30).await;
         assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
         run
     }

@@ -28,7 +28,7 @@ async fn one_trace_spans_enqueue_every_step_and_every_request() {
         Some(trace.as_str()),
         "the run joins the caller's trace"
     );
-    let run = e.finish(&r.run_id, true, 30).await;
+    let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded);
     crate::support::PROVIDER
         .get()
