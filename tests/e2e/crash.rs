@@ -78,8 +78,9 @@ async fn a_worker_stopped_with_sigterm_finishes_its_step_first() {
     let e = env(&["acme"]).await;
     let user = seed(&e.sim, "acme", SeedApiUser::default());
     let (child, run_id) = worker_inside_ensure_webhooks(&e, &user).await;
-    let term = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    // The shell's builtin `kill`: no procps needed on a fresh machine.
+    let term = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
         .status()
         .unwrap();
     assert!(term.success());
