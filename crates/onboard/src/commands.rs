@@ -170,6 +170,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(args) => demo::sim(args).await,
         Command::Demo(args) => demo::demo(args, config, json).await,
         Command::Worker(args) => worker(args, &config).await,
+        Command::Api => api(&config).await,
         Command::Enqueue(args) => {
             let onboard = app::connect(
                 &config,
@@ -302,6 +303,32 @@ async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
         shutdown_signal(),
     )
     .await?;
+    telemetry.shutdown();
+    Ok(())
+}
+
+async fn api(config: &Config) -> anyhow::Result<()> {
+    let telemetry =
+        onboarding_telemetry::init(&TelemetryConfig::from_vars(|k| std::env::var(k).ok()))?;
+    let onboard = app::connect(
+        config,
+        app::sealing_key(config, true)?,
+        RetryPolicy::default(),
+    )
+    .await?;
+    let listener = tokio::net::TcpListener::bind(config.api_listen)
+        .await
+        .with_context(|| format!("api.listen: cannot listen on {}", config.api_listen))?;
+    tracing::info!(addr = %config.api_listen, "HTTP API listening (OpenAPI at /openapi.json)");
+    let router = onboarding_api::router(
+        onboard,
+        onboarding_api::ApiConfig {
+            token: config.api_token.clone(),
+        },
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     telemetry.shutdown();
     Ok(())
 }

@@ -12,6 +12,8 @@
 //! | metrics listen address | `worker.metrics_addr` | `ONBOARD_METRICS_ADDR` | `127.0.0.1:9464` |
 //! | share of the hourly budget | `worker.budget_share` | `ONBOARD_BUDGET_SHARE` | 0.5 |
 //! | job lease | `worker.lease_secs` | `ONBOARD_LEASE_SECS` | 30 |
+//! | HTTP API listen address | `api.listen` | `ONBOARD_API_LISTEN` | `127.0.0.1:8080` |
+//! | HTTP API bearer token | — | `ONBOARD_API_TOKEN` | none (required off loopback) |
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -46,6 +48,14 @@ struct File {
     autotask: AutotaskFile,
     #[serde(default)]
     worker: WorkerFile,
+    #[serde(default)]
+    api: ApiFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiFile {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,6 +103,10 @@ pub struct Config {
     pub budget_share: f64,
     /// Job lease.
     pub lease: Duration,
+    /// Where `onboard api` listens.
+    pub api_listen: SocketAddr,
+    /// The API's bearer token (from the environment only).
+    pub api_token: Option<String>,
 }
 
 impl Config {
@@ -207,7 +221,25 @@ impl Config {
                     )
                 })?,
         };
+        let api_listen = env("ONBOARD_API_LISTEN")
+            .or(f.api.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let api_listen: SocketAddr = api_listen.parse().map_err(|_| {
+            bad(
+                "api.listen (ONBOARD_API_LISTEN)",
+                format!("{api_listen:?} is not host:port"),
+            )
+        })?;
+        let api_token = env("ONBOARD_API_TOKEN");
+        if api_token.is_none() && !api_listen.ip().is_loopback() {
+            return Err(bad(
+                "ONBOARD_API_TOKEN",
+                format!("required when the API listens on {api_listen} (not loopback)"),
+            ));
+        }
         Ok(Self {
+            api_listen,
+            api_token,
             redis_url,
             prefix,
             secret_key,

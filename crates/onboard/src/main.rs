@@ -1,6 +1,6 @@
 //! `onboard`: brings Autotask PSA tenants into the Sophos Central – Security integration.
 //!
-//! Commands: `worker`, `enqueue`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
+//! Commands: `worker`, `api`, `enqueue`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
 //! `keygen`, `sim`, `demo`. Human output by default, `--json` for machines. Configuration:
 //! `--config FILE` (TOML) and `ONBOARD_*` environment variables (see `config.rs`); an error
 //! names the bad setting and changes nothing. Secrets never come from argv: they come from a
@@ -34,6 +34,8 @@ pub struct Cli {
 enum Command {
     /// Run a worker: executes step jobs until SIGTERM or ctrl-c.
     Worker(commands::WorkerArgs),
+    /// Serve the HTTP API for upstream systems and operators (OpenAPI at /openapi.json).
+    Api,
     /// Enqueue a run (request from a JSON file or flags; secrets from a file, env or stdin).
     Enqueue(commands::EnqueueArgs),
     /// Show one run: steps, attempts, last errors, operator checklist.

@@ -1,0 +1,292 @@
+//! The HTTP API of onboard (axum): what upstream systems call to enqueue onboarding runs and
+//! what operators call to watch and steer them. Every route is a thin edge over
+//! `onboarding_worker::service::Onboard`; the run record in Redis stays the source of truth.
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `POST /v1/runs` | enqueue (body: the enqueue request; `Idempotency-Key` and `traceparent` headers honoured) → 201 new, 200 existing, 409 conflict |
+//! | `GET /v1/runs?state=&tenant=&limit=` | runs, newest first |
+//! | `GET /v1/runs/{id}` | one run: steps, attempts, errors, operator checklist, audit trail |
+//! | `POST /v1/runs/{id}/steps/{step}/ack` | an operator acknowledges an attested step |
+//! | `POST /v1/runs/{id}/retry`, `POST /v1/runs/{id}/cancel` | operator actions |
+//! | `GET /v1/dead`, `POST /v1/dead/{job}/retry` | dead letters |
+//! | `GET /openapi.json` | this API's OpenAPI 3.1 description |
+//! | `GET /healthz` | liveness |
+//!
+//! Authentication: when a token is configured every `/v1` route needs `Authorization:
+//! Bearer <token>`. Operator actions name the operator with `X-Operator` (recorded in the
+//! audit trail). Errors are `{"error": "..."}` naming what is wrong; a bad request changes
+//! nothing. Bodies carry API secrets: serve this behind TLS.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use onboarding_queue::JobId;
+use onboarding_steps::StepName;
+use onboarding_steps::run::RunState;
+use onboarding_worker::runs::RunFilter;
+use onboarding_worker::service::{EnqueueRequest, Onboard, ServiceError};
+use serde::Deserialize;
+use serde_json::json;
+use sha1::{Digest, Sha1};
+
+/// The OpenAPI description served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// API settings.
+#[derive(Clone, Default)]
+pub struct ApiConfig {
+    /// Bearer token every `/v1` request must carry (`None`: no authentication, for local use).
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for ApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiConfig")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+#[derive(Clone)]
+struct Api {
+    onboard: Onboard,
+    token_digest: Option<[u8; 20]>,
+}
+
+/// An error answer: a status and a message naming what is wrong.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        let status = match &e {
+            ServiceError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ServiceError::Conflict { .. } | ServiceError::NotAllowed(_) => StatusCode::CONFLICT,
+            ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+            ServiceError::Runs(onboarding_worker::runs::RunStoreError::NotFound(_)) => {
+                StatusCode::NOT_FOUND
+            }
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Self(status, e.to_string())
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+/// The API's routes.
+pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
+    let api = Api {
+        onboard,
+        token_digest: config.token.map(|t| Sha1::digest(t.as_bytes()).into()),
+    };
+    let v1 = Router::new()
+        .route("/runs", post(enqueue).get(list))
+        .route("/runs/{id}", get(show))
+        .route("/runs/{id}/steps/{step}/ack", post(ack))
+        .route("/runs/{id}/retry", post(retry))
+        .route("/runs/{id}/cancel", post(cancel))
+        .route("/dead", get(dead))
+        .route("/dead/{job}/retry", post(dead_retry))
+        .route_layer(middleware::from_fn_with_state(api.clone(), authenticate));
+    Router::new()
+        .nest("/v1", v1)
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(api)
+}
+
+/// Compares digests of the tokens, so the comparison's time says nothing about the token.
+async fn authenticate(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if let Some(expected) = api.token_digest {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| <[u8; 20]>::from(Sha1::digest(t.trim().as_bytes())));
+        if given != Some(expected) {
+            return Err(ApiError(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token (Authorization: Bearer <token>)".into(),
+            ));
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+fn operator(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get("x-operator")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.len() <= 100)
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "X-Operator: name the operator (1 to 100 characters)".into(),
+            )
+        })
+}
+
+async fn enqueue(
+    State(api): State<Api>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let mut request: EnqueueRequest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let at = e.path().to_string();
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("body at {at}: {}", e.inner()),
+        )
+    })?;
+    if let Some(key) = headers.get("idempotency-key") {
+        let key = key.to_str().map_err(|_| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                "Idempotency-Key: not visible ASCII".into(),
+            )
+        })?;
+        request.idempotency_key = Some(key.to_owned());
+    }
+    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
+    let result = api.onboard.enqueue(request, traceparent).await?;
+    let status = if result.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(result)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    tenant: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list(State(api): State<Api>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_value::<RunState>(json!(s)).map_err(|_| {
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("state: unknown state {s:?}; expected queued, running, waiting_for_operator, succeeded, failed or cancelled"),
+                )
+            })?,
+        ),
+    };
+    let filter = RunFilter {
+        state,
+        tenant: q.tenant,
+    };
+    let runs = api
+        .onboard
+        .runs
+        .list(&filter, 0, q.limit.unwrap_or(50).min(500))
+        .await
+        .map_err(unavailable)?;
+    Ok(axum::Json(runs).into_response())
+}
+
+async fn show(State(api): State<Api>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    match api.onboard.runs.get(&id).await.map_err(unavailable)? {
+        Some(run) => Ok(axum::Json(run).into_response()),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no run with id {id}"),
+        )),
+    }
+}
+
+async fn ack(
+    State(api): State<Api>,
+    Path((id, step)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = operator(&headers)?;
+    let step: StepName = serde_json::from_value(json!(step))
+        .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("unknown step {step:?}")))?;
+    api.onboard.acknowledge(&id, step, &who).await?;
+    Ok(axum::Json(json!({"run": id, "acknowledged": step.as_str()})).into_response())
+}
+
+async fn retry(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = operator(&headers)?;
+    let step = api.onboard.retry(&id, &who).await?;
+    Ok(axum::Json(json!({"run": id, "retrying": step.as_str()})).into_response())
+}
+
+async fn cancel(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = operator(&headers)?;
+    api.onboard.cancel(&id, &who).await?;
+    Ok(axum::Json(json!({"run": id, "cancelled": true})).into_response())
+}
+
+async fn dead(State(api): State<Api>) -> Result<Response, ApiError> {
+    let dead = api
+        .onboard
+        .queue
+        .dead_letters(0, 500)
+        .await
+        .map_err(unavailable)?;
+    let rows: Vec<_> = dead
+        .iter()
+        .map(|d| json!({"job": d.id.as_str(), "tenant": d.group, "reason": d.reason, "dead_at_ms": d.dead_at, "attempts": d.attempts}))
+        .collect();
+    Ok(axum::Json(rows).into_response())
+}
+
+async fn dead_retry(
+    State(api): State<Api>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = operator(&headers)?;
+    let requeued = api
+        .onboard
+        .queue
+        .retry_dead(&JobId(job.clone()), None)
+        .await
+        .map_err(unavailable)?;
+    if !requeued {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no dead job with id {job}"),
+        ));
+    }
+    tracing::info!(job = %job, operator = %who, "dead letter requeued");
+    Ok(axum::Json(json!({"job": job, "requeued": true})).into_response())
+}

@@ -1,0 +1,290 @@
+//! The HTTP API, called without sockets (`oneshot` on the router) against a private
+//! `redis-server`: authentication, enqueue with idempotency and field errors, reading runs,
+//! operator actions with the operator's name, dead letters, the OpenAPI document.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use onboarding_api::{ApiConfig, OPENAPI, router};
+use onboarding_worker::secrets::SecretBox;
+use onboarding_worker::setup::{Setup, connect, fast_policy};
+use redis_test_server::{RedisServer, unique_name};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+async fn app(redis: &RedisServer) -> axum::Router {
+    let setup = Setup {
+        redis_url: redis.url().to_owned(),
+        prefix: unique_name("api"),
+        autotask_base_url: Some(url::Url::parse("http://127.0.0.1:9").unwrap()),
+        lease: Duration::from_secs(5),
+        budget_share: 0.5,
+        policy: fast_policy(),
+    };
+    let key = SecretBox::from_base64(&SecretBox::generate_key(), "test").unwrap();
+    let onboard = connect(&setup, key).await.unwrap();
+    router(
+        onboard,
+        ApiConfig {
+            token: Some("t0ken".into()),
+        },
+    )
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", "Bearer t0ken");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())),
+    )
+}
+
+fn request(tenant: &str) -> Value {
+    json!({
+        "kind": "onboard",
+        "tenant_id": tenant,
+        "settings": {"webhook_url_base": "https://hooks.example/at"},
+        "new_user": {"integration_code": "CODE", "username": "api@acme.example", "secret": "s3cret-value"}
+    })
+}
+
+#[tokio::test]
+async fn enqueue_read_and_steer_runs_over_http() {
+    let redis = RedisServer::start();
+    let app = app(&redis).await;
+
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/runs",
+        &[("idempotency-key", "portal-1")],
+        Some(request("acme")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let run = body["run_id"].as_str().unwrap().to_owned();
+    let (status, again) = call(
+        &app,
+        "POST",
+        "/v1/runs",
+        &[("idempotency-key", "portal-1")],
+        Some(request("acme")),
+    )
+    .await;
+    assert_eq!(
+        (status, again["run_id"].as_str()),
+        (StatusCode::OK, Some(run.as_str()))
+    );
+    let mut other = request("acme");
+    other["tenant_name"] = json!("changed");
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/runs",
+        &[("idempotency-key", "portal-1")],
+        Some(other),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let (status, got) = call(&app, "GET", &format!("/v1/runs/{run}"), &[], None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(got["state"], "queued");
+    assert!(
+        !got.to_string().contains("s3cret-value"),
+        "a secret in the run record"
+    );
+    let (_, list) = call(&app, "GET", "/v1/runs?state=queued&tenant=acme", &[], None).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/v1/runs/{run}/steps/confirm_vendor_active/ack"),
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "the operator must be named: {body}"
+    );
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/v1/runs/{run}/steps/confirm_vendor_active/ack"),
+        &[("x-operator", "olga")],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("/v1/runs/{run}/retry"),
+        &[("x-operator", "olga")],
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "only failed runs are retried: {body}"
+    );
+    let (status, _) = call(
+        &app,
+        "POST",
+        &format!("/v1/runs/{run}/cancel"),
+        &[("x-operator", "olga")],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, got) = call(&app, "GET", &format!("/v1/runs/{run}"), &[], None).await;
+    assert_eq!(got["state"], "cancelled");
+    let actors: Vec<_> = got["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["actor"]["id"].clone())
+        .collect();
+    assert!(actors.contains(&json!("olga")), "{actors:?}");
+
+    let (status, dead) = call(&app, "GET", "/v1/dead", &[], None).await;
+    assert_eq!((status, dead), (StatusCode::OK, json!([])));
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/v1/dead/nope/retry",
+        &[("x-operator", "olga")],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_requests_name_what_is_wrong_and_store_nothing() {
+    let redis = RedisServer::start();
+    let app = app(&redis).await;
+    let mut bad = request("acme");
+    bad["new_user"]["secret"] = json!(42);
+    let (status, body) = call(&app, "POST", "/v1/runs", &[], Some(bad)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("body at new_user.secret:"),
+        "{body}"
+    );
+    let (status, body) = call(&app, "POST", "/v1/runs", &[], Some(request("acme corp"))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"].as_str().unwrap().contains("tenant_id"),
+        "{body}"
+    );
+    let (status, body) = call(&app, "GET", "/v1/runs?state=sleeping", &[], None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("state: unknown state \"sleeping\""),
+        "{body}"
+    );
+    let (status, _) = call(&app, "GET", "/v1/runs/nope", &[], None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, list) = call(&app, "GET", "/v1/runs", &[], None).await;
+    assert_eq!(list, json!([]), "nothing was stored");
+}
+
+#[tokio::test]
+async fn every_v1_route_needs_the_token_and_the_document_is_served() {
+    let redis = RedisServer::start();
+    let app = app(&redis).await;
+    for (method, path) in [
+        ("GET", "/v1/runs"),
+        ("POST", "/v1/runs"),
+        ("GET", "/v1/dead"),
+        ("POST", "/v1/runs/x/cancel"),
+    ] {
+        let res = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        let res = app
+            .clone()
+            .oneshot(
+                Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header("authorization", "Bearer wrong")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+    }
+    let res = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/openapi.json")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Every route the router serves is documented.
+    for path in [
+        "/v1/runs",
+        "/v1/runs/{id}",
+        "/v1/runs/{id}/steps/{step}/ack",
+        "/v1/runs/{id}/retry",
+        "/v1/runs/{id}/cancel",
+        "/v1/dead",
+        "/v1/dead/{job}/retry",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
+    }
+}
