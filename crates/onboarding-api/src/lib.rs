@@ -11,12 +11,15 @@
 //! | `POST /v1/runs/{id}/retry`, `POST /v1/runs/{id}/cancel` | operator actions |
 //! | `GET /v1/dead`, `POST /v1/dead/{job}/retry` | dead letters |
 //! | `GET /openapi.json` | this API's OpenAPI 3.1 description |
+//! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` | the retry dashboard (see [`dashboard`]) |
 //! | `GET /healthz` | liveness |
 //!
 //! Authentication: when a token is configured every `/v1` route needs `Authorization:
 //! Bearer <token>`. Operator actions name the operator with `X-Operator` (recorded in the
 //! audit trail). Errors are `{"error": "..."}` naming what is wrong; a bad request changes
 //! nothing. Bodies carry API secrets: serve this behind TLS.
+
+mod dashboard;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -53,9 +56,9 @@ impl std::fmt::Debug for ApiConfig {
 }
 
 #[derive(Clone)]
-struct Api {
-    onboard: Onboard,
-    token_digest: Option<[u8; 20]>,
+pub(crate) struct Api {
+    pub(crate) onboard: Onboard,
+    pub(crate) token_digest: Option<[u8; 20]>,
 }
 
 /// An error answer: a status and a message naming what is wrong.
@@ -108,6 +111,13 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route("/dashboard", get(dashboard::index))
+        .route("/dashboard/runs/{id}", get(dashboard::run))
+        .route("/dashboard/runs/{id}/ack/{step}", post(dashboard::ack))
+        .route("/dashboard/runs/{id}/retry", post(dashboard::retry))
+        .route("/dashboard/runs/{id}/cancel", post(dashboard::cancel))
+        .route("/dashboard/dead", get(dashboard::dead))
+        .route("/dashboard/dead/{job}/retry", post(dashboard::dead_retry))
         .with_state(api)
 }
 

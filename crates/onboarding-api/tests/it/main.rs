@@ -2,6 +2,8 @@
 //! `redis-server`: authentication, enqueue with idempotency and field errors, reading runs,
 //! operator actions with the operator's name, dead letters, the OpenAPI document.
 
+mod dashboard;
+
 use std::time::Duration;
 
 use axum::body::Body;
