@@ -66,9 +66,10 @@ pub fn status(run: &Run) -> String {
         };
         let _ = writeln!(
             s,
-            "{:<36} {:<22} {}",
+            "{:<36} {:<22} {:>8}  {}",
             record.step.as_str(),
             record.state.status().as_str(),
+            record.attempts,
             detail
         );
     }

@@ -219,7 +219,10 @@ impl Onboard {
         if let Some(parent) = traceparent {
             onboarding_telemetry::set_parent(&span, parent);
         }
+        // Without a tracing subscriber (a CLI call) the span has no context: the run still
+        // gets a trace of its own (or the caller's), so its steps share one trace id.
         let trace = onboarding_telemetry::traceparent(&span)
+            .or_else(|| Some(new_traceparent(traceparent)))
             .and_then(|tp| TraceContext::parse(&tp).ok())
             .unwrap_or_default();
 
@@ -398,6 +401,20 @@ impl Onboard {
             .await?
             .map_err(ServiceError::NotAllowed)
     }
+}
+
+/// A fresh W3C traceparent: the caller's trace id if it sent a valid one, else a random one.
+fn new_traceparent(parent: Option<&str>) -> String {
+    use chacha20poly1305::aead::OsRng;
+    use chacha20poly1305::aead::rand_core::RngCore;
+    let mut bytes = [0u8; 24];
+    OsRng.fill_bytes(&mut bytes);
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let trace = parent
+        .and_then(|p| TraceContext::parse(p).ok())
+        .and_then(|t| t.trace_id().map(str::to_owned))
+        .unwrap_or_else(|| hex(&bytes[..16]));
+    format!("00-{trace}-{}-01", hex(&bytes[16..]))
 }
 
 /// Identifies a request for idempotency without holding its secrets: a digest of everything

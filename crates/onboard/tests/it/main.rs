@@ -122,6 +122,11 @@ fn enqueue_status_runs_and_cancel() {
     let result: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let run = result["run_id"].as_str().unwrap().to_owned();
     assert_eq!(result["created"], true);
+    let trace = result["trace_id"].as_str().unwrap_or_default();
+    assert!(
+        trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit()),
+        "a run enqueued from the CLI has a trace of its own: {result}"
+    );
 
     // The same request again finds the same run.
     let o = onboard(url, &enqueue, &secrets);
@@ -134,7 +139,9 @@ fn enqueue_status_runs_and_cancel() {
     let o = onboard(url, &["status", &run], &[]);
     let human = text(&o);
     assert!(
-        human.contains("state: queued") && human.contains("verify_webhook_permission"),
+        human.contains("state: queued")
+            && human
+                .contains("verify_webhook_permission            pending                       0"),
         "{human}"
     );
     let o = onboard(url, &["--json", "runs", "--tenant", "acme"], &[]);
