@@ -130,7 +130,7 @@ struct Secrets {
     admin_secret: Option<String>,
 }
 
-fn parse_kind(s: &str) -> Result<RunKind, String> {
+pub(crate) fn parse_kind(s: &str) -> Result<RunKind, String> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
         format!(
             "unknown run kind {s:?}; expected onboard, change_api_user, cleanup_webhooks or verify"
@@ -237,6 +237,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 &format!("run {run} cancelled"),
             );
             Ok(())
+        }
+        Command::Bulk(args) => {
+            let onboard = app::connect(
+                &config,
+                app::sealing_key(&config, true)?,
+                RetryPolicy::default(),
+            )
+            .await?;
+            crate::bulk::bulk(args, &onboard, json).await
         }
         Command::Dead(cmd) => dead(cmd, &connect_plain(&config).await?, json).await,
     }

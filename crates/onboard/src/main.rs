@@ -1,12 +1,13 @@
 //! `onboard`: brings Autotask PSA tenants into the Sophos Central – Security integration.
 //!
-//! Commands: `worker`, `api`, `enqueue`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
+//! Commands: `worker`, `api`, `enqueue`, `bulk`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
 //! `keygen`, `sim`, `demo`. Human output by default, `--json` for machines. Configuration:
 //! `--config FILE` (TOML) and `ONBOARD_*` environment variables (see `config.rs`); an error
 //! names the bad setting and changes nothing. Secrets never come from argv: they come from a
 //! file, the environment or stdin.
 
 mod app;
+mod bulk;
 mod commands;
 mod config;
 mod demo;
@@ -71,6 +72,8 @@ enum Command {
         #[arg(long, env = "USER", default_value = "operator")]
         operator: String,
     },
+    /// Re-provision or verify a cohort of tenants from a file, with progress and a summary.
+    Bulk(bulk::BulkArgs),
     /// Dead letters: list them, or retry them.
     #[command(subcommand)]
     Dead(commands::DeadCommand),

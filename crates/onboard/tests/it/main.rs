@@ -172,3 +172,90 @@ fn enqueue_status_runs_and_cancel() {
     let o = onboard(url, &["--json", "dead", "list"], &[]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "[]");
 }
+
+#[tokio::test]
+async fn bulk_onboards_a_cohort_then_verifies_it_changing_nothing() {
+    let redis = RedisServer::private(Options::default());
+    let sim = autotask_sim::spawn(autotask_sim::SimConfig::default().with_database("msp"))
+        .await
+        .unwrap();
+    let db = sim.db("msp").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cohort: Vec<_> = (0..3)
+        .map(|i| {
+            let u = db.seed_api_user(&autotask_sim::SeedApiUser::default()).unwrap();
+            serde_json::json!({
+                "kind": "onboard", "tenant_id": format!("t{i}"),
+                "settings": {"webhook_url_base": "https://hooks.example/x"},
+                "new_user": {"integration_code": u.integration_code, "username": u.user_name, "secret": u.secret}
+            })
+            .to_string()
+        })
+        .collect();
+    let file = dir.path().join("cohort.jsonl");
+    std::fs::write(&file, cohort.join("\n")).unwrap();
+    let key = "3q2+7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let command = |args: &[&str]| {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_onboard"));
+        c.args(args)
+            .env_clear()
+            .env("ONBOARD_REDIS_URL", redis.url())
+            .env("ONBOARD_SECRET_KEY", key)
+            .env("ONBOARD_AUTOTASK_BASE_URL", sim.base_url())
+            .env("ONBOARD_METRICS_ADDR", "127.0.0.1:0")
+            .env("RUST_LOG", "error")
+            .kill_on_drop(true);
+        c
+    };
+    let _worker = command(&["worker"]).spawn().unwrap();
+    let file = file.to_str().unwrap();
+    let out = command(&[
+        "bulk",
+        "--file",
+        file,
+        "--wait",
+        "--confirm-attested-as",
+        "olga",
+    ])
+    .output()
+    .await
+    .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("3 run(s): 3 succeeded"), "{text}");
+    assert!(
+        text.contains("ensure_webhooks"),
+        "the summary says what changed: {text}"
+    );
+    for t in sim
+        .db("msp")
+        .unwrap()
+        .webhooks(autotask_types::WebhookFamily::Ticket)
+    {
+        assert_eq!(t["isActive"], true);
+    }
+
+    let out = command(&[
+        "--json", "bulk", "--file", file, "--kind", "verify", "--wait",
+    ])
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = summary.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for row in rows {
+        assert_eq!(row["state"], "succeeded", "{row}");
+        assert_eq!(
+            row["changed"],
+            serde_json::json!([]),
+            "a verify run changes nothing: {row}"
+        );
+    }
+}
