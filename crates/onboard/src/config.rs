@@ -294,6 +294,21 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_is_valid() {
+        let text = include_str!("../../../deploy/onboard.example.toml");
+        let c = load(Some(text), &[]).unwrap();
+        assert_eq!(
+            c.secret_key,
+            KeySource::File("/etc/onboard/secret.key".into(), "secret_key_file")
+        );
+        assert_eq!((c.concurrency, c.budget_share), (16, 0.5));
+        assert_eq!(
+            c.autotask_base_url, None,
+            "the example talks to the real Autotask"
+        );
+    }
+
+    #[test]
     fn errors_name_the_setting() {
         let err =
             |file: Option<&str>, vars: &[(&str, &str)]| load(file, vars).unwrap_err().to_string();
