@@ -22,7 +22,7 @@ pub struct BulkArgs {
     #[arg(long)]
     file: PathBuf,
     /// Run this kind for every tenant instead of each entry's own (e.g. verify).
-    #[arg(long, value_parser = crate::commands::parse_kind)]
+    #[arg(long, value_parser = str::parse::<RunKind>)]
     kind: Option<RunKind>,
     /// Report the planned calls without making them.
     #[arg(long)]

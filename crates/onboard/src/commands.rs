@@ -15,7 +15,7 @@ use onboarding_telemetry::TelemetryConfig;
 use onboarding_worker::metrics::Metrics;
 use onboarding_worker::runs::RunFilter;
 use onboarding_worker::secrets::SecretBox;
-use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard};
+use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard, OperatorAction};
 use onboarding_worker::worker::{Handler, run_worker};
 use serde::Deserialize;
 
@@ -37,7 +37,7 @@ pub struct WorkerArgs {
 #[derive(Debug, Args)]
 pub struct RunsArgs {
     /// Only runs in this state (queued, running, waiting_for_operator, succeeded, failed, cancelled).
-    #[arg(long, value_parser = parse_state)]
+    #[arg(long, value_parser = str::parse::<RunState>)]
     state: Option<RunState>,
     /// Only runs of this tenant.
     #[arg(long)]
@@ -79,7 +79,7 @@ pub struct EnqueueArgs {
     #[arg(long, conflicts_with_all = ["kind", "tenant"])]
     file: Option<PathBuf>,
     /// onboard, change_api_user, cleanup_webhooks or verify.
-    #[arg(long, value_parser = parse_kind)]
+    #[arg(long, value_parser = str::parse::<RunKind>)]
     kind: Option<RunKind>,
     /// Tenant id.
     #[arg(long)]
@@ -128,25 +128,6 @@ struct Secrets {
     new_secret: Option<String>,
     previous_secret: Option<String>,
     admin_secret: Option<String>,
-}
-
-pub(crate) fn parse_kind(s: &str) -> Result<RunKind, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
-        format!(
-            "unknown run kind {s:?}; expected onboard, change_api_user, cleanup_webhooks or verify"
-        )
-    })
-}
-
-fn parse_state(s: &str) -> Result<RunState, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
-        format!("unknown state {s:?}; expected queued, running, waiting_for_operator, succeeded, failed or cancelled")
-    })
-}
-
-fn parse_step(s: &str) -> anyhow::Result<StepName> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned()))
-        .map_err(|_| anyhow!("unknown step {s:?}"))
 }
 
 /// Runs the command line.
@@ -205,38 +186,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             step,
             operator,
         } => {
-            let step = parse_step(&step)?;
-            connect_plain(&config)
-                .await?
-                .acknowledge(&run, step, &operator)
-                .await?;
-            say(
+            let step: StepName = step.parse().map_err(|e: String| anyhow!(e))?;
+            act(
+                &config,
                 json,
-                serde_json::json!({"run": run, "acknowledged": step.as_str()}),
-                &format!("acknowledged {step} of run {run}"),
-            );
-            Ok(())
+                &run,
+                OperatorAction::Acknowledge(step),
+                &operator,
+            )
+            .await
         }
         Command::Retry { run, operator } => {
-            let step = connect_plain(&config).await?.retry(&run, &operator).await?;
-            say(
-                json,
-                serde_json::json!({"run": run, "retrying": step.as_str()}),
-                &format!("run {run} retries from {step}"),
-            );
-            Ok(())
+            act(&config, json, &run, OperatorAction::Retry, &operator).await
         }
         Command::Cancel { run, operator } => {
-            connect_plain(&config)
-                .await?
-                .cancel(&run, &operator)
-                .await?;
-            say(
-                json,
-                serde_json::json!({"run": run, "cancelled": true}),
-                &format!("run {run} cancelled"),
-            );
-            Ok(())
+            act(&config, json, &run, OperatorAction::Cancel, &operator).await
         }
         Command::Bulk(args) => {
             let onboard = app::connect(
@@ -249,6 +213,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Dead(cmd) => dead(cmd, &connect_plain(&config).await?, json).await,
     }
+}
+
+async fn act(
+    config: &Config,
+    json: bool,
+    run: &str,
+    action: OperatorAction,
+    operator: &str,
+) -> anyhow::Result<()> {
+    let done = connect_plain(config)
+        .await?
+        .act(run, action, operator)
+        .await?;
+    say(json, done.to_json(), &done.describe());
+    Ok(())
 }
 
 async fn connect_plain(config: &Config) -> anyhow::Result<Onboard> {

@@ -19,6 +19,7 @@ use onboarding_queue::JobId;
 use onboarding_steps::run::{Run, RunState, StepState};
 use onboarding_steps::{Remediation, StepKind, StepName};
 use onboarding_worker::runs::RunFilter;
+use onboarding_worker::service::OperatorAction;
 use serde::Deserialize;
 use sha1::{Digest, Sha1};
 
@@ -403,14 +404,25 @@ fn authorized(
     Ok(who)
 }
 
-fn back(id: &str, result: Result<(), String>) -> Response {
-    match result {
-        Ok(()) => Redirect::to(&format!("/dashboard/runs/{id}")).into_response(),
+/// An operator action from a dashboard form; back to the run's page.
+async fn act(
+    api: &Api,
+    headers: &HeaderMap,
+    form: &ActionForm,
+    id: &str,
+    action: OperatorAction,
+) -> Response {
+    let who = match authorized(api, headers, form, id) {
+        Ok(w) => w,
+        Err(denied) => return denied.into_response(),
+    };
+    match api.onboard.act(id, action, &who).await {
+        Ok(_) => Redirect::to(&format!("/dashboard/runs/{id}")).into_response(),
         Err(e) => (
             StatusCode::CONFLICT,
             Html(format!(
                 "<p>{}</p><p><a href=\"/dashboard/runs/{}\">back</a></p>",
-                esc(&e),
+                esc(&e.to_string()),
                 esc(id)
             )),
         )
@@ -425,20 +437,19 @@ pub(crate) async fn ack(
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let who = match authorized(&api, &headers, &form, &id) {
-        Ok(w) => w,
-        Err(denied) => return denied.into_response(),
-    };
-    let Ok(step) = serde_json::from_value::<StepName>(serde_json::json!(step)) else {
-        return (StatusCode::NOT_FOUND, "unknown step").into_response();
-    };
-    back(
-        &id,
-        api.onboard
-            .acknowledge(&id, step, &who)
+    match step.parse::<StepName>() {
+        Ok(step) => {
+            act(
+                &api,
+                &headers,
+                &form,
+                &id,
+                OperatorAction::Acknowledge(step),
+            )
             .await
-            .map_err(|e| e.to_string()),
-    )
+        }
+        Err(e) => (StatusCode::NOT_FOUND, e).into_response(),
+    }
 }
 
 /// `POST /dashboard/runs/{id}/retry`.
@@ -448,18 +459,7 @@ pub(crate) async fn retry(
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let who = match authorized(&api, &headers, &form, &id) {
-        Ok(w) => w,
-        Err(denied) => return denied.into_response(),
-    };
-    back(
-        &id,
-        api.onboard
-            .retry(&id, &who)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string()),
-    )
+    act(&api, &headers, &form, &id, OperatorAction::Retry).await
 }
 
 /// `POST /dashboard/runs/{id}/cancel`.
@@ -469,17 +469,7 @@ pub(crate) async fn cancel(
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let who = match authorized(&api, &headers, &form, &id) {
-        Ok(w) => w,
-        Err(denied) => return denied.into_response(),
-    };
-    back(
-        &id,
-        api.onboard
-            .cancel(&id, &who)
-            .await
-            .map_err(|e| e.to_string()),
-    )
+    act(&api, &headers, &form, &id, OperatorAction::Cancel).await
 }
 
 /// `POST /dashboard/dead/{job}/retry`.

@@ -32,7 +32,7 @@ use onboarding_queue::JobId;
 use onboarding_steps::StepName;
 use onboarding_steps::run::RunState;
 use onboarding_worker::runs::RunFilter;
-use onboarding_worker::service::{EnqueueRequest, Onboard, ServiceError};
+use onboarding_worker::service::{EnqueueRequest, Onboard, OperatorAction, ServiceError};
 use serde::Deserialize;
 use serde_json::json;
 use sha1::{Digest, Sha1};
@@ -202,12 +202,8 @@ async fn list(State(api): State<Api>, Query(q): Query<ListQuery>) -> Result<Resp
     let state = match q.state.as_deref() {
         None => None,
         Some(s) => Some(
-            serde_json::from_value::<RunState>(json!(s)).map_err(|_| {
-                ApiError(
-                    StatusCode::BAD_REQUEST,
-                    format!("state: unknown state {s:?}; expected queued, running, waiting_for_operator, succeeded, failed or cancelled"),
-                )
-            })?,
+            s.parse::<RunState>()
+                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("state: {e}")))?,
         ),
     };
     let filter = RunFilter {
@@ -238,11 +234,10 @@ async fn ack(
     Path((id, step)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = operator(&headers)?;
-    let step: StepName = serde_json::from_value(json!(step))
-        .map_err(|_| ApiError(StatusCode::NOT_FOUND, format!("unknown step {step:?}")))?;
-    api.onboard.acknowledge(&id, step, &who).await?;
-    Ok(axum::Json(json!({"run": id, "acknowledged": step.as_str()})).into_response())
+    let step: StepName = step
+        .parse()
+        .map_err(|e: String| ApiError(StatusCode::NOT_FOUND, e))?;
+    act(&api, &headers, &id, OperatorAction::Acknowledge(step)).await
 }
 
 async fn retry(
@@ -250,9 +245,7 @@ async fn retry(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = operator(&headers)?;
-    let step = api.onboard.retry(&id, &who).await?;
-    Ok(axum::Json(json!({"run": id, "retrying": step.as_str()})).into_response())
+    act(&api, &headers, &id, OperatorAction::Retry).await
 }
 
 async fn cancel(
@@ -260,9 +253,19 @@ async fn cancel(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let who = operator(&headers)?;
-    api.onboard.cancel(&id, &who).await?;
-    Ok(axum::Json(json!({"run": id, "cancelled": true})).into_response())
+    act(&api, &headers, &id, OperatorAction::Cancel).await
+}
+
+/// An operator action by the operator named in `X-Operator`.
+async fn act(
+    api: &Api,
+    headers: &HeaderMap,
+    id: &str,
+    action: OperatorAction,
+) -> Result<Response, ApiError> {
+    let who = operator(headers)?;
+    let done = api.onboard.act(id, action, &who).await?;
+    Ok(axum::Json(done.to_json()).into_response())
 }
 
 async fn dead(State(api): State<Api>) -> Result<Response, ApiError> {

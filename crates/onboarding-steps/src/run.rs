@@ -123,6 +123,22 @@ const VERIFY: &[Entry] = &[
     when(S::VerifyChangeover, Condition::HasPreviousUser),
 ];
 
+impl std::str::FromStr for RunKind {
+    type Err = String;
+
+    /// Parses the wire name (`onboard`, `change_api_user`, `cleanup_webhooks`, `verify`).
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::Onboard, Self::ChangeApiUser, Self::CleanupWebhooks, Self::Verify]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown run kind {s:?}; expected onboard, change_api_user, cleanup_webhooks or verify"
+                )
+            })
+    }
+}
+
 impl RunKind {
     /// The fixed sequence of steps.
     pub fn sequence(self) -> &'static [Entry] {
@@ -230,6 +246,16 @@ macro_rules! states {
             /// The wire name.
             pub const fn as_str(self) -> &'static str {
                 match self { $($name::$v => $s,)* }
+            }
+        }
+        impl std::str::FromStr for $name {
+            type Err = String;
+            /// Parses the wire name; the error lists the valid ones.
+            fn from_str(s: &str) -> Result<Self, String> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| {
+                    let names: Vec<_> = Self::ALL.iter().map(|v| v.as_str()).collect();
+                    format!("unknown state {s:?}; expected {}", names.join(", "))
+                })
             }
         }
     };

@@ -249,14 +249,7 @@ impl RunStore {
     pub async fn counts(&self) -> Result<BTreeMap<&'static str, u64>, RunStoreError> {
         let mut conn = self.redis.clone();
         let mut counts = BTreeMap::new();
-        for state in [
-            RunState::Queued,
-            RunState::Running,
-            RunState::WaitingForOperator,
-            RunState::Succeeded,
-            RunState::Failed,
-            RunState::Cancelled,
-        ] {
+        for &state in RunState::ALL {
             let n: u64 = conn.scard(self.state_key(state)).await?;
             counts.insert(state.as_str(), n);
         }

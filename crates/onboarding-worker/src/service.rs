@@ -327,6 +327,31 @@ impl Onboard {
         Ok(out)
     }
 
+    /// Performs an operator action, recorded in the audit trail with `operator`.
+    pub async fn act(
+        &self,
+        run_id: &str,
+        action: OperatorAction,
+        operator: &str,
+    ) -> Result<ActionDone, ServiceError> {
+        let step = match action {
+            OperatorAction::Acknowledge(step) => {
+                self.acknowledge(run_id, step, operator).await?;
+                None
+            }
+            OperatorAction::Retry => Some(self.retry(run_id, operator).await?),
+            OperatorAction::Cancel => {
+                self.cancel(run_id, operator).await?;
+                None
+            }
+        };
+        Ok(ActionDone {
+            run: run_id.to_owned(),
+            action,
+            step,
+        })
+    }
+
     /// An operator acknowledges an operator-attested step; the run goes on.
     pub async fn acknowledge(
         &self,
@@ -415,6 +440,55 @@ fn new_traceparent(parent: Option<&str>) -> String {
         .and_then(|t| t.trace_id().map(str::to_owned))
         .unwrap_or_else(|| hex(&bytes[..16]));
     format!("00-{trace}-{}-01", hex(&bytes[16..]))
+}
+
+/// What an operator does to a run (CLI, HTTP API and dashboard alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorAction {
+    /// Acknowledge an operator-attested step.
+    Acknowledge(StepName),
+    /// Retry a failed run from its failed step.
+    Retry,
+    /// Cancel the run.
+    Cancel,
+}
+
+/// What an operator action did, for every interface to report the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionDone {
+    /// The run.
+    pub run: String,
+    /// The action.
+    pub action: OperatorAction,
+    /// For a retry: the step the run starts again from.
+    pub step: Option<StepName>,
+}
+
+impl ActionDone {
+    /// The machine-readable answer.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self.action {
+            OperatorAction::Acknowledge(step) => {
+                serde_json::json!({"run": self.run, "acknowledged": step.as_str()})
+            }
+            OperatorAction::Retry => {
+                serde_json::json!({"run": self.run, "retrying": self.step.map(StepName::as_str)})
+            }
+            OperatorAction::Cancel => serde_json::json!({"run": self.run, "cancelled": true}),
+        }
+    }
+
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match (self.action, self.step) {
+            (OperatorAction::Acknowledge(step), _) => {
+                format!("acknowledged {step} of run {}", self.run)
+            }
+            (OperatorAction::Retry, Some(step)) => format!("run {} retries from {step}", self.run),
+            (OperatorAction::Retry, None) => format!("run {} retries", self.run),
+            (OperatorAction::Cancel, _) => format!("run {} cancelled", self.run),
+        }
+    }
 }
 
 /// Identifies a request for idempotency without holding its secrets: a digest of everything
