@@ -5,6 +5,8 @@
 //!
 //! What it does not do: no scheduling, no run records (see `worker`); no secrets in its
 //! output (webhook secret keys come from [`WebhookSecrets`] just before a create is sent).
+//! [`Session`] is the plain I/O part (reads and calls with each role's credentials), usable
+//! without Redis.
 
 use std::collections::HashMap;
 
@@ -14,14 +16,13 @@ use autotask_types::{
     OrganizationalResource, Resource, WebhookExcludedResource, WebhookField, WebhookId,
     ZoneInformation,
 };
-use onboarding_steps::plan::SecretSlot;
 use onboarding_steps::run::AttemptOutcome;
 use onboarding_steps::{
     Call, CallFailure, Observed, Read, ReadResult, Role, StepContext, StepName, WebhookRef,
 };
 use tokio::sync::Mutex;
 
-use crate::secrets::{SecretsError, WebhookSecrets};
+use crate::secrets::WebhookSecrets;
 
 /// The credentials of each role a run has, and the tenants resolved from them.
 pub struct Session {
@@ -135,15 +136,17 @@ impl Session {
         r.map_err(|e| failure(&e))
     }
 
-    /// Performs one call; `created` holds the item ids of the plan's earlier calls.
+    /// Performs one call; `created` holds the item ids of the plan's earlier calls, and
+    /// `secret_key` the webhook secret of a `CreateWebhook` (kept by the caller, so a
+    /// repeated create sends the same one).
     pub async fn call(
         &self,
         call: &Call,
         created: &[Option<i64>],
-        secrets: &WebhookSecrets,
-    ) -> Result<Option<i64>, CallError> {
+        secret_key: Option<String>,
+    ) -> Result<Option<i64>, CallFailure> {
         let t = self.tenant(call.credentials()).await?;
-        let parent = |w: &WebhookRef| -> Result<WebhookId, CallError> {
+        let parent = |w: &WebhookRef| -> Result<WebhookId, CallFailure> {
             match w {
                 WebhookRef::Existing(id) => Ok(*id),
                 WebhookRef::CreatedBy(i) => created
@@ -151,22 +154,19 @@ impl Session {
                     .copied()
                     .flatten()
                     .map(WebhookId::new)
-                    .ok_or_else(|| {
-                        CallError::Failure(CallFailure::Rejected {
-                            errors: vec![format!("call {i} of the plan created no webhook")],
-                        })
+                    .ok_or_else(|| CallFailure::Rejected {
+                        errors: vec![format!("call {i} of the plan created no webhook")],
                     }),
             }
         };
         let id = match call {
             Call::CreateWebhook {
-                family,
-                webhook,
-                secret,
-                ..
+                family, webhook, ..
             } => {
                 let mut body = webhook.clone();
-                body.secret_key = Some(secrets.get_or_create(&slot_name(secret)).await?);
+                body.secret_key = Some(secret_key.ok_or_else(|| CallFailure::Rejected {
+                    errors: vec!["a webhook create needs its secret key".into()],
+                })?);
                 t.create(&family.webhooks(), &body).await.map(Some)
             }
             Call::UpdateWebhook {
@@ -215,29 +215,7 @@ impl Session {
                 t.update(&Resource::endpoint(), resource).await.map(Some)
             }
         };
-        id.map_err(|e| CallError::Failure(failure(&e)))
-    }
-}
-
-/// The name under which a webhook secret slot is stored.
-pub fn slot_name(slot: &SecretSlot) -> String {
-    slot.to_string()
-}
-
-/// A call that did not happen: Autotask's answer, or our secret store failing.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    /// Autotask (or the way to it) said no.
-    #[error("{}", .0.describe())]
-    Failure(CallFailure),
-    /// The webhook secret could not be stored or read.
-    #[error(transparent)]
-    Secrets(#[from] SecretsError),
-}
-
-impl From<CallFailure> for CallError {
-    fn from(f: CallFailure) -> Self {
-        Self::Failure(f)
+        id.map_err(|e| failure(&e))
     }
 }
 
@@ -285,17 +263,26 @@ pub async fn execute(
     }
     let mut created = Vec::with_capacity(plan.calls.len());
     for call in &plan.calls {
-        match session.call(call, &created, secrets).await {
+        // The secret is stored before the create is sent and reused by a repeated create.
+        let secret_key = match call {
+            Call::CreateWebhook { secret, .. } => {
+                match secrets.get_or_create(&secret.to_string()).await {
+                    Ok(key) => Some(key),
+                    Err(e) => {
+                        return AttemptOutcome::Failed(CallFailure::Transient {
+                            detail: e.to_string(),
+                        });
+                    }
+                }
+            }
+            _ => None,
+        };
+        match session.call(call, &created, secret_key).await {
             Ok(id) => created.push(id),
-            Err(CallError::Failure(f)) if call.tolerates(&f) => created.push(None),
-            Err(CallError::Failure(failure)) => {
+            Err(f) if call.tolerates(&f) => created.push(None),
+            Err(failure) => {
                 tracing::info!(call = %call.describe(), failure = %failure.describe(), "call failed");
                 return AttemptOutcome::Failed(failure);
-            }
-            Err(CallError::Secrets(e)) => {
-                return AttemptOutcome::Failed(CallFailure::Transient {
-                    detail: e.to_string(),
-                });
             }
         }
         tracing::info!(call = %call.describe(), "call made");

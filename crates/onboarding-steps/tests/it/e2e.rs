@@ -1,5 +1,6 @@
 //! End to end: each run kind driven to its end against `autotask-sim` over real HTTP on
-//! loopback, through `autotask-client`, by a simple in-test executor (no queue): reads →
+//! loopback, through `autotask-client` and the worker's I/O (`onboarding_worker::execute`),
+//! by a simple in-test executor (no queue): reads →
 //! `Observed` → plan → calls → fresh reads → verify, and `Run::begin_attempt`/`end_attempt`
 //! for what comes next. Retries run at once (the schedule is the queue's business); the
 //! operator is played through the simulator's console.
@@ -8,27 +9,22 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use autotask_client::{
-    AutotaskClient, ClientConfig, Credentials, Error as ClientError, RetryPolicy as ClientRetry,
-    Target, Tenant,
+    AutotaskClient, ClientConfig, Credentials, RetryPolicy as ClientRetry, Target,
 };
 use autotask_sim::{
     CalloutConfig, DbConsole, Fault, FaultRule, SeedApiUser, SeededApiUser, SimConfig, SimHandle,
     spawn,
 };
-use autotask_types::{
-    OrganizationalLevel1, OrganizationalLevel2, OrganizationalLevelAssociation,
-    OrganizationalResource, Resource, WebhookExcludedResource, WebhookFamily, WebhookId,
-    ZoneInformation,
-};
+use autotask_types::WebhookFamily;
 use onboarding_steps::payload::{CredentialRef, TraceContext};
 use onboarding_steps::retry::RetryPolicy;
 use onboarding_steps::run::{
     Actor, AttemptOutcome, Next, Run, RunCredentials, RunKind, RunRequest, RunState,
 };
 use onboarding_steps::{
-    Call, CallFailure, Observed, Read, ReadResult, Refusal, Role, StepKind, StepName as S,
-    TenantSettings, Timestamp, WebhookRef,
+    Call, CallFailure, Refusal, Role, StepKind, StepName as S, TenantSettings, Timestamp,
 };
+use onboarding_worker::execute::{Session, observe};
 
 async fn sim() -> SimHandle {
     spawn(
@@ -65,8 +61,9 @@ fn creds(u: &SeededApiUser) -> Credentials {
     Credentials::new(&u.integration_code, &u.user_name, &u.secret)
 }
 
-/// The in-test executor: one `Tenant` per role, webhook secrets in memory; `lose` names
-/// calls (by their `call` tag) whose next occurrence commits and loses its response.
+/// The in-test executor around the worker's I/O ([`Session`]): credentials per role,
+/// webhook secrets in memory; `lose` names calls (by their `call` tag) whose next occurrence
+/// commits and loses its response.
 struct Exec<'a> {
     client: AutotaskClient,
     creds: HashMap<Role, Credentials>,
@@ -74,29 +71,6 @@ struct Exec<'a> {
     writes: usize,
     sim: Option<&'a SimHandle>,
     lose: Vec<&'static str>,
-}
-
-fn failure(e: &ClientError) -> CallFailure {
-    match e {
-        ClientError::CredentialsRejected { .. } | ClientError::ZoneNotFound { .. } => {
-            CallFailure::CredentialsRejected
-        }
-        ClientError::NotPermitted { messages } => CallFailure::NotPermitted {
-            message: messages.first().cloned(),
-        },
-        ClientError::NotFound => CallFailure::NotFound,
-        ClientError::ThreadLimit { .. } => CallFailure::ThreadLimit,
-        ClientError::ThresholdExceeded { .. } => CallFailure::ThresholdExceeded,
-        ClientError::Rejected { messages, .. } => CallFailure::Rejected {
-            errors: messages.clone(),
-        },
-        ClientError::Transient { .. } => CallFailure::Transient {
-            detail: e.to_string(),
-        },
-        other => CallFailure::Rejected {
-            errors: vec![other.to_string()],
-        },
-    }
 }
 
 impl Exec<'_> {
@@ -111,90 +85,12 @@ impl Exec<'_> {
         }
     }
 
-    async fn tenant(&self, role: Role) -> Result<Tenant, CallFailure> {
-        let c = self
-            .creds
-            .get(&role)
-            .ok_or(CallFailure::CredentialsRejected)?;
-        self.client.tenant(c.clone()).await.map_err(|e| failure(&e))
-    }
-
-    async fn read(&self, read: &Read) -> Result<ReadResult, CallFailure> {
-        let Some(role) = read.credentials() else {
-            let Read::ZoneInformation { user_name } = read else {
-                unreachable!("only zone discovery needs no credentials")
-            };
-            let url = self
-                .client
-                .zone_url(user_name)
-                .await
-                .map_err(|e| failure(&e))?;
-            return Ok(ReadResult::Zone(ZoneInformation {
-                url: url.to_string(),
-                ..ZoneInformation::default()
-            }));
-        };
-        let t = self.tenant(role).await?;
-        let any = WebhookId::new(0);
-        let r = match read {
-            Read::ZoneInformation { .. } => unreachable!(),
-            Read::ThresholdInformation { .. } => {
-                t.threshold_information().await.map(ReadResult::Threshold)
-            }
-            Read::Resources { query, .. } => t
-                .query_all(&Resource::endpoint(), query)
-                .await
-                .map(ReadResult::Resources),
-            Read::ResourceFields { .. } => t
-                .field_information(&Resource::endpoint())
-                .await
-                .map(ReadResult::Fields),
-            Read::OrganizationalLevel1s { query, .. } => t
-                .query_all(&OrganizationalLevel1::endpoint(), query)
-                .await
-                .map(ReadResult::Level1s),
-            Read::OrganizationalLevel2s { query, .. } => t
-                .query_all(&OrganizationalLevel2::endpoint(), query)
-                .await
-                .map(ReadResult::Level2s),
-            Read::OrganizationalLevelAssociations { query, .. } => t
-                .query_all(&OrganizationalLevelAssociation::endpoint(), query)
-                .await
-                .map(ReadResult::Associations),
-            Read::OrganizationalResources { query, .. } => t
-                .query_all(&OrganizationalResource::endpoint(), query)
-                .await
-                .map(ReadResult::Memberships),
-            Read::WebhookEntityInformation { family, .. } => t
-                .entity_information(&family.webhooks())
-                .await
-                .map(ReadResult::EntityInformation),
-            Read::WebhookFieldInfo { family, .. } => t
-                .field_information(&family.fields(any))
-                .await
-                .map(ReadResult::Fields),
-            Read::Webhooks { family, query, .. } => t
-                .query_all(&family.webhooks(), query)
-                .await
-                .map(ReadResult::Webhooks),
-            Read::WebhookFields { family, query, .. } => t
-                .query_all(&family.fields(any), query)
-                .await
-                .map(ReadResult::WebhookFields),
-            Read::WebhookExcludedResources { family, query, .. } => t
-                .query_all(&family.excluded_resources(any), query)
-                .await
-                .map(ReadResult::ExcludedResources),
-        };
-        r.map_err(|e| failure(&e))
-    }
-
     async fn call(
         &mut self,
+        session: &Session,
         call: &Call,
         created: &[Option<i64>],
     ) -> Result<Option<i64>, CallFailure> {
-        let t = self.tenant(call.credentials()).await?;
         let tag = serde_json::to_value(call).unwrap()["call"].clone();
         if let Some(i) = self.lose.iter().position(|l| tag == *l) {
             self.lose.remove(i);
@@ -205,97 +101,24 @@ impl Exec<'_> {
                     .times(1),
             );
         }
-        let parent = |w: &WebhookRef| match w {
-            WebhookRef::Existing(id) => *id,
-            WebhookRef::CreatedBy(i) => {
-                WebhookId::new(created[*i].expect("the create returned an id"))
-            }
-        };
-        let r = match call {
-            Call::CreateWebhook {
-                family,
-                webhook,
-                secret,
-                ..
-            } => {
-                // Stored before the create is sent, reused if the slot has one.
-                let key = self
-                    .secrets
+        // Stored before the create is sent, reused if the slot has one.
+        let secret_key = match call {
+            Call::CreateWebhook { secret, .. } => Some(
+                self.secrets
                     .entry(secret.to_string())
                     .or_insert_with(|| format!("secret-{}-{}", secret.user, secret.family))
-                    .clone();
-                let mut body = webhook.clone();
-                body.secret_key = Some(key);
-                t.create(&family.webhooks(), &body).await.map(Some)
-            }
-            Call::UpdateWebhook {
-                family, webhook, ..
-            } => t.update(&family.webhooks(), webhook).await.map(Some),
-            Call::DeleteWebhook { family, id, .. } => {
-                t.delete(&family.webhooks(), id.get()).await.map(|()| None)
-            }
-            Call::CreateWebhookField {
-                family,
-                webhook,
-                field,
-                ..
-            } => t
-                .create(&family.fields(parent(webhook)), field)
-                .await
-                .map(Some),
-            Call::UpdateWebhookField {
-                family,
-                webhook,
-                field,
-                ..
-            } => t.update(&family.fields(*webhook), field).await.map(Some),
-            Call::DeleteWebhookField {
-                family,
-                webhook,
-                id,
-                ..
-            } => t.delete(&family.fields(*webhook), *id).await.map(|()| None),
-            Call::CreateWebhookExcludedResource {
-                family,
-                webhook,
-                resource,
-                ..
-            } => {
-                let body = WebhookExcludedResource {
-                    resource_id: Some(*resource),
-                    ..WebhookExcludedResource::default()
-                };
-                t.create(&family.excluded_resources(parent(webhook)), &body)
-                    .await
-                    .map(Some)
-            }
-            Call::UpdateResource { resource, .. } => {
-                t.update(&Resource::endpoint(), resource).await.map(Some)
-            }
+                    .clone(),
+            ),
+            _ => None,
         };
         self.writes += 1;
-        r.map_err(|e| failure(&e))
-    }
-
-    async fn observe(&self, step: S, run: &Run) -> Observed {
-        let ctx = run.context();
-        let mut observed = Observed::new();
-        for _ in 0..8 {
-            let reads = step.reads(&ctx, &observed);
-            if reads.is_empty() {
-                break;
-            }
-            for read in reads {
-                let answer = self.read(&read).await;
-                observed.record(&read, answer).unwrap();
-            }
-        }
-        observed
+        session.call(call, created, secret_key).await
     }
 
     async fn attempt(&mut self, run: &Run, step: S) -> AttemptOutcome {
         let ctx = run.context();
-        let observed = self.observe(step, run).await;
+        let session = Session::new(self.client.clone(), self.creds.clone());
+        let observed = observe(&session, step, &ctx).await;
         if run.request.kind.verify_only() {
             return match step.verify(&ctx, &observed) {
                 Ok(()) => AttemptOutcome::Succeeded {
@@ -311,13 +134,13 @@ impl Exec<'_> {
         };
         let mut created = Vec::new();
         for call in &plan.calls {
-            match self.call(call, &created).await {
+            match self.call(&session, call, &created).await {
                 Ok(id) => created.push(id),
                 Err(f) if call.tolerates(&f) => created.push(None),
                 Err(f) => return AttemptOutcome::Failed(f),
             }
         }
-        let again = self.observe(step, run).await;
+        let again = observe(&session, step, &ctx).await;
         match step.verify(&ctx, &again) {
             Ok(()) => AttemptOutcome::Succeeded {
                 changed: !plan.calls.is_empty(),
@@ -610,6 +433,7 @@ async fn writes_whose_responses_are_lost_create_no_duplicate() {
     );
     assert_eq!(webhooks_of(&db, old.resource_id), []);
     // The new webhook is complete: both configured fields, the user excluded.
-    let observed = exec.observe(S::EnsureWebhooks, &run).await;
+    let session = Session::new(exec.client.clone(), exec.creds.clone());
+    let observed = observe(&session, S::EnsureWebhooks, &run.context()).await;
     S::EnsureWebhooks.verify(&run.context(), &observed).unwrap();
 }
