@@ -24,6 +24,7 @@
 
 mod api;
 mod callout;
+pub mod cli;
 mod config;
 mod console;
 mod error;

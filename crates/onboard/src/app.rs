@@ -3,6 +3,7 @@
 
 use anyhow::{Context as _, bail};
 use onboarding_steps::retry::RetryPolicy;
+use onboarding_telemetry::TelemetryConfig;
 use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::Onboard;
 use onboarding_worker::setup::Setup;
@@ -30,8 +31,24 @@ pub fn sealing_key(config: &Config, required: bool) -> anyhow::Result<SecretBox>
     }
 }
 
+/// The service for commands that open credentials (worker, api, enqueue, bulk): a sealing
+/// key is required.
+pub async fn connect(config: &Config) -> anyhow::Result<Onboard> {
+    connect_with(config, sealing_key(config, true)?, RetryPolicy::default()).await
+}
+
+/// The service for commands that only read and steer runs (no key needed).
+pub async fn connect_plain(config: &Config) -> anyhow::Result<Onboard> {
+    connect_with(config, sealing_key(config, false)?, RetryPolicy::default()).await
+}
+
+/// Telemetry from the standard `OTEL_*` variables (and `RUST_LOG`, `ONBOARD_LOG_FORMAT`).
+pub fn telemetry_config() -> TelemetryConfig {
+    TelemetryConfig::from_vars(|k| std::env::var(k).ok())
+}
+
 /// Connects everything (the shared wiring of `onboarding_worker::setup`).
-pub async fn connect(
+pub async fn connect_with(
     config: &Config,
     key: SecretBox,
     policy: RetryPolicy,

@@ -7,11 +7,9 @@ use std::sync::Arc;
 use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Subcommand};
 use onboarding_queue::{DeadFilter, JobId};
-use onboarding_steps::retry::RetryPolicy;
 use onboarding_steps::run::{RunKind, RunState};
 use onboarding_steps::settings::FamilySettings;
 use onboarding_steps::{StepName, TenantSettings};
-use onboarding_telemetry::TelemetryConfig;
 use onboarding_worker::metrics::Metrics;
 use onboarding_worker::runs::RunFilter;
 use onboarding_worker::secrets::SecretBox;
@@ -153,16 +151,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(args) => worker(args, &config).await,
         Command::Api => api(&config).await,
         Command::Enqueue(args) => {
-            let onboard = app::connect(
-                &config,
-                app::sealing_key(&config, true)?,
-                RetryPolicy::default(),
-            )
-            .await?;
+            let onboard = app::connect(&config).await?;
             enqueue(args, &onboard, json).await
         }
         Command::Status { run } => {
-            let onboard = connect_plain(&config).await?;
+            let onboard = app::connect_plain(&config).await?;
             let r = onboard
                 .runs
                 .get(&run)
@@ -172,7 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Runs(args) => {
-            let onboard = connect_plain(&config).await?;
+            let onboard = app::connect_plain(&config).await?;
             let filter = RunFilter {
                 state: args.state,
                 tenant: args.tenant,
@@ -203,15 +196,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             act(&config, json, &run, OperatorAction::Cancel, &operator).await
         }
         Command::Bulk(args) => {
-            let onboard = app::connect(
-                &config,
-                app::sealing_key(&config, true)?,
-                RetryPolicy::default(),
-            )
-            .await?;
+            let onboard = app::connect(&config).await?;
             crate::bulk::bulk(args, &onboard, json).await
         }
-        Command::Dead(cmd) => dead(cmd, &connect_plain(&config).await?, json).await,
+        Command::Dead(cmd) => dead(cmd, &app::connect_plain(&config).await?, json).await,
     }
 }
 
@@ -222,21 +210,12 @@ async fn act(
     action: OperatorAction,
     operator: &str,
 ) -> anyhow::Result<()> {
-    let done = connect_plain(config)
+    let done = app::connect_plain(config)
         .await?
         .act(run, action, operator)
         .await?;
     say(json, done.to_json(), &done.describe());
     Ok(())
-}
-
-async fn connect_plain(config: &Config) -> anyhow::Result<Onboard> {
-    app::connect(
-        config,
-        app::sealing_key(config, false)?,
-        RetryPolicy::default(),
-    )
-    .await
 }
 
 fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) {
@@ -259,14 +238,8 @@ fn say(json: bool, value: serde_json::Value, human: &str) {
 }
 
 async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
-    let telemetry =
-        onboarding_telemetry::init(&TelemetryConfig::from_vars(|k| std::env::var(k).ok()))?;
-    let onboard = app::connect(
-        config,
-        app::sealing_key(config, true)?,
-        RetryPolicy::default(),
-    )
-    .await?;
+    let telemetry = onboarding_telemetry::init(&app::telemetry_config())?;
+    let onboard = app::connect(config).await?;
     let metrics = Arc::new(Metrics::default());
     let listener = tokio::net::TcpListener::bind(config.metrics_addr)
         .await
@@ -296,14 +269,8 @@ async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
 }
 
 async fn api(config: &Config) -> anyhow::Result<()> {
-    let telemetry =
-        onboarding_telemetry::init(&TelemetryConfig::from_vars(|k| std::env::var(k).ok()))?;
-    let onboard = app::connect(
-        config,
-        app::sealing_key(config, true)?,
-        RetryPolicy::default(),
-    )
-    .await?;
+    let telemetry = onboarding_telemetry::init(&app::telemetry_config())?;
+    let onboard = app::connect(config).await?;
     let listener = tokio::net::TcpListener::bind(config.api_listen)
         .await
         .with_context(|| format!("api.listen: cannot listen on {}", config.api_listen))?;

@@ -1,4 +1,4 @@
-//! `onboard sim` (the simulator on its own) and `onboard demo`: the main job end to end on
+//! `onboard sim` (the simulator on its own, with `autotask-sim`'s options) and `onboard demo`: the main job end to end on
 //! one machine — a private `redis-server`, the simulator in-process with three tenants, a
 //! worker, live progress, a simulated operator, and a final table.
 //!
@@ -16,16 +16,15 @@
 //! (`setup::fast_policy`: operator re-checks every second instead of minutes).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use autotask_sim::cli::SimArgs;
 use autotask_sim::{SeedApiUser, SimConfig, SimHandle};
 use clap::Args;
 use onboarding_steps::TenantSettings;
 use onboarding_steps::run::{Run, RunKind, StepState};
-use onboarding_telemetry::TelemetryConfig;
 use onboarding_worker::metrics::Metrics;
 use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard};
@@ -34,23 +33,6 @@ use redis_test_server::{Options, RedisServer};
 
 use crate::config::{Config, KeySource};
 use crate::{app, commands};
-
-/// `onboard sim`.
-#[derive(Debug, Args)]
-pub struct SimArgs {
-    /// Port on 127.0.0.1 (0 = any free port).
-    #[arg(long, default_value_t = 8087)]
-    port: u16,
-    /// Fixtures file (TOML, or JSON when the name ends in .json).
-    #[arg(long)]
-    fixtures: Option<PathBuf>,
-    /// Query page size (Autotask: 500).
-    #[arg(long)]
-    page_size: Option<u32>,
-    /// Latency added to every request, in milliseconds.
-    #[arg(long)]
-    latency_ms: Option<u64>,
-}
 
 /// `onboard demo`.
 #[derive(Debug, Args)]
@@ -66,33 +48,9 @@ pub struct DemoArgs {
     timeout_secs: u64,
 }
 
-/// `onboard sim`.
+/// `onboard sim`: the simulator's own command line.
 pub async fn sim(args: SimArgs) -> anyhow::Result<()> {
-    let mut config = match &args.fixtures {
-        Some(path) => {
-            SimConfig::from_file(path).with_context(|| format!("--fixtures {}", path.display()))?
-        }
-        None => SimConfig::default().with_database("demo"),
-    };
-    config.port = args.port;
-    if let Some(p) = args.page_size {
-        config.page_size = p.clamp(1, 500);
-    }
-    if let Some(l) = args.latency_ms {
-        config.base_latency_ms = l;
-    }
-    let sim = autotask_sim::spawn(config).await?;
-    println!(
-        "autotask simulator on {} (zone discovery {}?user=...)",
-        sim.base_url(),
-        sim.zone_discovery_url()
-    );
-    for db in sim.databases() {
-        println!("  database {db}: {}", sim.zone_url(&db));
-    }
-    commands::shutdown_signal().await;
-    sim.shutdown().await;
-    Ok(())
+    Ok(autotask_sim::cli::serve(&args, commands::shutdown_signal()).await?)
 }
 
 struct Scenario {
@@ -135,7 +93,7 @@ fn request(
 /// `onboard demo`.
 pub async fn demo(args: DemoArgs, mut config: Config, json: bool) -> anyhow::Result<()> {
     // The demo prints its own progress; logs only say what goes wrong unless RUST_LOG asks.
-    let mut telemetry_config = TelemetryConfig::from_vars(|k| std::env::var(k).ok());
+    let mut telemetry_config = app::telemetry_config();
     if std::env::var("RUST_LOG").is_err() {
         telemetry_config.log_filter = "warn".into();
     }
@@ -163,7 +121,7 @@ pub async fn demo(args: DemoArgs, mut config: Config, json: bool) -> anyhow::Res
         config.secret_key = KeySource::Inline(SecretBox::generate_key());
     }
     config.lease = Duration::from_secs(10);
-    let onboard = app::connect(
+    let onboard = app::connect_with(
         &config,
         app::sealing_key(&config, true)?,
         onboarding_worker::setup::fast_policy(),

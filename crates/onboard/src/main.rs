@@ -80,7 +80,7 @@ enum Command {
     /// Print a new random sealing key (for ONBOARD_SECRET_KEY).
     Keygen,
     /// Run the Autotask simulator (for trying onboard without a real Autotask).
-    Sim(demo::SimArgs),
+    Sim(autotask_sim::cli::SimArgs),
     /// The demo: simulator, worker and three tenants, with live progress and a summary.
     Demo(demo::DemoArgs),
 }

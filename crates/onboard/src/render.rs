@@ -4,17 +4,8 @@
 use std::fmt::Write;
 
 use onboarding_queue::DeadLetter;
+use onboarding_steps::Timestamp;
 use onboarding_steps::run::{Run, StepState};
-
-fn when(ms: u64) -> String {
-    let secs = ms / 1000;
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        (secs / 3600) % 24,
-        (secs / 60) % 60,
-        secs % 60
-    )
-}
 
 /// One run in full.
 pub fn status(run: &Run) -> String {
@@ -48,10 +39,10 @@ pub fn status(run: &Run) -> String {
                 last_error,
             } => format!(
                 "attempt {attempt} at {}: {last_error}",
-                when(next_at.as_millis())
+                next_at.time_of_day()
             ),
             StepState::WaitingForOperator { next_check, .. } => match next_check {
-                Some(t) => format!("next check {}", when(t.as_millis())),
+                Some(t) => format!("next check {}", t.time_of_day()),
                 None => "waits for `onboard ack`".into(),
             },
             StepState::Succeeded { changed } => {
@@ -113,7 +104,7 @@ pub fn runs(runs: &[Run]) -> String {
             r.request.tenant_id,
             r.request.kind.as_str(),
             r.state.as_str(),
-            when(r.updated_at.as_millis())
+            r.updated_at.time_of_day()
         );
     }
     s
@@ -128,7 +119,7 @@ pub fn dead(dead: &[DeadLetter]) -> String {
             "{:<28} {:<16} {:<14} {}",
             d.id.as_str(),
             d.group,
-            when(d.dead_at),
+            Timestamp(d.dead_at).time_of_day(),
             d.reason
         );
     }

@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine;
 use onboarding_queue::JobId;
+use onboarding_steps::Timestamp;
 use onboarding_steps::run::{Run, RunState, StepState};
 use onboarding_steps::{Remediation, StepKind, StepName};
 use onboarding_worker::runs::RunFilter;
@@ -39,16 +40,6 @@ fn esc(s: &str) -> String {
         }
     }
     out
-}
-
-fn when(ms: u64) -> String {
-    let s = ms / 1000;
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        (s / 3600) % 24,
-        (s / 60) % 60,
-        s % 60
-    )
 }
 
 /// Why a dashboard request is turned away.
@@ -205,7 +196,7 @@ fn runs_table(runs: &[Run]) -> String {
             tenant = esc(&run.request.tenant_id),
             kind = run.request.kind.as_str(),
             state = run.state.as_str(),
-            updated = when(run.updated_at.as_millis()),
+            updated = run.updated_at.time_of_day(),
         );
     }
     b.push_str("</table>");
@@ -282,11 +273,11 @@ pub(crate) async fn run(
                 next_at,
                 last_error,
                 ..
-            } => format!("next try {}: {last_error}", when(next_at.as_millis())),
+            } => format!("next try {}: {last_error}", next_at.time_of_day()),
             StepState::WaitingForOperator {
                 next_check: Some(t),
                 ..
-            } => format!("next check {}", when(t.as_millis())),
+            } => format!("next check {}", t.time_of_day()),
             StepState::WaitingForOperator {
                 next_check: None, ..
             } => "waits for an operator's acknowledgment".into(),
@@ -341,7 +332,7 @@ pub(crate) async fn run(
         let _ = write!(
             b,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            when(e.at.as_millis()),
+            e.at.time_of_day(),
             esc(&who),
             e.step.map_or("", StepName::as_str),
             esc(&e.transition),
@@ -370,7 +361,7 @@ pub(crate) async fn dead(State(api): State<Api>, headers: HeaderMap) -> Response
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(d.id.as_str()),
             esc(&d.group),
-            when(d.dead_at),
+            Timestamp(d.dead_at).time_of_day(),
             esc(&d.reason),
             button(
                 &api,

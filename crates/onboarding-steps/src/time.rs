@@ -21,6 +21,17 @@ impl Timestamp {
         self.0
     }
 
+    /// The time of day, `HH:MM:SS UTC`, for people reading run records.
+    pub fn time_of_day(self) -> String {
+        let secs = self.0 / 1000;
+        format!(
+            "{:02}:{:02}:{:02} UTC",
+            (secs / 3600) % 24,
+            (secs / 60) % 60,
+            secs % 60
+        )
+    }
+
     /// This time plus `d` (saturating).
     pub fn plus(self, d: Duration) -> Self {
         Self(

@@ -1,0 +1,70 @@
+//! The simulator's command line, shared by the `autotask-sim` binary and `onboard sim`:
+//! options for port, fixtures, page size and latency, and [`serve`], which runs the
+//! simulator until a shutdown signal and says where everything is.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::{Error, SimConfig, spawn};
+
+/// Options of a simulator run from the command line.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 8087, env = "AUTOTASK_SIM_PORT")]
+    pub port: u16,
+    /// Fixtures file (TOML, or JSON when the name ends in .json).
+    #[arg(long)]
+    pub fixtures: Option<PathBuf>,
+    /// Query page size (Autotask: 500).
+    #[arg(long)]
+    pub page_size: Option<u32>,
+    /// Latency added to every REST request, in milliseconds.
+    #[arg(long)]
+    pub latency_ms: Option<u64>,
+    /// Database to create when the fixtures define none.
+    #[arg(long, default_value = "demo")]
+    pub database: String,
+}
+
+impl SimArgs {
+    /// The configuration these options describe.
+    pub fn config(&self) -> Result<SimConfig, Error> {
+        let mut config = match &self.fixtures {
+            Some(path) => SimConfig::from_file(path)?,
+            None => SimConfig::default(),
+        };
+        config.port = self.port;
+        if let Some(p) = self.page_size {
+            config.page_size = p.clamp(1, 500);
+        }
+        if let Some(l) = self.latency_ms {
+            config.base_latency_ms = l;
+        }
+        if config.databases.is_empty() {
+            config = config.with_database(&self.database);
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the simulator until `shutdown` resolves, printing its URLs.
+pub async fn serve(
+    args: &SimArgs,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), Error> {
+    let sim = spawn(args.config()?).await?;
+    println!("autotask-sim listening on {}", sim.base_url());
+    for db in sim.databases() {
+        println!("  database {db}: {}", sim.zone_url(&db));
+    }
+    println!(
+        "  zone discovery: {}?user=<username>",
+        sim.zone_discovery_url()
+    );
+    println!("  console: {}/_sim/databases", sim.base_url());
+    shutdown.await;
+    sim.shutdown().await;
+    Ok(())
+}
