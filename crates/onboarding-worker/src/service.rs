@@ -164,7 +164,7 @@ impl Onboard {
     ) -> Result<EnqueueResult, ServiceError> {
         let placeholder =
             |r: &Option<CredentialInput>| r.as_ref().map(|_| CredentialRef(String::new()));
-        let mut run_request = RunRequest {
+        let run_request = RunRequest {
             kind: request.kind,
             tenant_id: request.tenant_id.clone(),
             tenant_name: if request.tenant_name.is_empty() {
@@ -182,8 +182,10 @@ impl Onboard {
             },
             dry_run: request.dry_run,
         };
-        run_request
-            .validate()
+        let id = ulid::Ulid::generate().to_string();
+        let at = now();
+        // Validates the request (credential references are filled in once sealed).
+        let mut run = Run::new(&id, "pending", run_request, TraceContext::default(), at)
             .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         for (field, c) in [
             ("new_user", Some(&request.new_user)),
@@ -225,30 +227,29 @@ impl Onboard {
             .or_else(|| Some(new_traceparent(traceparent)))
             .and_then(|tp| TraceContext::parse(&tp).ok())
             .unwrap_or_default();
+        span.record("run.id", id.as_str());
+        run.idempotency_key = key.clone();
+        run.trace = trace;
 
         let seal = |c: &CredentialInput| StoredCredentials {
             integration_code: c.integration_code.clone(),
             username: c.username.clone(),
             secret: c.secret.clone(),
         };
+        let credentials = &mut run.request.credentials;
         let mut sealed = vec![self.credentials.put(&seal(&request.new_user)).await?];
-        run_request.credentials.new = CredentialRef(sealed[0].clone());
+        credentials.new = CredentialRef(sealed[0].clone());
         if let Some(p) = &request.previous_user {
             let id = self.credentials.put(&seal(p)).await?;
-            run_request.credentials.previous = Some(CredentialRef(id.clone()));
+            credentials.previous = Some(CredentialRef(id.clone()));
             sealed.push(id);
         }
         if let Some(a) = &request.admin {
             let id = self.credentials.put(&seal(a)).await?;
-            run_request.credentials.admin = Some(CredentialRef(id.clone()));
+            credentials.admin = Some(CredentialRef(id.clone()));
             sealed.push(id);
         }
 
-        let id = ulid::Ulid::generate().to_string();
-        span.record("run.id", id.as_str());
-        let at = now();
-        let mut run = Run::new(&id, &key, run_request, trace.clone(), at)
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
         let first = run.next_step(at, Actor::System);
         let (run_id, created) = match self.runs.create(&run, &fingerprint).await? {
             Created::New => (id, true),
