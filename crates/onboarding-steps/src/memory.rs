@@ -338,10 +338,10 @@ impl MemoryTenant {
                 let user = self.auth(*credentials)?;
                 ReadResult::EntityInformation(EntityInformation {
                     name: Some(family.webhook_entity().into()),
-                    can_create: user.webhook_permission.contains(family),
-                    can_delete: user.webhook_permission.contains(family),
-                    can_query: true,
-                    can_update: user.webhook_permission.contains(family),
+                    can_create: Some(user.webhook_permission.contains(family)),
+                    can_delete: Some(user.webhook_permission.contains(family)),
+                    can_query: Some(true),
+                    can_update: Some(user.webhook_permission.contains(family)),
                     supports_webhook_callouts: false,
                     ..EntityInformation::default()
                 })

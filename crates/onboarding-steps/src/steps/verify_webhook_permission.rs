@@ -40,7 +40,7 @@ impl Definition for Step {
         for (family, a) in answers {
             match a {
                 None => return Ok(None),
-                Some(Ok(info)) if info.can_create => {}
+                Some(Ok(info)) if info.can_create == Some(true) => {}
                 Some(Ok(_)) | Some(Err(CallFailure::NotPermitted { .. })) => denied.push(family),
                 Some(Err(CallFailure::CredentialsRejected)) => {
                     // The instructions are those of verify_api_user (credentials, A1..A13).
