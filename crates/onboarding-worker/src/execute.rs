@@ -317,9 +317,14 @@ pub fn failure(e: &ClientError) -> CallFailure {
         ClientError::Transient { .. } => CallFailure::Transient {
             detail: e.to_string(),
         },
+        ClientError::ContractDrift { entity, path, .. } => CallFailure::ContractDrift {
+            entity: entity.clone(),
+            path: path.clone(),
+            detail: e.to_string(),
+        },
         ClientError::MethodNotAllowed { .. }
         | ClientError::UnexpectedStatus { .. }
-        | ClientError::Decode { .. }
+        | ClientError::Encode { .. }
         | ClientError::HostNotAllowed { .. } => CallFailure::Rejected {
             errors: vec![e.to_string()],
         },
