@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use autotask_types::{
-    EntityInformation, FieldInfo, OrganizationalLevel1, OrganizationalLevel2,
+    AccessLevel, EntityInformation, FieldInfo, OrganizationalLevel1, OrganizationalLevel2,
     OrganizationalLevelAssociation, OrganizationalResource, PicklistValue, Query, Resource,
     ResourceId, ThresholdInformation, Webhook, WebhookExcludedResource, WebhookFamily,
     WebhookField, WebhookId, ZoneInformation,
@@ -46,6 +46,10 @@ pub struct MemoryTenant {
     pub credentials: BTreeMap<Role, String>,
     /// Whether the admin role may PATCH `Resources.isActive`.
     pub admin_can_update_resources: bool,
+    /// `{Family}Webhooks/entityInformation` as the contract shapes it (`canCreate` true,
+    /// `userAccessForCreate` `{}`): the webhook permission shows only when a create is
+    /// refused. Otherwise `canCreate` follows the permission (default).
+    pub webhook_access_unknown: bool,
     /// `licenseType` picklist: value → label.
     pub license_labels: Vec<(i32, String)>,
     /// Level 1s.
@@ -121,6 +125,7 @@ impl MemoryTenant {
             users: Vec::new(),
             credentials: BTreeMap::new(),
             admin_can_update_resources: true,
+            webhook_access_unknown: false,
             license_labels: vec![(1, "Full".into()), (7, "API User (system)".into())],
             level1s: vec![OrganizationalLevel1 {
                 id: Some(1.into()),
@@ -338,10 +343,22 @@ impl MemoryTenant {
                 let user = self.auth(*credentials)?;
                 ReadResult::EntityInformation(EntityInformation {
                     name: Some(family.webhook_entity().into()),
-                    can_create: Some(user.webhook_permission.contains(family)),
+                    can_create: Some(
+                        self.webhook_access_unknown || user.webhook_permission.contains(family),
+                    ),
                     can_delete: Some(user.webhook_permission.contains(family)),
                     can_query: Some(true),
                     can_update: Some(user.webhook_permission.contains(family)),
+                    // The user's own level: "All" or "None" as public clients receive it,
+                    // or the contract's `{}` (unknown).
+                    user_access_for_create: match (
+                        self.webhook_access_unknown,
+                        user.webhook_permission.contains(family),
+                    ) {
+                        (true, _) => AccessLevel::Unknown,
+                        (false, true) => AccessLevel::All,
+                        (false, false) => AccessLevel::None,
+                    },
                     supports_webhook_callouts: false,
                     ..EntityInformation::default()
                 })

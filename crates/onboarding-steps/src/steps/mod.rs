@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::StepName;
 use crate::observe::{CallFailure, Lookup, Observed, Read, Role};
-use crate::plan::{Drift, Finding, Plan, Refusal};
+use crate::plan::{Call, Drift, Finding, Plan, Refusal};
 use crate::remediation::Remediation;
 use crate::retry::ErrorClass;
 use crate::settings::TenantSettings;
@@ -189,6 +189,19 @@ impl StepName {
     /// Whether the step's goal holds in the observed state.
     pub fn verify(self, ctx: &StepContext, observed: &Observed) -> Result<(), Drift> {
         dispatch!(self, verify_of, ctx, observed)
+    }
+
+    /// How the step reads a failed call of its plan: a refusal when the failure is a finding
+    /// rather than an error (`ensure_webhooks`: a webhook write refused for lack of
+    /// permission is the W1–W4 operator finding), `None` when the failure ends the attempt
+    /// as it is. See [`crate::run::AttemptOutcome::call_failed`].
+    pub fn call_failed(self, call: &Call, failure: &CallFailure) -> Option<Refusal> {
+        match self {
+            StepName::EnsureWebhooks => {
+                verify_webhook_permission::create_refused(self, call, failure)
+            }
+            _ => None,
+        }
     }
 }
 

@@ -64,22 +64,37 @@ pub enum Fault {
 
 /// Executes a plan as the worker does, with an optional fault.
 pub fn execute(t: &mut MemoryTenant, plan: &Plan, fault: Option<Fault>) -> Result<(), CallFailure> {
+    run_plan(t, plan, fault).map_err(|(_, f)| f)
+}
+
+/// [`execute`], also naming the call that failed (`None` for an injected fault).
+fn run_plan(
+    t: &mut MemoryTenant,
+    plan: &Plan,
+    fault: Option<Fault>,
+) -> Result<(), (Option<usize>, CallFailure)> {
     let mut created = Vec::new();
     for (i, call) in plan.calls.iter().enumerate() {
         if fault == Some(Fault::CrashBefore(i)) {
-            return Err(CallFailure::Transient {
-                detail: "worker died".into(),
-            });
+            return Err((
+                None,
+                CallFailure::Transient {
+                    detail: "worker died".into(),
+                },
+            ));
         }
         match t.apply(call, &created) {
             Ok(id) => created.push(id),
             Err(f) if call.tolerates(&f) => created.push(None),
-            Err(f) => return Err(f),
+            Err(f) => return Err((Some(i), f)),
         }
         if fault == Some(Fault::LoseResponse(i)) {
-            return Err(CallFailure::Transient {
-                detail: "response lost".into(),
-            });
+            return Err((
+                None,
+                CallFailure::Transient {
+                    detail: "response lost".into(),
+                },
+            ));
         }
     }
     Ok(())
@@ -119,8 +134,12 @@ pub fn attempt(
         Ok(plan) => plan,
         Err(r) => return AttemptOutcome::Refused(r),
     };
-    if let Err(f) = execute(t, &plan, fault) {
-        return AttemptOutcome::Failed(f);
+    if let Err((failed, f)) = run_plan(t, &plan, fault) {
+        // As the worker: the step may read a failed call as a finding.
+        return match failed {
+            Some(i) => AttemptOutcome::call_failed(step, &plan.calls[i], f),
+            None => AttemptOutcome::Failed(f),
+        };
     }
     let again = t.observe(step, &ctx);
     match step.verify(&ctx, &again) {
