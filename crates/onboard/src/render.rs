@@ -24,6 +24,9 @@ pub fn status(run: &Run) -> String {
         run.state.as_str(),
         run.trace.trace_id().unwrap_or("-")
     );
+    for line in run.request.settings.subscriptions() {
+        let _ = writeln!(s, "{line}");
+    }
     let _ = writeln!(
         s,
         "\n{:<36} {:<22} {:>8}  detail",
@@ -83,6 +86,9 @@ pub fn status(run: &Run) -> String {
             let _ = writeln!(s, "  - {line}");
         }
         let _ = writeln!(s, "  (Deutsch)");
+        for line in &instructions.found_de {
+            let _ = writeln!(s, "  Befund: {line}");
+        }
         for line in &instructions.instructions_de {
             let _ = writeln!(s, "  - {line}");
         }

@@ -205,13 +205,13 @@ fn runs_table(runs: &[Run]) -> String {
 
 fn checklist(b: &mut String, title: &str, r: &Remediation) {
     let _ = write!(b, "<div class=\"box\"><b>{}</b>", esc(title));
-    for (found, lines, lang) in [
-        (&r.found_en, &r.instructions_en, "en"),
-        (&r.found_de, &r.instructions_de, "de"),
+    for (found, lines, lang, label) in [
+        (&r.found_en, &r.instructions_en, "en", "Found"),
+        (&r.found_de, &r.instructions_de, "de", "Befund"),
     ] {
         let _ = write!(b, "<div lang=\"{lang}\">");
         for f in found {
-            let _ = write!(b, "<p>Found: {}</p>", esc(f));
+            let _ = write!(b, "<p>{label}: {}</p>", esc(f));
         }
         b.push_str("<ol>");
         for l in lines {
@@ -266,7 +266,11 @@ pub(crate) async fn run(
             "Cancel the run",
         ));
     }
-    b.push_str("</p><table><tr><th>step</th><th>state</th><th>attempts</th><th>detail</th></tr>");
+    b.push_str("</p><ul>");
+    for line in run.request.settings.subscriptions() {
+        let _ = write!(b, "<li>{}</li>", esc(&line));
+    }
+    b.push_str("</ul><table><tr><th>step</th><th>state</th><th>attempts</th><th>detail</th></tr>");
     for record in &run.steps {
         let detail = match &record.state {
             StepState::RetryScheduled {

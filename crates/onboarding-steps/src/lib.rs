@@ -32,6 +32,7 @@
 
 pub mod catalog;
 mod error;
+pub mod fields;
 pub mod memory;
 pub mod observe;
 pub mod payload;

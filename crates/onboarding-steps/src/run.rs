@@ -76,6 +76,7 @@ use StepName as S;
 const ONBOARD: &[Entry] = &[
     always(S::ResolveZone),
     always(S::CheckApiBudget),
+    always(S::CheckWebhookFields),
     always(S::VerifyApiUser),
     always(S::VerifyLinesOfBusiness),
     always(S::ConfirmUnassignedLobVisibility),
@@ -88,6 +89,7 @@ const ONBOARD: &[Entry] = &[
 const CHANGE_API_USER: &[Entry] = &[
     always(S::ResolveZone),
     always(S::CheckApiBudget),
+    always(S::CheckWebhookFields),
     always(S::VerifyApiUser),
     always(S::VerifyLinesOfBusiness),
     always(S::ConfirmUnassignedLobVisibility),
@@ -115,6 +117,7 @@ const CLEANUP_WEBHOOKS: &[Entry] = &[
 const VERIFY: &[Entry] = &[
     always(S::ResolveZone),
     always(S::CheckApiBudget),
+    always(S::CheckWebhookFields),
     always(S::VerifyApiUser),
     always(S::VerifyLinesOfBusiness),
     always(S::VerifyWebhookPermission),
@@ -1092,6 +1095,9 @@ impl DryRun {
             self.kind.as_str(),
             self.ctx.tenant_id
         );
+        for line in self.ctx.settings.subscriptions() {
+            s.push_str(&format!("{line}\n"));
+        }
         for (step, outcome) in &self.lines {
             match outcome {
                 DryRunOutcome::Planned { calls } if calls.is_empty() => {
@@ -1311,8 +1317,8 @@ mod tests {
             ]
         "#]]
         .assert_debug_eq(&names(RunKind::CleanupWebhooks));
-        assert_eq!(names(RunKind::Onboard).len(), 9);
-        assert_eq!(names(RunKind::ChangeApiUser).len(), 14);
+        assert_eq!(names(RunKind::Onboard).len(), 10);
+        assert_eq!(names(RunKind::ChangeApiUser).len(), 15);
         assert!(
             RunKind::Verify
                 .sequence()
