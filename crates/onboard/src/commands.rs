@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, anyhow, bail};
 use autotask_types::WebhookFamily;
 use clap::{Args, Subcommand};
-use onboarding_queue::{DeadFilter, JobId};
+use onboarding_queue::DeadFilter;
 use onboarding_steps::run::{RunKind, RunState};
 use onboarding_steps::settings::FamilySettings;
 use onboarding_steps::{StepName, TenantSettings};
@@ -69,6 +69,9 @@ pub enum DeadCommand {
         /// Seconds between requeued jobs.
         #[arg(long, default_value_t = 0)]
         pace_secs: u64,
+        /// Who retries (recorded in each run's audit trail).
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
     },
 }
 
@@ -489,40 +492,29 @@ fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
 async fn dead(cmd: DeadCommand, onboard: &Onboard, json: bool) -> anyhow::Result<()> {
     match cmd {
         DeadCommand::List { limit } => {
-            let dead = onboard.queue.dead_letters(0, limit as u64).await?;
-            let rows: Vec<_> = dead
-                .iter()
-                .map(|d| serde_json::json!({"job": d.id.as_str(), "tenant": d.group, "reason": d.reason, "died_at_ms": d.dead_at}))
-                .collect();
-            print(json, &rows, || render::dead(&dead));
+            let dead = onboard.dead_letters(0, limit as u64).await?;
+            print(json, &dead, || render::dead(&dead));
         }
         DeadCommand::Retry {
             job,
             tenant,
             all,
             pace_secs,
+            operator,
         } => {
             let pace = (pace_secs > 0).then(|| std::time::Duration::from_secs(pace_secs));
             let n = match (job, tenant, all) {
-                (Some(id), _, _) => {
-                    u64::from(onboard.queue.retry_dead(&JobId(id.clone()), None).await?)
-                }
+                (Some(id), _, _) => u64::from(onboard.retry_dead(&id, &operator).await?),
                 (None, Some(t), _) => {
-                    onboard
-                        .queue
-                        .retry_dead_where(
-                            &DeadFilter {
-                                group: Some(t),
-                                ..DeadFilter::default()
-                            },
-                            pace,
-                        )
-                        .await?
+                    let filter = DeadFilter {
+                        group: Some(t),
+                        ..DeadFilter::default()
+                    };
+                    onboard.retry_dead_where(&filter, pace, &operator).await?
                 }
                 (None, None, true) => {
                     onboard
-                        .queue
-                        .retry_dead_where(&DeadFilter::default(), pace)
+                        .retry_dead_where(&DeadFilter::default(), pace, &operator)
                         .await?
                 }
                 (None, None, false) => bail!("name a job, --tenant or --all"),

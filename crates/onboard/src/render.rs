@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use onboarding_queue::DeadLetter;
 use onboarding_steps::Timestamp;
 use onboarding_steps::run::{Run, StepState};
+use onboarding_worker::service::DeadJob;
 
 /// One run in full.
 pub fn status(run: &Run) -> String {
@@ -117,15 +117,19 @@ pub fn runs(runs: &[Run]) -> String {
 }
 
 /// Dead letters.
-pub fn dead(dead: &[DeadLetter]) -> String {
-    let mut s = format!("{:<28} {:<16} {:<14} reason\n", "job", "tenant", "died");
+pub fn dead(dead: &[DeadJob]) -> String {
+    let mut s = format!(
+        "{:<28} {:<16} {:<14} {:>8}  reason\n",
+        "job", "tenant", "died", "attempts"
+    );
     for d in dead {
         let _ = writeln!(
             s,
-            "{:<28} {:<16} {:<14} {}",
-            d.id.as_str(),
-            d.group,
-            Timestamp(d.dead_at).time_of_day(),
+            "{:<28} {:<16} {:<14} {:>8}  {}",
+            d.job,
+            d.tenant,
+            Timestamp(d.dead_at_ms).time_of_day(),
+            d.attempts,
             d.reason
         );
     }

@@ -398,28 +398,6 @@ impl StepState {
             Self::Skipped { .. } => StepStatus::Skipped,
         }
     }
-
-    /// The waiting or failed state a refusal leads to (`next_check` for operator-pending
-    /// checks comes from the retry policy); `None` for classes that schedule a retry.
-    pub fn from_refusal(refusal: &Refusal, next_check: Option<Timestamp>) -> Option<Self> {
-        match refusal.class {
-            ErrorClass::OperatorPending | ErrorClass::AwaitingAck => {
-                Some(Self::WaitingForOperator {
-                    instructions: refusal
-                        .remediation
-                        .as_deref()
-                        .cloned()
-                        .unwrap_or_else(|| Remediation::for_step(refusal.step, &refusal.findings)),
-                    next_check,
-                })
-            }
-            ErrorClass::Permanent => Some(Self::Failed {
-                reason: refusal.reason.clone(),
-                remediation: refusal.remediation.as_deref().cloned(),
-            }),
-            ErrorClass::Transient | ErrorClass::BudgetDeferred => None,
-        }
-    }
 }
 
 /// Who made a change.
@@ -736,6 +714,25 @@ impl Run {
         });
         self.updated_at = at;
         Ok(())
+    }
+
+    /// Records an operator's action that changes no state (e.g. a dead letter requeued).
+    pub fn record_operator_event(
+        &mut self,
+        at: Timestamp,
+        operator: &str,
+        step: Option<StepName>,
+        transition: &str,
+        detail: &str,
+    ) {
+        self.audit.push(AuditEvent {
+            at,
+            actor: Actor::Operator(operator.into()),
+            step,
+            transition: transition.into(),
+            detail: detail.into(),
+        });
+        self.updated_at = at;
     }
 
     /// The next step to run: the first pending one whose condition holds; pending steps
