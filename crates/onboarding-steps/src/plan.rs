@@ -403,6 +403,17 @@ pub enum Finding {
         /// Username.
         user_name: String,
     },
+    /// A configured webhook field label that Autotask does not offer for its family.
+    WebhookFieldUnknown {
+        /// The family.
+        family: WebhookFamily,
+        /// The setting's path, e.g. `webhook_families[0].subscribed_fields[1]`.
+        setting: String,
+        /// The label as configured.
+        label: String,
+        /// The labels Autotask offers, closest first.
+        valid: Vec<String>,
+    },
 }
 
 impl Finding {
@@ -449,6 +460,16 @@ impl Finding {
             Self::PreviousUserActive { user_name } => {
                 format!("the previous user {user_name} is still active")
             }
+            Self::WebhookFieldUnknown {
+                family,
+                setting,
+                label,
+                valid,
+            } => format!(
+                "setting `{setting}`: Autotask offers no {family} webhook field labelled \
+                 {label:?}; valid labels (closest first): {}",
+                valid.join(", ")
+            ),
         }
     }
 
@@ -498,6 +519,16 @@ impl Finding {
             Self::PreviousUserActive { user_name } => {
                 format!("der vorherige Benutzer {user_name} ist noch aktiv")
             }
+            Self::WebhookFieldUnknown {
+                family,
+                setting,
+                label,
+                valid,
+            } => format!(
+                "Einstellung `{setting}`: Autotask bietet für {family}-Webhooks kein Feld mit \
+                 der Bezeichnung {label:?}; gültige Bezeichnungen (ähnlichste zuerst): {}",
+                valid.join(", ")
+            ),
         }
     }
 }
