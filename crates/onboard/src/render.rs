@@ -64,6 +64,9 @@ pub fn status(run: &Run) -> String {
             detail
         );
     }
+    for note in run.facts.notes() {
+        let _ = writeln!(s, "\nnote: {note}");
+    }
     for record in &run.steps {
         let (instructions, title) = match &record.state {
             StepState::WaitingForOperator { instructions, .. } => {

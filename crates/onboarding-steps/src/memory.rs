@@ -46,6 +46,12 @@ pub struct MemoryTenant {
     pub credentials: BTreeMap<Role, String>,
     /// Whether the admin role may PATCH `Resources.isActive`.
     pub admin_can_update_resources: bool,
+    /// Whether Autotask refuses `PATCH Resources isActive` of API users whoever asks (500
+    /// `errors[]`; unconfirmed either way, autotask-api.md §4).
+    pub refuses_activation_via_rest: bool,
+    /// Whether a user's webhook queries hide other owners' webhooks (undocumented either
+    /// way, autotask-api.md §5).
+    pub hides_other_owners_webhooks: bool,
     /// `licenseType` picklist: value → label.
     pub license_labels: Vec<(i32, String)>,
     /// Level 1s.
@@ -121,6 +127,8 @@ impl MemoryTenant {
             users: Vec::new(),
             credentials: BTreeMap::new(),
             admin_can_update_resources: true,
+            refuses_activation_via_rest: false,
+            hides_other_owners_webhooks: false,
             license_labels: vec![(1, "Full".into()), (7, "API User (system)".into())],
             level1s: vec![OrganizationalLevel1 {
                 id: Some(1.into()),
@@ -349,8 +357,17 @@ impl MemoryTenant {
             Read::WebhookFieldInfo { .. } => {
                 ReadResult::Fields(vec![picklist("fieldID", &self.webhook_field_labels)])
             }
-            Read::Webhooks { family, query, .. } => {
-                ReadResult::Webhooks(filter(&self.webhooks_of(*family), query))
+            Read::Webhooks {
+                family,
+                query,
+                credentials,
+            } => {
+                let mut rows = self.webhooks_of(*family);
+                if self.hides_other_owners_webhooks {
+                    let me = self.auth(*credentials)?.resource.id;
+                    rows.retain(|w| w.owner_resource_id == me);
+                }
+                ReadResult::Webhooks(filter(&rows, query))
             }
             Read::WebhookFields { family, query, .. } => ReadResult::WebhookFields(filter(
                 self.fields
@@ -596,6 +613,15 @@ impl MemoryTenant {
                 if !self.admin_can_update_resources || call.credentials() != Role::Admin {
                     return Err(CallFailure::NotPermitted {
                         message: Some("admin access to Resources is required".into()),
+                    });
+                }
+                if self.refuses_activation_via_rest && resource.is_active.is_some() {
+                    return Err(CallFailure::Rejected {
+                        errors: vec![
+                            "isActive of an API-only resource can only be changed in the web \
+                             interface."
+                                .into(),
+                        ],
                     });
                 }
                 let id = resource.id.ok_or(CallFailure::NotFound)?;

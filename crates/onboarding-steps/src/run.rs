@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::StepName;
 use crate::observe::{CallFailure, Observed, Role};
 use crate::payload::{CredentialRef, TraceContext};
-use crate::plan::{Drift, Fact, Refusal};
+use crate::plan::{Drift, Fact, LeftoverCheck, Refusal};
 use crate::remediation::Remediation;
 use crate::retry::{ErrorClass, RetryDecision, RetryPolicy};
 use crate::settings::{TenantSettings, validate_tenant_id};
@@ -198,6 +198,9 @@ pub struct RunFacts {
     /// The new user's webhooks at the verified changeover.
     #[serde(default)]
     pub changeover_webhooks: Option<Vec<(WebhookFamily, WebhookId)>>,
+    /// How the verified changeover established that no webhook of the previous user is left.
+    #[serde(default)]
+    pub changeover_leftovers: Option<LeftoverCheck>,
 }
 
 impl RunFacts {
@@ -214,9 +217,25 @@ impl RunFacts {
                 }
             }
             Fact::ReactivatedPreviousUser => self.reactivated_previous_user = true,
-            Fact::ChangeoverVerified { webhooks } => {
+            Fact::ChangeoverVerified {
+                webhooks,
+                leftovers,
+            } => {
                 self.changeover_webhooks = Some(webhooks.clone());
+                self.changeover_leftovers = leftovers.clone();
             }
+        }
+    }
+
+    /// What an operator should know about the run's outcome besides step states, one
+    /// English line each (shown by `onboard status` and the dashboard; the API has the facts
+    /// themselves): today, a changeover whose leftovers could not be checked.
+    pub fn notes(&self) -> Vec<String> {
+        match &self.changeover_leftovers {
+            Some(check @ LeftoverCheck::NotChecked { .. }) => {
+                vec![format!("verify_changeover: {}", check.describe())]
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -633,6 +652,8 @@ impl Run {
             new_user_name: self.request.new_user_name.clone(),
             previous_user_name: self.request.previous_user_name.clone(),
             has_admin_credentials: self.request.credentials.admin.is_some(),
+            has_previous_credentials: self.request.credentials.previous.is_some(),
+            cleanup_verified: self.facts.cleanup_verified,
             acknowledged: self.acknowledged.clone(),
         }
     }
@@ -1122,6 +1143,45 @@ impl DryRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unchecked_changeover_is_a_note_a_checked_one_is_not() {
+        let mut facts = RunFacts::default();
+        for (check, noted) in [
+            (LeftoverCheck::PreviousCredentials, false),
+            (LeftoverCheck::AtCleanup, false),
+            (
+                LeftoverCheck::NotChecked {
+                    reason: "no credentials".into(),
+                },
+                true,
+            ),
+        ] {
+            facts.record(&Fact::ChangeoverVerified {
+                webhooks: Vec::new(),
+                leftovers: Some(check),
+            });
+            let notes = facts.notes();
+            assert_eq!(notes.len(), usize::from(noted), "{notes:?}");
+            if noted {
+                assert_eq!(
+                    notes[0],
+                    "verify_changeover: the previous user's webhooks could NOT be checked: no \
+                     credentials"
+                );
+            }
+        }
+        // Records written before the check existed still read.
+        let old: Fact =
+            serde_json::from_str(r#"{"fact":"changeover_verified","webhooks":[]}"#).unwrap();
+        assert_eq!(
+            old,
+            Fact::ChangeoverVerified {
+                webhooks: Vec::new(),
+                leftovers: None
+            }
+        );
+    }
 
     fn request(kind: RunKind) -> RunRequest {
         RunRequest {

@@ -281,6 +281,12 @@ pub async fn execute(
             Ok(id) => created.push(id),
             Err(f) if call.tolerates(&f) => created.push(None),
             Err(failure) => {
+                // A step with another path for a refused call (e.g. the web interface when
+                // Autotask refuses `PATCH Resources isActive`) ends the attempt with it.
+                if let Some(refusal) = step.call_refused(ctx, call, &failure) {
+                    tracing::info!(call = %call.describe(), failure = %failure.describe(), "call refused; the step takes its other path");
+                    return AttemptOutcome::Refused(refusal);
+                }
                 tracing::info!(call = %call.describe(), failure = %failure.describe(), "call failed");
                 return AttemptOutcome::Failed(failure);
             }

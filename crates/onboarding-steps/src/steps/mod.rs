@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::StepName;
 use crate::observe::{CallFailure, Lookup, Observed, Read, Role};
-use crate::plan::{Drift, Finding, Plan, Refusal};
+use crate::plan::{Call, Drift, Finding, Plan, Refusal};
 use crate::remediation::Remediation;
 use crate::retry::ErrorClass;
 use crate::settings::TenantSettings;
@@ -53,6 +53,13 @@ pub struct StepContext {
     /// Whether admin credentials were given (PATCH `Resources.isActive`).
     #[serde(default)]
     pub has_admin_credentials: bool,
+    /// Whether the previous user's credentials were given.
+    #[serde(default)]
+    pub has_previous_credentials: bool,
+    /// Whether this run's `delete_previous_webhooks` succeeded: its verification read the
+    /// previous user's webhooks with that user's credentials and found none.
+    #[serde(default)]
+    pub cleanup_verified: bool,
     /// Operator-attested steps an operator has acknowledged.
     #[serde(default)]
     pub acknowledged: BTreeSet<StepName>,
@@ -67,6 +74,8 @@ impl StepContext {
             new_user_name: new_user_name.into(),
             previous_user_name: None,
             has_admin_credentials: false,
+            has_previous_credentials: false,
+            cleanup_verified: false,
             acknowledged: BTreeSet::new(),
         }
     }
@@ -83,6 +92,19 @@ pub(crate) trait Definition {
     fn plan(ctx: &StepContext, found: &Self::Found) -> Result<Plan, Refusal>;
     /// Whether the step's goal holds.
     fn verify(ctx: &StepContext, found: &Self::Found) -> Result<(), Drift>;
+    /// What a refused call of the step's plan means: `Some(refusal)` ends the attempt with
+    /// that refusal (e.g. an operator path) instead of the failure's own class.
+    fn call_refused(_ctx: &StepContext, _call: &Call, _failure: &CallFailure) -> Option<Refusal> {
+        None
+    }
+}
+
+fn call_refused_of<D: Definition>(
+    ctx: &StepContext,
+    call: &Call,
+    failure: &CallFailure,
+) -> Option<Refusal> {
+    D::call_refused(ctx, call, failure)
 }
 
 fn reads_of<D: Definition>(ctx: &StepContext, observed: &Observed) -> Vec<Read> {
@@ -189,6 +211,20 @@ impl StepName {
     /// Whether the step's goal holds in the observed state.
     pub fn verify(self, ctx: &StepContext, observed: &Observed) -> Result<(), Drift> {
         dispatch!(self, verify_of, ctx, observed)
+    }
+
+    /// When a call of this step's plan failed (and [`Call::tolerates`] does not accept the
+    /// failure): `Some(refusal)` if the step has another path for it, which the attempt then
+    /// ends with instead of the failure (e.g. `reactivate_previous_user` falls back to the
+    /// web interface when Autotask refuses `PATCH Resources isActive`); `None` = the failure's
+    /// own class decides.
+    pub fn call_refused(
+        self,
+        ctx: &StepContext,
+        call: &Call,
+        failure: &CallFailure,
+    ) -> Option<Refusal> {
+        dispatch!(self, call_refused_of, ctx, call, failure)
     }
 }
 
@@ -317,6 +353,20 @@ pub(crate) fn previous_user(
             Ok(Some((name, r, id)))
         }
         None => Ok(None),
+    }
+}
+
+/// Whether a failed call was *refused* by Autotask (a business rule, a permission, rejected
+/// credentials), as opposed to failing transiently or for the budget: a refusal will not go
+/// away by trying again, so a step with another path takes it.
+pub(crate) fn is_refusal(failure: &CallFailure) -> bool {
+    match failure {
+        CallFailure::Rejected { .. } => failure.class() == ErrorClass::Permanent,
+        CallFailure::NotPermitted { .. } | CallFailure::CredentialsRejected => true,
+        CallFailure::NotFound
+        | CallFailure::ThreadLimit
+        | CallFailure::ThresholdExceeded
+        | CallFailure::Transient { .. } => false,
     }
 }
 

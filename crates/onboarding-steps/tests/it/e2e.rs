@@ -137,7 +137,12 @@ impl Exec<'_> {
             match self.call(&session, call, &created).await {
                 Ok(id) => created.push(id),
                 Err(f) if call.tolerates(&f) => created.push(None),
-                Err(f) => return AttemptOutcome::Failed(f),
+                Err(f) => {
+                    return match step.call_refused(&ctx, call, &f) {
+                        Some(r) => AttemptOutcome::Refused(r),
+                        None => AttemptOutcome::Failed(f),
+                    };
+                }
             }
         }
         let again = observe(&session, step, &ctx).await;

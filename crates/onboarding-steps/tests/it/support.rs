@@ -64,22 +64,37 @@ pub enum Fault {
 
 /// Executes a plan as the worker does, with an optional fault.
 pub fn execute(t: &mut MemoryTenant, plan: &Plan, fault: Option<Fault>) -> Result<(), CallFailure> {
+    execute_calls(t, plan, fault).map_err(|(_, f)| f)
+}
+
+/// [`execute`], naming the call Autotask answered with the failure (`None`: an injected fault).
+pub fn execute_calls(
+    t: &mut MemoryTenant,
+    plan: &Plan,
+    fault: Option<Fault>,
+) -> Result<(), (Option<usize>, CallFailure)> {
     let mut created = Vec::new();
     for (i, call) in plan.calls.iter().enumerate() {
         if fault == Some(Fault::CrashBefore(i)) {
-            return Err(CallFailure::Transient {
-                detail: "worker died".into(),
-            });
+            return Err((
+                None,
+                CallFailure::Transient {
+                    detail: "worker died".into(),
+                },
+            ));
         }
         match t.apply(call, &created) {
             Ok(id) => created.push(id),
             Err(f) if call.tolerates(&f) => created.push(None),
-            Err(f) => return Err(f),
+            Err(f) => return Err((Some(i), f)),
         }
         if fault == Some(Fault::LoseResponse(i)) {
-            return Err(CallFailure::Transient {
-                detail: "response lost".into(),
-            });
+            return Err((
+                None,
+                CallFailure::Transient {
+                    detail: "response lost".into(),
+                },
+            ));
         }
     }
     Ok(())
@@ -119,7 +134,11 @@ pub fn attempt(
         Ok(plan) => plan,
         Err(r) => return AttemptOutcome::Refused(r),
     };
-    if let Err(f) = execute(t, &plan, fault) {
+    if let Err((call, f)) = execute_calls(t, &plan, fault) {
+        // As the worker: a step with another path for a refused call takes it.
+        if let Some(r) = call.and_then(|i| step.call_refused(&ctx, &plan.calls[i], &f)) {
+            return AttemptOutcome::Refused(r);
+        }
         return AttemptOutcome::Failed(f);
     }
     let again = t.observe(step, &ctx);
