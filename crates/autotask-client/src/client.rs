@@ -14,7 +14,6 @@ use autotask_types::{
 use backon::{ExponentialBuilder, Retryable};
 use futures::{Stream, TryStreamExt, stream};
 use reqwest::Method;
-use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
 use tracing::{Instrument, field};
@@ -23,7 +22,7 @@ use url::Url;
 use crate::zone::{check_allowed, discovery_url, normalize_zone_url, same_origin};
 use crate::{
     ClientConfig, Credentials, Error, LimitKey, Limiter, LocalLimiter, Pace, Pacer, Unpaced,
-    classify,
+    classify, decode,
 };
 
 /// A shareable Autotask client (cheap to clone).
@@ -383,10 +382,9 @@ impl Tenant {
         entity: &E,
         idempotent: bool,
     ) -> Result<i64, Error> {
-        let body = serde_json::to_value(entity).map_err(|e| Error::Decode {
+        let body = serde_json::to_value(entity).map_err(|e| Error::Encode {
             entity: endpoint.name().to_owned(),
-            path: String::new(),
-            message: format!("cannot encode: {e}"),
+            detail: e.to_string(),
         })?;
         let request = Request {
             method,
@@ -617,7 +615,8 @@ fn error_type(e: &Error) -> &'static str {
         Error::Rejected { .. } => "rejected",
         Error::Transient { .. } => "transient",
         Error::UnexpectedStatus { .. } => "unexpected_status",
-        Error::Decode { .. } => "decode",
+        Error::ContractDrift { .. } => "contract_drift",
+        Error::Encode { .. } => "encode",
         Error::HostNotAllowed { .. } => "host_not_allowed",
         Error::ZoneNotFound { .. } => "zone_not_found",
         Error::BudgetExhausted { .. } => "budget_exhausted",
@@ -639,15 +638,6 @@ fn transport_error(e: reqwest::Error) -> Error {
         detail: format!("{kind}: {}", e.without_url()),
         not_sent,
     }
-}
-
-fn decode<T: DeserializeOwned>(entity: &str, body: &str) -> Result<T, Error> {
-    let mut de = serde_json::Deserializer::from_str(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| Error::Decode {
-        entity: entity.to_owned(),
-        path: e.path().to_string(),
-        message: e.inner().to_string(),
-    })
 }
 
 /// A stable, non-reversible name for an integration code (for limit keys and logs).

@@ -12,6 +12,10 @@
 //!   and thread-limit refusals are retried in-process with `backon` (see [`RetryPolicy`]),
 //!   then surfaced with [`Error::is_retryable`] telling the caller whether to schedule a
 //!   durable retry.
+//! - Answers are decoded leniently (the models of `autotask-types` accept what the contract
+//!   allows); a body that still does not fit is [`Error::ContractDrift`], naming the entity,
+//!   the field and what was there, and is never retried. The thread limit and the hourly
+//!   threshold are told apart by the words of Autotask's refusals ([`limit_refusal`]).
 //!
 //! Creates (POST) are retried only when Autotask certainly did not process them (connection
 //! refused, thread limit, threshold): after a timeout or a bare 5xx a create may have been
@@ -30,5 +34,5 @@ mod zone;
 pub use client::{AutotaskClient, Observer, Tenant};
 pub use config::{ClientConfig, RetryPolicy, Target};
 pub use credentials::{Credentials, Secret};
-pub use error::{Error, classify};
+pub use error::{Error, Limit, classify, decode, limit_refusal};
 pub use limit::{BoxFuture, LimitKey, LimitPermit, Limiter, LocalLimiter, Pace, Pacer, Unpaced};

@@ -1,14 +1,20 @@
 //! The response envelopes Autotask wraps entities in: `{item}`, `{items, pageDetails}`,
 //! `{itemId}`, `{queryCount}`, `{info}`, `{fields}` and the error body `{errors: [...]}`.
+//!
+//! Like the entities, envelopes read `null` or an absent property as empty (see
+//! [`crate::lenient`]), with two exceptions: `itemId` and `queryCount` are the whole answer
+//! of a write or a count, so a body without them is not a success of any kind; it stays a
+//! decode error, which the client reports as contract drift naming the field.
 
 use serde::{Deserialize, Serialize};
 
+use crate::lenient::null_as_default;
 use crate::{EntityInformation, FieldInfo};
 
 /// `GET {Entity}/{id}` → `{"item": ...}` (`item` may be null for an unknown id).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemResult<T> {
-    /// The entity, or `None` when Autotask answers `{"item": null}`.
+    /// The entity, or `None` when Autotask answers `{"item": null}` (or no `item`).
     pub item: Option<T>,
 }
 
@@ -17,10 +23,10 @@ pub struct ItemResult<T> {
 #[serde(rename_all = "camelCase")]
 pub struct PageDetails {
     /// Rows in this page.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub count: u32,
     /// The page size asked for (500 at most).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub request_count: u32,
     /// Absolute URL of the previous page.
     #[serde(default)]
@@ -32,12 +38,13 @@ pub struct PageDetails {
 
 /// `POST {Entity}/query` → `{"items": [...], "pageDetails": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", bound(deserialize = "T: Deserialize<'de>"))]
 pub struct QueryResult<T> {
     /// The rows of this page.
+    #[serde(default = "Vec::new", deserialize_with = "null_as_default")]
     pub items: Vec<T>,
     /// Paging.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub page_details: PageDetails,
 }
 
@@ -60,7 +67,8 @@ pub struct CountResult {
 /// `{Entity}/entityInformation` → `{"info": {...}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntityInformationResult {
-    /// The capabilities.
+    /// The capabilities (all unknown when Autotask sends none).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub info: EntityInformation,
 }
 
@@ -68,6 +76,7 @@ pub struct EntityInformationResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldInformationResult {
     /// The fields.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub fields: Vec<FieldInfo>,
 }
 
@@ -75,6 +84,6 @@ pub struct FieldInformationResult {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorsResult {
     /// Business or validation messages.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub errors: Vec<String>,
 }

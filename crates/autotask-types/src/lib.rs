@@ -6,13 +6,16 @@
 //! names follow the 2026 contract (camelCase, with Autotask's `ID`/`GUID` suffixes kept);
 //! unknown fields are ignored so newer Autotask releases still parse. Every model field is an
 //! `Option`: Autotask omits fields left out by `IncludeFields`, and writes send only the
-//! fields that are set.
+//! fields that are set. Metadata fields without an unset value (`bool`, `Vec`) read `null`
+//! and absence as their default ([`lenient`]); `userAccessFor*` is a typed [`AccessLevel`]
+//! read from a name, a number or any other shape.
 
 mod endpoint;
 mod envelope;
 mod filter;
 mod id;
 mod info;
+pub mod lenient;
 mod organization;
 mod resource;
 mod webhook;
@@ -28,6 +31,7 @@ pub use info::{
     EntityInformation, FieldInfo, PicklistValue, ThresholdInformation, UdfFieldInfo,
     ZoneInformation,
 };
+pub use lenient::AccessLevel;
 pub use organization::{
     OrganizationalLevel1, OrganizationalLevel2, OrganizationalLevelAssociation,
     OrganizationalResource,

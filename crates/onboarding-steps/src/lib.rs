@@ -26,7 +26,10 @@
 //! 2. `step.plan(&ctx, &observed)`: `Err(refusal)` → schedule by `refusal.class`
 //!    ([`retry::RetryPolicy::decide`]); `Ok(plan)` → execute `plan.calls` in order
 //!    (resolving [`WebhookRef::CreatedBy`] to earlier calls' item ids; a failure that
-//!    [`Call::tolerates`] counts as done), and record `plan.facts` in the run.
+//!    [`Call::tolerates`] counts as done), and record `plan.facts` in the run. A call that
+//!    fails otherwise ends the attempt with
+//!    [`run::AttemptOutcome::call_failed`]: the step may read the failure as a finding (a
+//!    webhook create refused for lack of permission is the W1–W4 operator finding).
 //! 3. Read again from scratch and `step.verify(&ctx, &observed)`: `Ok` → step succeeded;
 //!    `Err(drift)` → transient retry (the next attempt re-plans from fresh reads).
 

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use autotask_types::{
-    EntityInformation, FieldInfo, OrganizationalLevel1, OrganizationalLevel2,
+    AccessLevel, EntityInformation, FieldInfo, OrganizationalLevel1, OrganizationalLevel2,
     OrganizationalLevelAssociation, OrganizationalResource, PicklistValue, Query, Resource,
     ResourceId, ThresholdInformation, Webhook, WebhookExcludedResource, WebhookFamily,
     WebhookField, WebhookId, ZoneInformation,
@@ -52,6 +52,10 @@ pub struct MemoryTenant {
     /// Whether a user's webhook queries hide other owners' webhooks (undocumented either
     /// way, autotask-api.md §5).
     pub hides_other_owners_webhooks: bool,
+    /// `{Family}Webhooks/entityInformation` as the contract shapes it (`canCreate` true,
+    /// `userAccessForCreate` `{}`): the webhook permission shows only when a create is
+    /// refused. Otherwise `canCreate` follows the permission (default).
+    pub webhook_access_unknown: bool,
     /// `licenseType` picklist: value → label.
     pub license_labels: Vec<(i32, String)>,
     /// Level 1s.
@@ -129,6 +133,7 @@ impl MemoryTenant {
             admin_can_update_resources: true,
             refuses_activation_via_rest: false,
             hides_other_owners_webhooks: false,
+            webhook_access_unknown: false,
             license_labels: vec![(1, "Full".into()), (7, "API User (system)".into())],
             level1s: vec![OrganizationalLevel1 {
                 id: Some(1.into()),
@@ -346,10 +351,22 @@ impl MemoryTenant {
                 let user = self.auth(*credentials)?;
                 ReadResult::EntityInformation(EntityInformation {
                     name: Some(family.webhook_entity().into()),
-                    can_create: user.webhook_permission.contains(family),
-                    can_delete: user.webhook_permission.contains(family),
-                    can_query: true,
-                    can_update: user.webhook_permission.contains(family),
+                    can_create: Some(
+                        self.webhook_access_unknown || user.webhook_permission.contains(family),
+                    ),
+                    can_delete: Some(user.webhook_permission.contains(family)),
+                    can_query: Some(true),
+                    can_update: Some(user.webhook_permission.contains(family)),
+                    // The user's own level: "All" or "None" as public clients receive it,
+                    // or the contract's `{}` (unknown).
+                    user_access_for_create: match (
+                        self.webhook_access_unknown,
+                        user.webhook_permission.contains(family),
+                    ) {
+                        (true, _) => AccessLevel::Unknown,
+                        (false, true) => AccessLevel::All,
+                        (false, false) => AccessLevel::None,
+                    },
                     supports_webhook_callouts: false,
                     ..EntityInformation::default()
                 })

@@ -346,6 +346,17 @@ pub enum CallFailure {
         /// What happened (no secrets).
         detail: String,
     },
+    /// Contract drift: Autotask answered with a body that does not fit the contract onboard
+    /// reads, even leniently. The same answer will come again, so it is permanent and shown
+    /// to the operator at once, naming the entity and the field.
+    ContractDrift {
+        /// The entity or envelope, e.g. `TicketWebhookField`.
+        entity: String,
+        /// The field's JSON path, e.g. `fields[0].picklistValues`.
+        path: String,
+        /// What was found and what was expected, in words (never a value).
+        detail: String,
+    },
 }
 
 impl CallFailure {
@@ -367,7 +378,7 @@ impl CallFailure {
                     ErrorClass::Permanent
                 }
             }
-            Self::NotFound => ErrorClass::Permanent,
+            Self::NotFound | Self::ContractDrift { .. } => ErrorClass::Permanent,
         }
     }
 
@@ -384,6 +395,7 @@ impl CallFailure {
             Self::ThresholdExceeded => "hourly request threshold exceeded".into(),
             Self::Rejected { errors } => format!("rejected: {}", errors.join("; ")),
             Self::Transient { detail } => format!("transient failure: {detail}"),
+            Self::ContractDrift { detail, .. } => detail.clone(),
         }
     }
 }

@@ -309,6 +309,32 @@ pub enum Fact {
         #[serde(default)]
         leftovers: Option<LeftoverCheck>,
     },
+    /// The new user's right to create webhooks of these families could not be read
+    /// (`userAccessForCreate` absent, `{}` or of an unknown form): the check passed, and a
+    /// missing permission will show when `ensure_webhooks` creates them (as the W1–W4
+    /// operator finding).
+    WebhookPermissionUnknown {
+        /// The families.
+        families: Vec<WebhookFamily>,
+    },
+}
+
+impl Fact {
+    /// A line for the audit trail, for facts an operator should read.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Self::WebhookPermissionUnknown { families } => Some(format!(
+                "the permission to create webhooks could not be read for {}; a missing \
+                 permission will show when the webhooks are created",
+                families
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// How `verify_changeover` knows that none of the previous user's webhooks is left. Only a

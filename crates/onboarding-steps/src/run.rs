@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::StepName;
 use crate::observe::{CallFailure, Observed, Role};
 use crate::payload::{CredentialRef, TraceContext};
-use crate::plan::{Drift, Fact, LeftoverCheck, Refusal};
+use crate::plan::{Call, Drift, Fact, LeftoverCheck, Refusal};
 use crate::remediation::Remediation;
 use crate::retry::{ErrorClass, RetryDecision, RetryPolicy};
 use crate::settings::{TenantSettings, validate_tenant_id};
@@ -201,6 +201,10 @@ pub struct RunFacts {
     /// How the verified changeover established that no webhook of the previous user is left.
     #[serde(default)]
     pub changeover_leftovers: Option<LeftoverCheck>,
+    /// Families whose webhook permission `verify_webhook_permission` could not read (it
+    /// passed; a refusal will show at creation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_permission_unknown: Vec<WebhookFamily>,
 }
 
 impl RunFacts {
@@ -223,6 +227,9 @@ impl RunFacts {
             } => {
                 self.changeover_webhooks = Some(webhooks.clone());
                 self.changeover_leftovers = leftovers.clone();
+            }
+            Fact::WebhookPermissionUnknown { families } => {
+                self.webhook_permission_unknown = families.clone();
             }
         }
     }
@@ -817,6 +824,25 @@ pub enum AttemptOutcome {
     Drifted(Drift),
 }
 
+impl AttemptOutcome {
+    /// The outcome when `call` of `step`'s plan failed with `failure`: the step's
+    /// [refusal](StepName::call_failed) when it reads the failure as a finding (a webhook
+    /// create refused for lack of permission is the W1–W4 operator finding, never a dead
+    /// letter), otherwise [`AttemptOutcome::Failed`]. Every executor ends an attempt with a
+    /// failed call through this.
+    pub fn call_failed(
+        step: StepName,
+        ctx: &StepContext,
+        call: &Call,
+        failure: CallFailure,
+    ) -> Self {
+        match step.call_failed(ctx, call, &failure) {
+            Some(refusal) => Self::Refused(refusal),
+            None => Self::Failed(failure),
+        }
+    }
+}
+
 /// What the worker does after an attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
@@ -883,12 +909,13 @@ impl Run {
         let (class, reason, refusal) = match outcome {
             AttemptOutcome::Succeeded { changed, facts } => {
                 self.record_facts(&facts);
+                let notes: Vec<String> = facts.iter().filter_map(Fact::note).collect();
                 self.set_step_state(
                     step,
                     StepState::Succeeded { changed },
                     now,
                     actor.clone(),
-                    "",
+                    &notes.join("; "),
                 )?;
                 return self.advance(now, actor);
             }

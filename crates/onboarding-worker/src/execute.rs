@@ -281,14 +281,10 @@ pub async fn execute(
             Ok(id) => created.push(id),
             Err(f) if call.tolerates(&f) => created.push(None),
             Err(failure) => {
-                // A step with another path for a refused call (e.g. the web interface when
-                // Autotask refuses `PATCH Resources isActive`) ends the attempt with it.
-                if let Some(refusal) = step.call_refused(ctx, call, &failure) {
-                    tracing::info!(call = %call.describe(), failure = %failure.describe(), "call refused; the step takes its other path");
-                    return AttemptOutcome::Refused(refusal);
-                }
                 tracing::info!(call = %call.describe(), failure = %failure.describe(), "call failed");
-                return AttemptOutcome::Failed(failure);
+                // The step may read it as a finding (a refused webhook create is W1–W4, a
+                // refused PATCH Resources isActive the web-interface path).
+                return AttemptOutcome::call_failed(step, ctx, call, failure);
             }
         }
         tracing::info!(call = %call.describe(), "call made");
@@ -323,9 +319,14 @@ pub fn failure(e: &ClientError) -> CallFailure {
         ClientError::Transient { .. } => CallFailure::Transient {
             detail: e.to_string(),
         },
+        ClientError::ContractDrift { entity, path, .. } => CallFailure::ContractDrift {
+            entity: entity.clone(),
+            path: path.clone(),
+            detail: e.to_string(),
+        },
         ClientError::MethodNotAllowed { .. }
         | ClientError::UnexpectedStatus { .. }
-        | ClientError::Decode { .. }
+        | ClientError::Encode { .. }
         | ClientError::HostNotAllowed { .. } => CallFailure::Rejected {
             errors: vec![e.to_string()],
         },

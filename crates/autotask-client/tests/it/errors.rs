@@ -311,16 +311,65 @@ async fn retry_after_is_honoured() {
 }
 
 #[tokio::test]
-async fn a_decode_failure_names_the_field() {
-    let (_server, result) = query_with(ResponseTemplate::new(200).set_body_json(json!({
+async fn an_undecodable_answer_is_contract_drift_naming_entity_and_field_and_is_not_retried() {
+    let (server, result) = query_with(ResponseTemplate::new(200).set_body_json(json!({
         "items": [{"id": 1}, {"id": 2, "isActive": "yes"}], "pageDetails": {"count": 2}
     })))
     .await;
-    match result.unwrap_err() {
-        Error::Decode { entity, path, .. } => {
+    let err = result.unwrap_err();
+    assert!(!err.is_retryable(), "{err:?}");
+    match &err {
+        Error::ContractDrift {
+            entity,
+            path,
+            expected,
+            found,
+        } => {
             assert_eq!(entity, "Resource");
             assert_eq!(path, "items[1].isActive");
+            assert_eq!(expected, "a boolean");
+            assert_eq!(found, "a string");
         }
         other => panic!("{other:?}"),
     }
+    assert!(err.to_string().starts_with("contract drift: "), "{err}");
+    assert_eq!(hits(&server, RESOURCES_QUERY).await, 1, "drift was retried");
+}
+
+#[tokio::test]
+async fn nulls_the_contract_allows_are_no_drift() {
+    let server = server().await;
+    let fields = "/zone/ATServicesRest/V1.0/TicketWebhookFields/entityInformation/fields";
+    Mock::given(method("GET"))
+        .and(path(fields))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"fields": [
+            {"name": "fieldID", "isPickList": true, "isRequired": null,
+             "picklistValues": [{"value": "4", "label": "Status", "isActive": null,
+                                 "isDefaultValue": null, "isSystem": null, "parentValue": null}]},
+            {"name": "webhookID", "isPickList": false, "picklistValues": null,
+             "referenceEntityType": null, "isSupportedWebhookField": null, "unknownNewProperty": 1}
+        ]})))
+        .mount(&server)
+        .await;
+    let tenant = tenant(&server).await;
+    let endpoint =
+        autotask_types::Endpoint::<autotask_types::WebhookField>::root("TicketWebhookFields");
+    let info = tenant.field_information(&endpoint).await.unwrap();
+    assert_eq!(info[0].picklist_value("status").unwrap().value, "4");
+    assert!(info[1].picklist_values.is_empty());
+}
+
+#[tokio::test]
+async fn a_validation_error_naming_send_threshold_exceeded_notification_is_no_budget_refusal() {
+    let (server, result) = query_with(ResponseTemplate::new(500).set_body_json(json!({
+        "errors": ["sendThresholdExceededNotification must be true or false (max once per hour)"]
+    })))
+    .await;
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, Error::Rejected { status: 500, .. }),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(hits(&server, RESOURCES_QUERY).await, 1);
 }

@@ -194,7 +194,7 @@ async fn metadata_and_threshold_information() {
         .entity_information(&WebhookFamily::Ticket.webhooks())
         .await
         .unwrap();
-    assert!(!info.can_create && info.can_query);
+    assert_eq!((info.can_create, info.can_query), (Some(false), Some(true)));
     let fields = tenant
         .field_information(&Resource::endpoint())
         .await

@@ -103,11 +103,17 @@ async fn every_client_operation_is_accepted() {
         license.picklist_value("API User (system)").unwrap().value,
         "7"
     );
-    assert!(!t.entity_information(&resources).await.unwrap().can_create);
+    assert_eq!(
+        t.entity_information(&resources).await.unwrap().can_create,
+        Some(false)
+    );
 
     let family = WebhookFamily::Ticket;
     let hooks = family.webhooks();
-    assert!(t.entity_information(&hooks).await.unwrap().can_create);
+    assert_eq!(
+        t.entity_information(&hooks).await.unwrap().can_create,
+        Some(true)
+    );
     let id = t
         .create(&hooks, &hook("https://h.example.com/client"))
         .await

@@ -92,19 +92,25 @@ impl Definition for Step {
             Ok(())
         }
     }
+}
 
-    fn call_refused(ctx: &StepContext, call: &Call, failure: &CallFailure) -> Option<Refusal> {
-        if !matches!(call, Call::UpdateResource { .. }) || !is_refusal(failure) {
-            return None;
-        }
-        let user_name = ctx.previous_user_name.clone().unwrap_or_default();
-        Some(in_web_interface(
-            &user_name,
-            vec![Finding::ActivationRefused {
-                user_name: user_name.clone(),
-                activate: false,
-                detail: failure.describe(),
-            }],
-        ))
+/// A refused `PATCH Resources isActive` (see [`StepName::call_failed`]): the web-interface
+/// path instead of a dead letter.
+pub(crate) fn deactivation_refused(
+    ctx: &StepContext,
+    call: &Call,
+    failure: &CallFailure,
+) -> Option<Refusal> {
+    if !matches!(call, Call::UpdateResource { .. }) || !is_refusal(failure) {
+        return None;
     }
+    let user_name = ctx.previous_user_name.clone().unwrap_or_default();
+    Some(in_web_interface(
+        &user_name,
+        vec![Finding::ActivationRefused {
+            user_name: user_name.clone(),
+            activate: false,
+            detail: failure.describe(),
+        }],
+    ))
 }

@@ -92,19 +92,6 @@ pub(crate) trait Definition {
     fn plan(ctx: &StepContext, found: &Self::Found) -> Result<Plan, Refusal>;
     /// Whether the step's goal holds.
     fn verify(ctx: &StepContext, found: &Self::Found) -> Result<(), Drift>;
-    /// What a refused call of the step's plan means: `Some(refusal)` ends the attempt with
-    /// that refusal (e.g. an operator path) instead of the failure's own class.
-    fn call_refused(_ctx: &StepContext, _call: &Call, _failure: &CallFailure) -> Option<Refusal> {
-        None
-    }
-}
-
-fn call_refused_of<D: Definition>(
-    ctx: &StepContext,
-    call: &Call,
-    failure: &CallFailure,
-) -> Option<Refusal> {
-    D::call_refused(ctx, call, failure)
 }
 
 fn reads_of<D: Definition>(ctx: &StepContext, observed: &Observed) -> Vec<Read> {
@@ -213,18 +200,30 @@ impl StepName {
         dispatch!(self, verify_of, ctx, observed)
     }
 
-    /// When a call of this step's plan failed (and [`Call::tolerates`] does not accept the
-    /// failure): `Some(refusal)` if the step has another path for it, which the attempt then
-    /// ends with instead of the failure (e.g. `reactivate_previous_user` falls back to the
-    /// web interface when Autotask refuses `PATCH Resources isActive`); `None` = the failure's
-    /// own class decides.
-    pub fn call_refused(
+    /// How the step reads a failed call of its plan: a refusal when the failure is a finding
+    /// rather than an error, `None` when the failure ends the attempt as it is. A webhook
+    /// write refused for lack of permission (`ensure_webhooks`) is the W1–W4 operator
+    /// finding; a refused `PATCH Resources isActive` (`reactivate_previous_user`,
+    /// `deactivate_previous_user`) is the web-interface path. See
+    /// [`crate::run::AttemptOutcome::call_failed`].
+    pub fn call_failed(
         self,
         ctx: &StepContext,
         call: &Call,
         failure: &CallFailure,
     ) -> Option<Refusal> {
-        dispatch!(self, call_refused_of, ctx, call, failure)
+        match self {
+            StepName::EnsureWebhooks => {
+                verify_webhook_permission::create_refused(self, call, failure)
+            }
+            StepName::ReactivatePreviousUser => {
+                reactivate_previous_user::activation_refused(ctx, call, failure)
+            }
+            StepName::DeactivatePreviousUser => {
+                deactivate_previous_user::deactivation_refused(ctx, call, failure)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -363,7 +362,9 @@ pub(crate) fn is_refusal(failure: &CallFailure) -> bool {
     match failure {
         CallFailure::Rejected { .. } => failure.class() == ErrorClass::Permanent,
         CallFailure::NotPermitted { .. } | CallFailure::CredentialsRejected => true,
+        // An answer that could not be decoded is not a refusal: the change may have happened.
         CallFailure::NotFound
+        | CallFailure::ContractDrift { .. }
         | CallFailure::ThreadLimit
         | CallFailure::ThresholdExceeded
         | CallFailure::Transient { .. } => false,

@@ -97,19 +97,25 @@ impl Definition for Step {
             })
         }
     }
+}
 
-    fn call_refused(ctx: &StepContext, call: &Call, failure: &CallFailure) -> Option<Refusal> {
-        if !matches!(call, Call::UpdateResource { .. }) || !is_refusal(failure) {
-            return None;
-        }
-        let user_name = ctx.previous_user_name.clone().unwrap_or_default();
-        Some(in_web_interface(
-            &user_name,
-            vec![Finding::ActivationRefused {
-                user_name: user_name.clone(),
-                activate: true,
-                detail: failure.describe(),
-            }],
-        ))
+/// A refused `PATCH Resources isActive` (see [`StepName::call_failed`]): the web-interface
+/// path instead of a dead letter.
+pub(crate) fn activation_refused(
+    ctx: &StepContext,
+    call: &Call,
+    failure: &CallFailure,
+) -> Option<Refusal> {
+    if !matches!(call, Call::UpdateResource { .. }) || !is_refusal(failure) {
+        return None;
     }
+    let user_name = ctx.previous_user_name.clone().unwrap_or_default();
+    Some(in_web_interface(
+        &user_name,
+        vec![Finding::ActivationRefused {
+            user_name: user_name.clone(),
+            activate: true,
+            detail: failure.describe(),
+        }],
+    ))
 }

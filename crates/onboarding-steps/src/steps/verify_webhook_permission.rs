@@ -1,14 +1,27 @@
 //! `verify_webhook_permission` (operator-verified, W1..W4): the new user may create webhooks
-//! of every configured family (`{Family}Webhooks/entityInformation` → `canCreate`, read with
-//! the user's own credentials; a 403 counts as "may not"). The remediation explains copying
-//! "API User (system)" into a custom level, since system levels cannot be edited.
+//! of every configured family, read with the user's own credentials from
+//! `{Family}Webhooks/entityInformation`.
+//!
+//! The user's own right is `userAccessForCreate` ([`autotask_types::AccessLevel`]); `canCreate` only says
+//! whether the entity can be created through the API at all (on a real tenant it is true for
+//! webhooks whether or not W1–W4 were done). Per family:
+//! - `canCreate` false, a level that refuses (`None`, 0) or a 403 → the W1–W4 operator
+//!   finding (the remediation explains copying "API User (system)" into a custom level,
+//!   since system levels cannot be edited);
+//! - a level that permits (`All`, 1) → passes;
+//! - a level that cannot tell (absent, `null`, `{}` as the contract shapes it, `Restricted`,
+//!   unknown forms; see `autotask_types::lenient`, [L]) → passes, with the fact
+//!   [`Fact::WebhookPermissionUnknown`] saying so in the run record and the audit trail. A
+//!   missing permission then shows at creation: [`create_refused`] makes `ensure_webhooks`'
+//!   refused webhook write the same operator finding, re-checked by the operator schedule.
 
-use autotask_types::WebhookFamily;
+use autotask_types::{EntityInformation, WebhookFamily};
 
 use super::{Definition, StepContext};
 use crate::catalog::StepName;
 use crate::observe::{CallFailure, Lookup, Read, Role};
-use crate::plan::{Drift, Finding, Plan, Refusal};
+use crate::plan::{Call, Drift, Fact, Finding, Plan, Refusal};
+use crate::remediation::Remediation;
 use crate::retry::ErrorClass;
 
 pub(crate) struct Step;
@@ -16,6 +29,16 @@ pub(crate) struct Step;
 #[derive(Debug)]
 pub(crate) struct Found {
     denied: Vec<WebhookFamily>,
+    unknown: Vec<WebhookFamily>,
+}
+
+/// Whether the caller may create the entity: `Some` when known, `None` when it cannot be
+/// read (see the module documentation).
+fn may_create(info: &EntityInformation) -> Option<bool> {
+    if info.can_create == Some(false) {
+        return Some(false);
+    }
+    info.user_may_create()
 }
 
 impl Definition for Step {
@@ -36,12 +59,19 @@ impl Definition for Step {
                 )
             })
             .collect();
-        let mut denied = Vec::new();
+        let mut found = Found {
+            denied: Vec::new(),
+            unknown: Vec::new(),
+        };
         for (family, a) in answers {
             match a {
                 None => return Ok(None),
-                Some(Ok(info)) if info.can_create => {}
-                Some(Ok(_)) | Some(Err(CallFailure::NotPermitted { .. })) => denied.push(family),
+                Some(Ok(info)) => match may_create(&info) {
+                    Some(true) => {}
+                    Some(false) => found.denied.push(family),
+                    None => found.unknown.push(family),
+                },
+                Some(Err(CallFailure::NotPermitted { .. })) => found.denied.push(family),
                 Some(Err(CallFailure::CredentialsRejected)) => {
                     // The instructions are those of verify_api_user (credentials, A1..A13).
                     let mut r = Refusal::operator(
@@ -63,21 +93,26 @@ impl Definition for Step {
                 }
             }
         }
-        Ok(Some(Found { denied }))
+        Ok(Some(found))
     }
 
     fn plan(_: &StepContext, found: &Found) -> Result<Plan, Refusal> {
-        if found.denied.is_empty() {
-            Ok(Plan::default())
-        } else {
-            Err(Refusal::operator(
+        if !found.denied.is_empty() {
+            return Err(Refusal::operator(
                 Self::NAME,
                 ErrorClass::OperatorPending,
                 vec![Finding::WebhookPermissionMissing {
                     families: found.denied.clone(),
                 }],
-            ))
+            ));
         }
+        let mut plan = Plan::default();
+        if !found.unknown.is_empty() {
+            plan.facts.push(Fact::WebhookPermissionUnknown {
+                families: found.unknown.clone(),
+            });
+        }
+        Ok(plan)
     }
 
     fn verify(_: &StepContext, found: &Found) -> Result<(), Drift> {
@@ -95,4 +130,78 @@ impl Definition for Step {
             })
         }
     }
+}
+
+/// The webhook family a call writes, if it writes a webhook or one of its children.
+fn webhook_family(call: &Call) -> Option<WebhookFamily> {
+    match call {
+        Call::CreateWebhook { family, .. }
+        | Call::UpdateWebhook { family, .. }
+        | Call::DeleteWebhook { family, .. }
+        | Call::CreateWebhookField { family, .. }
+        | Call::UpdateWebhookField { family, .. }
+        | Call::DeleteWebhookField { family, .. }
+        | Call::CreateWebhookExcludedResource { family, .. } => Some(*family),
+        Call::UpdateResource { .. } => None,
+    }
+}
+
+/// Whether Autotask's failure says the caller's security level lacks the webhook
+/// permission: a 403, or a rejection (500 with `errors[]`) whose text says so. The texts
+/// are undocumented ([L], `autotask-api.md` §4: "attempt the create and map the 500
+/// error"): a message naming a permission, the security level, "not permitted", "not
+/// authorized", "not allowed to", or the maximum number of webhooks (W3 sets it). Other
+/// rejections (a duplicate webhook's "duplicate callouts are not allowed", a validation
+/// error) are not.
+pub(crate) fn says_permission_missing(failure: &CallFailure) -> bool {
+    match failure {
+        CallFailure::NotPermitted { .. } => true,
+        CallFailure::Rejected { errors } => errors.iter().any(|e| {
+            let e = e.to_ascii_lowercase();
+            [
+                "permission",
+                "security level",
+                "not permitted",
+                "not authorized",
+                "not allowed to",
+                "maximum number of webhooks",
+            ]
+            .iter()
+            .any(|needle| e.contains(needle))
+        }),
+        _ => false,
+    }
+}
+
+/// The refusal of `step` (`ensure_webhooks`) when Autotask refused its webhook write for
+/// lack of permission: the W1–W4 finding with their EN/DE instructions, re-checked on the
+/// operator schedule (the next attempt plans again from what Autotask holds).
+pub(crate) fn create_refused(
+    step: StepName,
+    call: &Call,
+    failure: &CallFailure,
+) -> Option<Refusal> {
+    let family = webhook_family(call)?;
+    if call.credentials() != Role::New || !says_permission_missing(failure) {
+        return None;
+    }
+    let findings = vec![Finding::WebhookPermissionMissing {
+        families: vec![family],
+    }];
+    let remediation = Remediation::from_seed(
+        step,
+        StepName::VerifyWebhookPermission.seed_steps(),
+        &findings,
+    );
+    Some(Refusal {
+        step,
+        class: ErrorClass::OperatorPending,
+        reason: format!(
+            "{}: Autotask refused creating the {family} webhook ({})",
+            findings[0].en(),
+            failure.describe()
+        ),
+        findings,
+        remediation: Some(Box::new(remediation)),
+    })
 }

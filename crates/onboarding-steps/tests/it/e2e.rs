@@ -63,7 +63,8 @@ fn creds(u: &SeededApiUser) -> Credentials {
 
 /// The in-test executor around the worker's I/O ([`Session`]): credentials per role,
 /// webhook secrets in memory; `lose` names calls (by their `call` tag) whose next occurrence
-/// commits and loses its response.
+/// commits and loses its response; `refuse` names calls whose next occurrence Autotask
+/// refuses with HTTP 500 and these `errors[]`.
 struct Exec<'a> {
     client: AutotaskClient,
     creds: HashMap<Role, Credentials>,
@@ -71,6 +72,7 @@ struct Exec<'a> {
     writes: usize,
     sim: Option<&'a SimHandle>,
     lose: Vec<&'static str>,
+    refuse: Vec<(&'static str, Vec<String>)>,
 }
 
 impl Exec<'_> {
@@ -82,6 +84,7 @@ impl Exec<'_> {
             writes: 0,
             sim: None,
             lose: Vec::new(),
+            refuse: Vec::new(),
         }
     }
 
@@ -99,6 +102,18 @@ impl Exec<'_> {
                 FaultRule::new(Fault::CommitThenDrop)
                     .database("acme")
                     .times(1),
+            );
+        }
+        if let Some(i) = self.refuse.iter().position(|(r, _)| tag == *r) {
+            let (_, errors) = self.refuse.remove(i);
+            let sim = self.sim.expect("refusing calls needs the simulator");
+            sim.add_fault(
+                FaultRule::new(Fault::ServerError {
+                    status: 500,
+                    errors,
+                })
+                .database("acme")
+                .times(1),
             );
         }
         // Stored before the create is sent, reused if the slot has one.
@@ -137,12 +152,7 @@ impl Exec<'_> {
             match self.call(&session, call, &created).await {
                 Ok(id) => created.push(id),
                 Err(f) if call.tolerates(&f) => created.push(None),
-                Err(f) => {
-                    return match step.call_refused(&ctx, call, &f) {
-                        Some(r) => AttemptOutcome::Refused(r),
-                        None => AttemptOutcome::Failed(f),
-                    };
-                }
+                Err(f) => return AttemptOutcome::call_failed(step, &ctx, call, f),
             }
         }
         let again = observe(&session, step, &ctx).await;
@@ -303,6 +313,48 @@ async fn onboard_with_the_operator_fixing_the_webhook_permission_halfway() {
     let ended = drive(&mut exec, &mut verify, |_, r| panic!("verify waits: {r}")).await;
     assert!(matches!(ended, Ended::Succeeded), "{ended:?}");
     assert_eq!(exec.writes, writes);
+}
+
+/// Autotask refuses the webhook create with a 500 whose text names the security level (the
+/// permission could not be read beforehand): the run waits at `ensure_webhooks` with the
+/// W1–W4 instructions instead of dead-lettering, and the operator's re-check creates it.
+#[tokio::test]
+async fn a_webhook_create_refused_for_permission_waits_for_the_operator() {
+    let sim = sim().await;
+    let db = sim.db("acme").unwrap();
+    let new = db.seed_api_user(&SeedApiUser::default()).unwrap();
+    let mut exec = Exec::new(client(&sim));
+    exec.sim = Some(&sim);
+    exec.creds.insert(Role::New, creds(&new));
+    exec.refuse = vec![(
+        "create_webhook",
+        vec![
+            "The logged in user's security level does not have permission to create webhooks \
+             (Other > Webhooks)."
+                .into(),
+        ],
+    )];
+    let mut run = run_of(request(RunKind::Onboard, &new, None));
+    let mut waits = Vec::new();
+    let ended = drive(&mut exec, &mut run, |run, r| {
+        if r.step == S::EnsureWebhooks {
+            let rem = r.remediation.as_ref().unwrap();
+            assert!(rem.instructions_en[0].starts_with("W1."), "{rem:?}");
+            assert!(rem.instructions_de[0].starts_with("W1."), "{rem:?}");
+            waits.push(r.reason.clone());
+        } else {
+            assert!(ack(run, r), "unexpected wait: {r}");
+        }
+    })
+    .await;
+    assert!(matches!(ended, Ended::Succeeded), "{ended:?}");
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    assert!(waits[0].contains("security level"), "{}", waits[0]);
+    assert!(exec.refuse.is_empty() && sim.faults().is_empty());
+    assert_eq!(
+        webhooks_of(&db, new.resource_id),
+        [(WebhookFamily::Ticket, true)]
+    );
 }
 
 /// Onboards `user` (so it owns webhooks) with the steps themselves.

@@ -2,6 +2,7 @@
 //! properties against the in-memory tenant, and whole runs driven by a worker-like loop.
 
 mod e2e;
+mod permission;
 mod properties;
 mod runs;
 mod steps;

@@ -737,7 +737,7 @@ fn refused_call(step: S, c: &StepContext, t: &MemoryTenant) -> String {
     let observed = t.observe(step, c);
     let plan = step.plan(c, &observed).unwrap();
     let (i, failure) = t.execute(&plan).unwrap_err();
-    let Some(r) = step.call_refused(c, &plan.calls[i], &failure) else {
+    let Some(r) = step.call_failed(c, &plan.calls[i], &failure) else {
         return format!("no other path for {}", failure.describe());
     };
     let rem = r.remediation.unwrap();
@@ -830,7 +830,7 @@ fn only_refusals_of_the_activation_call_take_the_web_interface_path() {
             CallFailure::NotPermitted { message: None },
             CallFailure::CredentialsRejected,
         ] {
-            let r = step.call_refused(&c, &patch, &f).unwrap();
+            let r = step.call_failed(&c, &patch, &f).unwrap();
             assert_eq!(
                 r.class,
                 onboarding_steps::retry::ErrorClass::OperatorPending
@@ -845,18 +845,18 @@ fn only_refusals_of_the_activation_call_take_the_web_interface_path() {
                 errors: vec!["Itgenatr005: thread threshold exceeded".into()],
             },
         ] {
-            assert!(step.call_refused(&c, &patch, &f).is_none(), "{step} {f:?}");
+            assert!(step.call_failed(&c, &patch, &f).is_none(), "{step} {f:?}");
         }
     }
     // Other steps have no other path.
     assert!(
         S::EnsureWebhooks
-            .call_refused(&c, &patch, &rejected)
+            .call_failed(&c, &patch, &rejected)
             .is_none()
     );
     assert!(
         S::DeletePreviousWebhooks
-            .call_refused(&c, &patch, &rejected)
+            .call_failed(&c, &patch, &rejected)
             .is_none()
     );
 }

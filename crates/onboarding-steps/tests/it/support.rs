@@ -64,11 +64,11 @@ pub enum Fault {
 
 /// Executes a plan as the worker does, with an optional fault.
 pub fn execute(t: &mut MemoryTenant, plan: &Plan, fault: Option<Fault>) -> Result<(), CallFailure> {
-    execute_calls(t, plan, fault).map_err(|(_, f)| f)
+    run_plan(t, plan, fault).map_err(|(_, f)| f)
 }
 
-/// [`execute`], naming the call Autotask answered with the failure (`None`: an injected fault).
-pub fn execute_calls(
+/// [`execute`], also naming the call that failed (`None` for an injected fault).
+fn run_plan(
     t: &mut MemoryTenant,
     plan: &Plan,
     fault: Option<Fault>,
@@ -134,12 +134,12 @@ pub fn attempt(
         Ok(plan) => plan,
         Err(r) => return AttemptOutcome::Refused(r),
     };
-    if let Err((call, f)) = execute_calls(t, &plan, fault) {
-        // As the worker: a step with another path for a refused call takes it.
-        if let Some(r) = call.and_then(|i| step.call_refused(&ctx, &plan.calls[i], &f)) {
-            return AttemptOutcome::Refused(r);
-        }
-        return AttemptOutcome::Failed(f);
+    if let Err((failed, f)) = run_plan(t, &plan, fault) {
+        // As the worker: the step may read a failed call as a finding.
+        return match failed {
+            Some(i) => AttemptOutcome::call_failed(step, &ctx, &plan.calls[i], f),
+            None => AttemptOutcome::Failed(f),
+        };
     }
     let again = t.observe(step, &ctx);
     match step.verify(&ctx, &again) {
