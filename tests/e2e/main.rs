@@ -23,6 +23,7 @@ macro_rules! both_profiles {
 
 mod crash;
 mod dead;
+mod demo;
 mod faults;
 mod limits;
 mod metrics;
