@@ -154,6 +154,15 @@ impl AutotaskClient {
             .sleep(tokio::time::sleep)
             .when(Error::retry_soon)
             .await?;
+        if info.url.trim().is_empty() {
+            // Read leniently, a null or absent url decodes as empty: still no answer.
+            return Err(Error::ContractDrift {
+                entity: "ZoneInformation".into(),
+                path: "url".into(),
+                expected: "the zone's REST base URL".into(),
+                found: "null, nothing or an empty string".into(),
+            });
+        }
         let zone = Zone {
             url: normalize_zone_url(&info.url, &self.inner.config.target)?,
             database: match info.ci {

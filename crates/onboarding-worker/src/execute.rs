@@ -332,3 +332,73 @@ pub fn failure(e: &ClientError) -> CallFailure {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use onboarding_steps::retry::ErrorClass;
+
+    use super::*;
+
+    #[test]
+    fn client_errors_map_to_the_classes_the_run_decides_by() {
+        let drift = ClientError::ContractDrift {
+            entity: "TicketWebhookField".into(),
+            path: "fields[0].picklistValues".into(),
+            expected: "a sequence".into(),
+            found: "an object".into(),
+        };
+        let table = [
+            (drift, ErrorClass::Permanent),
+            (
+                ClientError::Transient {
+                    status: Some(502),
+                    detail: "bad gateway".into(),
+                    not_sent: false,
+                },
+                ErrorClass::Transient,
+            ),
+            (
+                ClientError::ThreadLimit {
+                    retry_after: None,
+                    messages: vec![],
+                },
+                ErrorClass::Transient,
+            ),
+            (
+                ClientError::ThresholdExceeded {
+                    retry_after: Some(Duration::from_secs(60)),
+                    messages: vec![],
+                },
+                ErrorClass::BudgetDeferred,
+            ),
+            (
+                ClientError::NotPermitted { messages: vec![] },
+                ErrorClass::OperatorPending,
+            ),
+            (
+                ClientError::Rejected {
+                    status: 500,
+                    messages: vec!["Webhook name is required".into()],
+                },
+                ErrorClass::Permanent,
+            ),
+        ];
+        for (error, class) in table {
+            assert_eq!(failure(&error).class(), class, "{error:?}");
+        }
+        // Drift reaches the run record naming entity and field.
+        let drift = failure(&ClientError::ContractDrift {
+            entity: "TicketWebhookField".into(),
+            path: "fields[0].picklistValues".into(),
+            expected: "a sequence".into(),
+            found: "an object".into(),
+        });
+        assert_eq!(
+            drift.describe(),
+            "contract drift: Autotask's TicketWebhookField answer has an object at \
+             `fields[0].picklistValues` where onboard expects a sequence"
+        );
+    }
+}

@@ -373,3 +373,32 @@ async fn a_validation_error_naming_send_threshold_exceeded_notification_is_no_bu
     assert!(!err.is_retryable());
     assert_eq!(hits(&server, RESOURCES_QUERY).await, 1);
 }
+
+#[tokio::test]
+async fn a_zone_answer_without_a_url_is_contract_drift() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/atservicesrest/v1.0/zoneInformation"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"zoneName": null, "url": null, "webUrl": null, "ci": null})),
+        )
+        .mount(&server)
+        .await;
+    let err = autotask_client::AutotaskClient::new(config(&server))
+        .unwrap()
+        .tenant(credentials())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::ContractDrift { entity, path, .. } => {
+            assert_eq!((entity.as_str(), path.as_str()), ("ZoneInformation", "url"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_retryable());
+    assert_eq!(
+        hits(&server, "/atservicesrest/v1.0/zoneInformation").await,
+        1
+    );
+}

@@ -1,6 +1,9 @@
 //! Every model checked against the vendor's contract files in `../shared/autotask-openapi/`:
 //! a sample built from each schema parses, and every field name we write exists in the
-//! schema (so a misspelt `ownerResourceId` cannot hide).
+//! schema (so a misspelt `ownerResourceId` cannot hide). And every shape the contract allows
+//! decodes: for each response model the client reads (entities, metadata, envelopes), samples
+//! generated from the schema with each property `null`, each property absent (at any depth)
+//! and `userAccessFor*` as names, numbers and `{}`.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -150,9 +150,10 @@ fn webhook_family(call: &Call) -> Option<WebhookFamily> {
 /// permission: a 403, or a rejection (500 with `errors[]`) whose text says so. The texts
 /// are undocumented ([L], `autotask-api.md` §4: "attempt the create and map the 500
 /// error"): a message naming a permission, the security level, "not permitted", "not
-/// authorized", "not allowed to", or the maximum number of webhooks (W3 sets it). Other
-/// rejections (a duplicate webhook's "duplicate callouts are not allowed", a validation
-/// error) are not.
+/// authorized" or "not allowed to". Other rejections are not: a duplicate webhook's
+/// "duplicate callouts are not allowed", a validation error, and the lifetime maximum of
+/// webhooks being reached (the level permits webhooks; raising the maximum is a deliberate
+/// decision, so that run fails and is retried by an operator).
 pub(crate) fn says_permission_missing(failure: &CallFailure) -> bool {
     match failure {
         CallFailure::NotPermitted { .. } => true,
@@ -164,7 +165,6 @@ pub(crate) fn says_permission_missing(failure: &CallFailure) -> bool {
                 "not permitted",
                 "not authorized",
                 "not allowed to",
-                "maximum number of webhooks",
             ]
             .iter()
             .any(|needle| e.contains(needle))

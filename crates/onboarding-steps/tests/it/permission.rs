@@ -180,13 +180,14 @@ fn a_refused_webhook_create_is_the_operator_finding_and_other_failures_are_not()
             rejected("Operation not permitted for this resource"),
             "finding",
         ),
+        // Near misses: a duplicate ("not allowed" without "to"), the lifetime maximum reached
+        // (the level permits webhooks), validation, the limits.
         (
             rejected(
                 "The maximum number of webhooks (0) this resource may create has been reached.",
             ),
-            "finding",
+            "permanent",
         ),
-        // Near misses: a duplicate ("not allowed" without "to"), validation, the limits.
         (
             rejected(
                 "A TicketWebhook with the same webhookUrl and event type already exists (id 3); \
