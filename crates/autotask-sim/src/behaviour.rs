@@ -1,5 +1,5 @@
 //! The behaviours Autotask's documentation leaves open, as named knobs: every behaviour
-//! `shared/docs/autotask-api.md` rates [L] (or [M] where our client depends on it) that the
+//! `shared/docs/autotask-api.md` rates \[L\] (or \[M\] where our client depends on it) that the
 //! simulator would otherwise hard-code. Each knob can be played both ways; [`Profile`] picks
 //! a whole set: `default` keeps the kinder readings the simulator always had, `strict` takes
 //! the pessimistic side of every knob (the way a real tenant could behave that our client
@@ -13,7 +13,7 @@
 //! resource_activation = "allowed"
 //! ```
 //!
-//! What it does not do: it does not change documented ([H]) rules; those are not knobs.
+//! What it does not do: it does not change documented (\[H\]) rules; those are not knobs.
 
 use serde::{Deserialize, Serialize};
 

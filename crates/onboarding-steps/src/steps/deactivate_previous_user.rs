@@ -2,7 +2,7 @@
 //! verified, and only if the run reactivated the previous user or the settings ask for it
 //! (the run model decides that), the previous user is made inactive again: by PATCH with
 //! admin credentials; without them, or when Autotask refuses the PATCH (unconfirmed,
-//! autotask-api.md §4 [L]), by the operator in the web interface (EN/DE instructions), the
+//! autotask-api.md §4 \[L\]), by the operator in the web interface (EN/DE instructions), the
 //! step re-checking `isActive` until it reads false — never a dead letter for a refused PATCH.
 
 use autotask_types::{Resource, ResourceId};

@@ -1,7 +1,7 @@
 //! `reactivate_previous_user` (api or operator-verified, C5): runs only when the previous
 //! user's credentials are rejected because it is inactive. With admin credentials it PATCHes
 //! `Resources.isActive = true`; without them, or when Autotask refuses that PATCH (whether
-//! REST may reactivate an API-only resource is unconfirmed, autotask-api.md §4 [L]), the
+//! REST may reactivate an API-only resource is unconfirmed, autotask-api.md §4 \[L\]), the
 //! operator reactivates the user in the web interface (EN/DE instructions from the seed) and
 //! the step re-checks `isActive` on the operator schedule until it reads true — never a dead
 //! letter for a refused PATCH. Each re-check with admin credentials tries the PATCH once

@@ -6,7 +6,7 @@
 //! # Who may see the previous user's webhooks (decision)
 //!
 //! Whether Autotask shows a user other owners' webhooks is undocumented (autotask-api.md §5,
-//! [L]). From the new user's view alone "none left" and "hidden from me" look the same, so
+//! \[L\]). From the new user's view alone "none left" and "hidden from me" look the same, so
 //! only a read with the **previous user's own credentials** counts as having seen them:
 //!
 //! 1. With the previous user's credentials (when the run has them) the step reads its
@@ -18,7 +18,7 @@
 //!    - if this run's `delete_previous_webhooks` succeeded, its verification read the
 //!      previous user's webhooks with that user's credentials and found none
 //!      ([`LeftoverCheck::AtCleanup`]); only the previous user can create webhooks it owns,
-//!      and Autotask deactivates a deactivated user's webhooks anyway [H];
+//!      and Autotask deactivates a deactivated user's webhooks anyway \[H\];
 //!    - otherwise the step says so: [`LeftoverCheck::NotChecked`] with the reason, recorded in
 //!      the run's facts and shown by `onboard status`, the dashboard and the API.
 //!
