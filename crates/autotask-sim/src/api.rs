@@ -525,8 +525,15 @@ fn execute(
             Route::Get(def, id, parent) => db.get(def, id, parent, caller)?,
             Route::Children(def, parent) => {
                 if let Some(f) = def.kind.family() {
+                    // The collection of a webhook the caller cannot see is a 404 whatever the
+                    // unknown-id knob says (that knob is about `GET {Entity}/{id}`).
                     let parent_def = registry().get(crate::metadata::Kind::Webhooks(f));
-                    db.get(parent_def, parent, None, caller)?;
+                    if db.find(parent_def, parent, None, caller).is_none() {
+                        return Err(Error::not_found(format!(
+                            "{} with id {parent}",
+                            parent_def.name
+                        )));
+                    }
                 }
                 let items = db.children(def, parent);
                 json!({

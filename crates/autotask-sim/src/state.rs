@@ -584,6 +584,20 @@ impl Db {
         }
     }
 
+    /// The row `id` if it exists (under `parent`, for children) and the caller may see it.
+    pub(crate) fn find(
+        &self,
+        def: &EntityDef,
+        id: i64,
+        parent: Option<i64>,
+        caller: &Caller,
+    ) -> Option<&Map<String, Json>> {
+        self.table(def.kind)
+            .rows
+            .get(&id)
+            .filter(|r| parent_matches(def, r, parent) && self.visible(def, r, caller))
+    }
+
     /// `GET {Entity}/{id}`; `parent` restricts children to their parent.
     pub(crate) fn get(
         &self,
@@ -592,12 +606,7 @@ impl Db {
         parent: Option<i64>,
         caller: &Caller,
     ) -> Result<Json, Error> {
-        let row = self
-            .table(def.kind)
-            .rows
-            .get(&id)
-            .filter(|r| parent_matches(def, r, parent) && self.visible(def, r, caller));
-        match row {
+        match self.find(def, id, parent, caller) {
             Some(row) => Ok(json!({ "item": with_udfs(def, row.clone()) })),
             // APIGRATE documents a 404; GO also handles `{"item": null}` (§2, [M]).
             None if self.behaviour.unknown_id == UnknownId::NullItem => Ok(json!({ "item": null })),

@@ -241,18 +241,21 @@ async fn other_owners_webhooks_are_visible_or_hidden() {
         let (_, n) = other.post("TicketWebhooks/query/count", by_owner).await;
         let (get, _) = other.get(&format!("TicketWebhooks/{id}")).await;
         let (_, fields) = other.post("TicketWebhookFields/query", all).await;
+        let (children, _) = other.get(&format!("TicketWebhooks/{id}/Fields")).await;
         match visibility {
             OtherOwnersWebhooks::Visible => {
                 assert_eq!(count(&q), 1);
                 assert_eq!(n["queryCount"], 1);
                 assert_eq!(get, 200);
                 assert_eq!(count(&fields), 1);
+                assert_eq!(children, 200);
             }
             OtherOwnersWebhooks::Hidden => {
                 assert_eq!(count(&q), 0, "{q}");
                 assert_eq!(n["queryCount"], 0);
                 assert_eq!(get, 404);
                 assert_eq!(count(&fields), 0, "{fields}");
+                assert_eq!(children, 404);
             }
         }
         // The duplicate rule still sees every owner's webhooks.
@@ -354,8 +357,9 @@ async fn an_unknown_id_is_404_or_a_null_item() {
             UnknownId::NotFound => assert_eq!(s, 404),
             UnknownId::NullItem => assert_eq!((s, b), (200, json!({"item": null}))),
         }
-        // Known ids are unaffected.
+        // Known ids are unaffected, and so is the child collection of an unknown webhook.
         assert_eq!(api.get("Resources/29682885").await.0, 200);
+        assert_eq!(api.get("TicketWebhooks/424242/Fields").await.0, 404);
     }
 }
 
