@@ -83,6 +83,25 @@ async fn onboard_creates_one_ready_webhook_owned_by_the_new_user(profile: Profil
 
 async fn change_api_user_with_an_inactive_previous_user_cleans_up_its_webhook(profile: Profile) {
     let e = env_in(profile, &["globex"]).await;
+    // The strict simulator refuses PATCH Resources isActive.
+    changeover_with_an_inactive_previous_user(&e, profile == Profile::Default).await;
+}
+
+/// The third reading of REST activation, outside the profiles: Autotask answers the PATCH but
+/// leaves `isActive` as it was. The operator path again, not retries into a dead letter.
+#[tokio::test]
+async fn change_api_user_where_autotask_ignores_rest_activation() {
+    let e = env_with(&["globex"], |c| {
+        c.behaviour.resource_activation = autotask_sim::behaviour::ResourceActivation::Ignored;
+    })
+    .await;
+    changeover_with_an_inactive_previous_user(&e, false).await;
+}
+
+/// globex's story: the previous user was onboarded, then deactivated; the change runs with
+/// admin credentials. `by_api`: whether the simulator lets REST (de)activate it; if not, the
+/// operator does it in the web interface when the run asks.
+async fn changeover_with_an_inactive_previous_user(e: &Env, by_api: bool) {
     let previous = seed(&e.sim, "globex", SeedApiUser::default());
     let new = seed(
         &e.sim,
@@ -111,18 +130,18 @@ async fn change_api_user_with_an_inactive_previous_user_cleans_up_its_webhook(pr
     change.previous_user = Some(credentials(&previous));
     change.admin = Some(credentials(&admin));
     let r = e.onboard.enqueue(change, None).await.unwrap();
-    if profile == Profile::Strict {
-        // Autotask refuses PATCH Resources isActive: the operator path, never a dead letter.
-        let lines = operator_waits_at(&e, &r.run_id, StepName::ReactivatePreviousUser).await;
+    if !by_api {
+        // Autotask does not (de)activate through REST: the operator path, never a dead letter.
+        let lines = operator_waits_at(e, &r.run_id, StepName::ReactivatePreviousUser).await;
         assert!(
-            lines.iter().any(|l| l.contains("refused to activate"))
+            lines.iter().any(|l| l.contains("did not activate"))
                 && lines.iter().any(|l| l.contains("Tick Active")),
             "{lines:#?}"
         );
         db.set_active(previous.resource_id, true).unwrap();
-        let lines = operator_waits_at(&e, &r.run_id, StepName::DeactivatePreviousUser).await;
+        let lines = operator_waits_at(e, &r.run_id, StepName::DeactivatePreviousUser).await;
         assert!(
-            lines.iter().any(|l| l.contains("refused to deactivate"))
+            lines.iter().any(|l| l.contains("did not deactivate"))
                 && lines.iter().any(|l| l.contains("untick Active")),
             "{lines:#?}"
         );
@@ -130,9 +149,8 @@ async fn change_api_user_with_an_inactive_previous_user_cleans_up_its_webhook(pr
     }
     let run = e.finish(&r.run_id, 40).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
-    // Through the API, or (strict) by the operator and re-checked: then the step changed
-    // nothing itself.
-    let by_api = profile == Profile::Default;
+    // Through the API, or by the operator and re-checked: then the step changed nothing
+    // itself.
     for (step, changed) in [
         (StepName::ReactivatePreviousUser, by_api),
         (StepName::DeletePreviousWebhooks, true),

@@ -108,6 +108,9 @@ pub enum ResourceActivation {
     Allowed,
     /// Refused with 500 `errors[]`: API-only resources are managed in the web interface.
     Refused,
+    /// Accepted (200 `{itemId}`) but `isActive` stays as it was, the way Autotask ignores
+    /// read-only fields in a write. A third reading, not part of a profile.
+    Ignored,
 }
 
 /// Whether a user's webhook queries (and gets) show webhooks other resources own.

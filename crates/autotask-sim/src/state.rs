@@ -190,6 +190,9 @@ pub(crate) struct Db {
     /// The simulator's behaviour knobs.
     pub(crate) behaviour: Behaviour,
     api_user_activation_via_rest: bool,
+    /// With `resource_activation = ignored`: REST changes of an API user's `isActive` are
+    /// answered but not applied.
+    api_user_activation_ignored: bool,
     tables: HashMap<Kind, Table>,
     pub(crate) accounts: HashMap<i64, Account>,
     by_user: HashMap<String, i64>,
@@ -289,7 +292,9 @@ impl Db {
             behaviour,
             api_user_activation_via_rest: cfg
                 .api_user_activation_via_rest
-                .unwrap_or(behaviour.resource_activation == ResourceActivation::Allowed),
+                .unwrap_or(behaviour.resource_activation != ResourceActivation::Refused),
+            api_user_activation_ignored: cfg.api_user_activation_via_rest.is_none()
+                && behaviour.resource_activation == ResourceActivation::Ignored,
             tables,
             accounts: HashMap::new(),
             by_user: HashMap::new(),
@@ -842,9 +847,12 @@ impl Db {
                  (admin rights on Resources/Users (HR) are required).",
             ));
         }
-        let changes = normalize(def, body, mode)?;
+        let mut changes = normalize(def, body, mode)?;
         let was_active =
             self.table(Kind::Resources).rows[&id].get("isActive") == Some(&json!(true));
+        if self.api_user_activation_ignored && self.accounts.get(&id).is_some_and(|a| a.api_only) {
+            changes.insert("isActive".into(), json!(was_active));
+        }
         let api_only = self.accounts.get(&id).is_some_and(|a| a.api_only);
         let activation_changes = changes
             .get("isActive")

@@ -49,6 +49,9 @@ pub struct MemoryTenant {
     /// Whether Autotask refuses `PATCH Resources isActive` of API users whoever asks (500
     /// `errors[]`; unconfirmed either way, autotask-api.md §4).
     pub refuses_activation_via_rest: bool,
+    /// Whether Autotask answers `PATCH Resources isActive` of API users but does not apply it
+    /// (as it does with read-only fields; unconfirmed, autotask-api.md §4).
+    pub ignores_activation_via_rest: bool,
     /// Whether a user's webhook queries hide other owners' webhooks (undocumented either
     /// way, autotask-api.md §5).
     pub hides_other_owners_webhooks: bool,
@@ -132,6 +135,7 @@ impl MemoryTenant {
             credentials: BTreeMap::new(),
             admin_can_update_resources: true,
             refuses_activation_via_rest: false,
+            ignores_activation_via_rest: false,
             hides_other_owners_webhooks: false,
             webhook_access_unknown: false,
             license_labels: vec![(1, "Full".into()), (7, "API User (system)".into())],
@@ -642,8 +646,9 @@ impl MemoryTenant {
                     });
                 }
                 let id = resource.id.ok_or(CallFailure::NotFound)?;
+                let ignored = self.ignores_activation_via_rest;
                 let user = self.user_mut(id.get()).ok_or(CallFailure::NotFound)?;
-                if let Some(active) = resource.is_active {
+                if let Some(active) = resource.is_active.filter(|_| !ignored) {
                     user.resource.is_active = Some(active);
                     if !active {
                         // Autotask deactivates the webhooks of a deactivated resource.

@@ -445,7 +445,8 @@ pub enum Finding {
         /// Username.
         user_name: String,
     },
-    /// Autotask refused to change the previous user's `isActive` through the API.
+    /// Autotask refused to change the previous user's `isActive` through the API, or answered
+    /// the change without applying it.
     ActivationRefused {
         /// Username.
         user_name: String,
@@ -505,7 +506,7 @@ impl Finding {
                 activate,
                 detail,
             } => format!(
-                "Autotask refused to {} {user_name} through the API ({detail}); API users are \
+                "Autotask did not {} {user_name} through the API ({detail}); API users are \
                  managed in the web interface",
                 if *activate { "activate" } else { "deactivate" }
             ),
@@ -563,12 +564,12 @@ impl Finding {
                 activate,
                 detail,
             } => format!(
-                "Autotask hat abgelehnt, {user_name} über die API zu {} ({detail}); \
-                 API-Benutzer werden in der Weboberfläche verwaltet",
+                "Autotask hat {user_name} über die API nicht {} ({detail}); API-Benutzer \
+                 werden in der Weboberfläche verwaltet",
                 if *activate {
-                    "aktivieren"
+                    "aktiviert"
                 } else {
-                    "deaktivieren"
+                    "deaktiviert"
                 }
             ),
         }

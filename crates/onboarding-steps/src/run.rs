@@ -922,12 +922,20 @@ impl Run {
             AttemptOutcome::Refused(r) => (r.class, r.reason.clone(), Some(r)),
             AttemptOutcome::Failed(f) => (f.class(), f.describe(), None),
             AttemptOutcome::Drifted(d) => {
-                let class = if self.request.kind.verify_only() {
-                    ErrorClass::Permanent
-                } else {
-                    ErrorClass::Transient
-                };
-                (class, d.to_string(), None)
+                let verify_only = self.request.kind.verify_only();
+                // A step may read a drift right after its calls as "the API path does not
+                // work here" (an isActive PATCH answered but not applied).
+                match step.drifted_after_calls(&self.context(), &d) {
+                    Some(r) if !verify_only => (r.class, r.reason.clone(), Some(r)),
+                    _ => {
+                        let class = if verify_only {
+                            ErrorClass::Permanent
+                        } else {
+                            ErrorClass::Transient
+                        };
+                        (class, d.to_string(), None)
+                    }
+                }
             }
         };
         let waiting = |r: &Option<Refusal>, next_check| {

@@ -188,8 +188,33 @@ async fn resource_activation_through_rest_is_allowed_or_refused() {
                 assert!(errors(&b).contains("web interface"), "{b}");
                 assert!(db.api_user(target.resource_id).unwrap().active);
             }
+            ResourceActivation::Ignored => unreachable!("played below"),
         }
     }
+    // The third reading: answered, not applied.
+    let env = Env::with(with(Behaviour {
+        resource_activation: ResourceActivation::Ignored,
+        ..Behaviour::default()
+    }))
+    .await;
+    let db = env.sim.db("acme").unwrap();
+    let admin = env.api(&env.seed());
+    let target = env.seed();
+    let (s, b) = admin
+        .patch(
+            "Resources",
+            json!({"id": target.resource_id, "isActive": false, "title": "kept"}),
+        )
+        .await;
+    assert_eq!((s, &b["itemId"]), (200, &json!(target.resource_id)), "{b}");
+    assert!(
+        db.api_user(target.resource_id).unwrap().active,
+        "not applied"
+    );
+    let (_, row) = admin
+        .get(&format!("Resources/{}", target.resource_id))
+        .await;
+    assert_eq!(row["item"]["title"], "kept", "other fields are");
     // A database can still override the simulator-wide knob.
     let mut cfg = with(Behaviour::strict());
     cfg.databases[0].api_user_activation_via_rest = Some(true);

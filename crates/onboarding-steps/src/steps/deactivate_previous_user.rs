@@ -1,9 +1,10 @@
 //! `deactivate_previous_user` (api or operator-verified, no seed step): after cleanup is
 //! verified, and only if the run reactivated the previous user or the settings ask for it
 //! (the run model decides that), the previous user is made inactive again: by PATCH with
-//! admin credentials; without them, or when Autotask refuses the PATCH (unconfirmed,
-//! autotask-api.md §4 \[L\]), by the operator in the web interface (EN/DE instructions), the
-//! step re-checking `isActive` until it reads false — never a dead letter for a refused PATCH.
+//! admin credentials; without them, or when Autotask refuses the PATCH or answers it without
+//! applying it (unconfirmed, autotask-api.md §4 \[L\]), by the operator in the web interface
+//! (EN/DE instructions), the step re-checking `isActive` until it reads false — never a dead
+//! letter for a PATCH that does not work.
 
 use autotask_types::{Resource, ResourceId};
 
@@ -92,6 +93,20 @@ impl Definition for Step {
             Ok(())
         }
     }
+}
+
+/// A `PATCH Resources isActive` that was answered but not applied (see
+/// [`StepName::drifted_after_calls`]): the web-interface path.
+pub(crate) fn not_applied(ctx: &StepContext, detail: String) -> Refusal {
+    let user_name = ctx.previous_user_name.clone().unwrap_or_default();
+    in_web_interface(
+        &user_name,
+        vec![Finding::ActivationRefused {
+            user_name: user_name.clone(),
+            activate: false,
+            detail,
+        }],
+    )
 }
 
 /// A refused `PATCH Resources isActive` (see [`StepName::call_failed`]): the web-interface

@@ -227,6 +227,34 @@ impl StepName {
     }
 }
 
+impl StepName {
+    /// How the step reads a drift found right after its calls succeeded: a refusal when the
+    /// drift means the API path does not work here, `None` when it is an ordinary drift (a
+    /// transient retry re-plans). `reactivate_previous_user` and `deactivate_previous_user`:
+    /// Autotask answered the `PATCH Resources isActive` but the user's `isActive` did not
+    /// change (as Autotask does with fields it treats as read-only), so the web-interface
+    /// path, re-checked by reading `isActive`, instead of retries that end in a dead letter.
+    /// [`crate::run::Run::end_attempt`] asks it.
+    pub fn drifted_after_calls(self, ctx: &StepContext, drift: &Drift) -> Option<Refusal> {
+        let detail = |what: &str| {
+            format!(
+                "the change was answered as done, but the user still reads {what}: {}",
+                drift.differences.join("; ")
+            )
+        };
+        match self {
+            StepName::ReactivatePreviousUser => Some(reactivate_previous_user::not_applied(
+                ctx,
+                detail("inactive"),
+            )),
+            StepName::DeactivatePreviousUser => {
+                Some(deactivate_previous_user::not_applied(ctx, detail("active")))
+            }
+            _ => None,
+        }
+    }
+}
+
 // ---- shared lookups ----
 
 /// `Resources` rows with this username.

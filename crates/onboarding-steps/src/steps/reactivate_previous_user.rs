@@ -1,10 +1,10 @@
 //! `reactivate_previous_user` (api or operator-verified, C5): runs only when the previous
 //! user's credentials are rejected because it is inactive. With admin credentials it PATCHes
-//! `Resources.isActive = true`; without them, or when Autotask refuses that PATCH (whether
-//! REST may reactivate an API-only resource is unconfirmed, autotask-api.md §4 \[L\]), the
-//! operator reactivates the user in the web interface (EN/DE instructions from the seed) and
-//! the step re-checks `isActive` on the operator schedule until it reads true — never a dead
-//! letter for a refused PATCH. Each re-check with admin credentials tries the PATCH once
+//! `Resources.isActive = true`; without them, or when Autotask refuses that PATCH or answers
+//! it without applying it (whether REST may reactivate an API-only resource is unconfirmed,
+//! autotask-api.md §4 \[L\]), the operator reactivates the user in the web interface (EN/DE
+//! instructions from the seed) and the step re-checks `isActive` on the operator schedule
+//! until it reads true — never a dead letter for a PATCH that does not work. Each re-check with admin credentials tries the PATCH once
 //! more (one request), so a tenant whose admin rights get fixed continues by itself.
 //! Either way the run records that it reactivated the user, so it deactivates it again after
 //! cleanup.
@@ -97,6 +97,20 @@ impl Definition for Step {
             })
         }
     }
+}
+
+/// A `PATCH Resources isActive` that was answered but not applied (see
+/// [`StepName::drifted_after_calls`]): the web-interface path.
+pub(crate) fn not_applied(ctx: &StepContext, detail: String) -> Refusal {
+    let user_name = ctx.previous_user_name.clone().unwrap_or_default();
+    in_web_interface(
+        &user_name,
+        vec![Finding::ActivationRefused {
+            user_name: user_name.clone(),
+            activate: true,
+            detail,
+        }],
+    )
 }
 
 /// A refused `PATCH Resources isActive` (see [`StepName::call_failed`]): the web-interface

@@ -402,11 +402,7 @@ fn a_changeover_where_autotask_refuses_rest_activation_takes_the_operator_path()
             .any(|l| l.contains("Tick Active"))
     );
     assert!(rem.instructions_de.iter().any(|l| l.contains("Aktiv")));
-    assert!(
-        rem.found_en
-            .iter()
-            .any(|l| l.contains("refused to activate"))
-    );
+    assert!(rem.found_en.iter().any(|l| l.contains("did not activate")));
     // The operator reactivates, and later deactivates, the user in the web interface.
     let ended = drive(&mut run, &mut t, &mut vec![], |t, run, r| match r.step {
         S::ReactivatePreviousUser => {
@@ -414,7 +410,7 @@ fn a_changeover_where_autotask_refuses_rest_activation_takes_the_operator_path()
             true
         }
         S::DeactivatePreviousUser => {
-            assert!(r.reason.contains("refused to deactivate"), "{}", r.reason);
+            assert!(r.reason.contains("did not deactivate"), "{}", r.reason);
             t.user_mut(OLD).unwrap().resource.is_active = Some(false);
             true
         }
@@ -431,4 +427,44 @@ fn a_changeover_where_autotask_refuses_rest_activation_takes_the_operator_path()
         Some(onboarding_steps::LeftoverCheck::AtCleanup)
     );
     assert!(run.facts.notes().is_empty());
+}
+
+#[test]
+fn a_changeover_where_autotask_ignores_rest_activation_takes_the_operator_path() {
+    // The PATCH is answered but isActive does not change: no retries into a dead letter.
+    let mut t = tenant_with_previous(false);
+    t.ignores_activation_via_rest = true;
+    let mut run = new_run(RunKind::ChangeApiUser, true);
+    let ended = drive(&mut run.clone(), &mut t.clone(), &mut vec![], acking);
+    let Ended::Stuck(r) = ended else {
+        panic!("{ended:?}")
+    };
+    assert_eq!(r.step, S::ReactivatePreviousUser);
+    assert!(
+        r.reason
+            .contains("answered as done, but the user still reads inactive"),
+        "{}",
+        r.reason
+    );
+    let ended = drive(&mut run, &mut t, &mut vec![], |t, run, r| match r.step {
+        S::ReactivatePreviousUser => {
+            t.user_mut(OLD).unwrap().resource.is_active = Some(true);
+            true
+        }
+        S::DeactivatePreviousUser => {
+            t.user_mut(OLD).unwrap().resource.is_active = Some(false);
+            true
+        }
+        _ => acking(t, run, r),
+    });
+    assert!(matches!(ended, Ended::Succeeded), "{ended:?}");
+    assert!(waited(&run, S::ReactivatePreviousUser) && waited(&run, S::DeactivatePreviousUser));
+    // Operator re-checks spend no transient retries.
+    assert_eq!(
+        run.step(S::ReactivatePreviousUser)
+            .unwrap()
+            .transient_failures,
+        0
+    );
+    assert_eq!(ours(&t, OLD), []);
 }

@@ -764,7 +764,7 @@ fn a_refused_reactivation_through_rest_falls_back_to_the_web_interface() {
     let mut t = with_admin(with_previous(false));
     t.refuses_activation_via_rest = true;
     expect![[r#"
-        refused (OperatorPending): the previous user old@example.com is inactive; Autotask refused to activate old@example.com through the API (rejected: isActive of an API-only resource can only be changed in the web interface.); API users are managed in the web interface
+        refused (OperatorPending): the previous user old@example.com is inactive; Autotask did not activate old@example.com through the API (rejected: isActive of an API-only resource can only be changed in the web interface.); API users are managed in the web interface
           seed: C5 A2 A6 A13
           C5. reactivate the previous API user that the old webhook belongs to,
           A2. Hover over the Autotask icon and go to Admin > Resources (Users).
@@ -773,7 +773,7 @@ fn a_refused_reactivation_through_rest_falls_back_to_the_web_interface() {
           A13. Click Save & Close. The account appears in the resource list.
           (onboard) onboard reads the user's Active flag again by itself; nothing to acknowledge.
           der vorherige Benutzer old@example.com ist inaktiv
-          Autotask hat abgelehnt, old@example.com über die API zu aktivieren (rejected: isActive of an API-only resource can only be changed in the web interface.); API-Benutzer werden in der Weboberfläche verwaltet
+          Autotask hat old@example.com über die API nicht aktiviert (rejected: isActive of an API-only resource can only be changed in the web interface.); API-Benutzer werden in der Weboberfläche verwaltet
           C5. Um den alten Webhook manuell zu entfernen, reaktivieren Sie den vorherigen API-Benutzer, der mit dem alten Webhook verknüpft ist,
           A2. Fahren Sie mit der Maus über das Autotask-Symbol und gehen Sie zu Admin > Ressourcen (Benutzer).
           (onboard) Öffnen Sie den vorherigen API-Benutzer old@example.com in der Liste.
@@ -797,14 +797,14 @@ fn a_refused_deactivation_through_rest_falls_back_to_the_web_interface() {
     let mut t = with_admin(with_previous(true));
     t.refuses_activation_via_rest = true;
     expect![[r#"
-        refused (OperatorPending): the previous user old@example.com is still active; Autotask refused to deactivate old@example.com through the API (rejected: isActive of an API-only resource can only be changed in the web interface.); API users are managed in the web interface
+        refused (OperatorPending): the previous user old@example.com is still active; Autotask did not deactivate old@example.com through the API (rejected: isActive of an API-only resource can only be changed in the web interface.); API users are managed in the web interface
           seed: A2 A13
           A2. Hover over the Autotask icon and go to Admin > Resources (Users).
           (onboard) Open the previous API user old@example.com in the list and untick Active (the opposite of A6).
           A13. Click Save & Close. The account appears in the resource list.
           (onboard) onboard reads the user's Active flag again by itself; nothing to acknowledge.
           der vorherige Benutzer old@example.com ist noch aktiv
-          Autotask hat abgelehnt, old@example.com über die API zu deaktivieren (rejected: isActive of an API-only resource can only be changed in the web interface.); API-Benutzer werden in der Weboberfläche verwaltet
+          Autotask hat old@example.com über die API nicht deaktiviert (rejected: isActive of an API-only resource can only be changed in the web interface.); API-Benutzer werden in der Weboberfläche verwaltet
           A2. Fahren Sie mit der Maus über das Autotask-Symbol und gehen Sie zu Admin > Ressourcen (Benutzer).
           (onboard) Öffnen Sie den vorherigen API-Benutzer old@example.com in der Liste und entfernen Sie das Häkchen bei Aktiv (das Gegenteil von A6).
           A13. Klicken Sie auf Speichern & Schließen. Das Konto wird der Ressourcenliste hinzugefügt.
