@@ -5,7 +5,7 @@ use autotask_client::{AutotaskClient, ClientConfig, Credentials, Target};
 use autotask_sim::SeedApiUser;
 use autotask_types::{Webhook, WebhookFamily};
 use onboarding_steps::StepName;
-use onboarding_steps::run::{RunKind, RunState, StepState};
+use onboarding_steps::run::{Actor, RunKind, RunState, StepState};
 
 use crate::support::*;
 
@@ -78,22 +78,31 @@ async fn a_dead_run_completes_after_the_cause_is_fixed_and_the_job_is_retried() 
             .as_ref()
             .is_some_and(|r| !r.instructions_en.is_empty() && !r.instructions_de.is_empty())
     );
-    let dead = e.onboard.queue.dead_letters(0, 10).await.unwrap();
+    let dead = e.onboard.dead_letters(0, 10).await.unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].group, "acme");
+    assert_eq!(dead[0].tenant, "acme");
 
     // The operator removes the conflicting webhook, then retries the dead job.
     other
         .delete(&WebhookFamily::Ticket.webhooks(), squatting)
         .await
         .unwrap();
-    assert!(e.onboard.queue.retry_dead(&dead[0].id, None).await.unwrap());
+    assert!(e.onboard.retry_dead(&dead[0].job, "olga").await.unwrap());
     e.until(&r.run_id, 30, "the run restarts", |run| {
         run.state != RunState::Failed
     })
     .await;
     let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+    assert!(
+        run.audit
+            .iter()
+            .any(|a| a.transition == "dead letter retried"
+                && a.actor == Actor::Operator("olga".into())
+                && a.detail.contains(&dead[0].job)),
+        "the operator's retry is in the audit trail: {:#?}",
+        run.audit
+    );
     let hooks = ticket_webhooks(&e.sim, "acme");
     assert_eq!(hooks.len(), 1);
     assert_eq!(hooks[0]["ownerResourceID"], user.resource_id);

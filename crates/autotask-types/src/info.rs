@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::AccessLevel;
 use crate::lenient::null_as_default;
 
-/// Autotask's documented hourly threshold (`autotask-api.md` §3, [H]).
+/// Autotask's documented hourly threshold (`autotask-api.md` §3, \[H\]).
 const DEFAULT_THRESHOLD: u32 = 10_000;
 /// Autotask's documented timeframe in minutes.
 const DEFAULT_TIMEFRAME: u32 = 60;

@@ -14,12 +14,12 @@
 //!
 //! The 2026 contract types `userAccessForCreate|Delete|Query|Update` as a reference to an
 //! empty object (`RestUserAccessLevel`, no properties) and documents no values
-//! (`autotask-api.md` §2: semantics undocumented, [L]). What public clients report:
+//! (`autotask-api.md` §2: semantics undocumented, \[L\]). What public clients report:
 //! the REST API sends the names `"None"`, `"All"` or `"Restricted"` as JSON strings, and
 //! Autotask's documentation lists them as the integers 0, 1 and 2 (a C# client's
 //! `RestUserAccessLevel` converter and its tests; a TypeScript client's
-//! `"None" | "All" | "Restricted"`; another TypeScript client reads numbers) [L: no Autotask
-//! text confirms either form]. So both forms are read, names case-insensitively; anything
+//! `"None" | "All" | "Restricted"`; another TypeScript client reads numbers) \[L: no Autotask
+//! text confirms either form\]. So both forms are read, names case-insensitively; anything
 //! else (`{}` as the contract's example shape, `null`, an unknown name or number, another
 //! shape) is kept as [`AccessLevel::Unknown`], [`AccessLevel::OtherName`] or
 //! [`AccessLevel::OtherNumber`] and never fails the response.

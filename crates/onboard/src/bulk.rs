@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::out::{out, outln};
 use anyhow::{Context as _, anyhow, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -97,9 +98,9 @@ pub async fn bulk(args: BulkArgs, onboard: &Onboard, json: bool) -> anyhow::Resu
     }
     if !args.wait {
         if json {
-            println!("{}", serde_json::json!({ "runs": ids }));
+            outln!("{}", serde_json::json!({ "runs": ids }));
         } else {
-            println!(
+            outln!(
                 "enqueued {} run(s); follow them with `onboard runs` or the dashboard",
                 ids.len()
             );
@@ -145,9 +146,9 @@ pub async fn bulk(args: BulkArgs, onboard: &Onboard, json: bool) -> anyhow::Resu
     };
     bar.finish_and_clear();
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary_json(&runs))?);
+        outln!("{}", serde_json::to_string_pretty(&summary_json(&runs))?);
     } else {
-        print!("{}", summary(&runs));
+        out!("{}", summary(&runs));
     }
     if runs.iter().any(|r| r.state != RunState::Succeeded) {
         bail!("not every run succeeded (see the summary)");

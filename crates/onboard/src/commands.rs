@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
+use autotask_types::WebhookFamily;
 use clap::{Args, Subcommand};
-use onboarding_queue::{DeadFilter, JobId};
+use onboarding_queue::DeadFilter;
 use onboarding_steps::run::{RunKind, RunState};
 use onboarding_steps::settings::FamilySettings;
 use onboarding_steps::{StepName, TenantSettings};
@@ -18,6 +19,7 @@ use onboarding_worker::worker::{Handler, run_worker};
 use serde::Deserialize;
 
 use crate::config::Config;
+use crate::out::{out, outln};
 use crate::{Cli, Command, app, demo, render};
 
 /// `onboard worker`.
@@ -67,6 +69,9 @@ pub enum DeadCommand {
         /// Seconds between requeued jobs.
         #[arg(long, default_value_t = 0)]
         pace_secs: u64,
+        /// Who retries (recorded in each run's audit trail).
+        #[arg(long, env = "USER", default_value = "operator")]
+        operator: String,
     },
 }
 
@@ -97,9 +102,15 @@ pub struct EnqueueArgs {
     /// HTTPS base of the webhook URLs.
     #[arg(long)]
     webhook_url_base: Option<String>,
-    /// Webhook families, comma-separated (default Ticket).
+    /// Webhook families, comma-separated (default Ticket); each subscribes to its default
+    /// fields (README) unless --fields names them.
     #[arg(long, value_delimiter = ',')]
     families: Vec<String>,
+    /// The subscribed fields of one family by their Autotask labels, e.g.
+    /// `--fields Company=companyName,phone`; repeat it per family. Without --families, the
+    /// families named here are the ones maintained.
+    #[arg(long, value_name = "FAMILY=LABEL,...")]
+    fields: Vec<String>,
     /// Idempotency key (default: derived from the request).
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -143,7 +154,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     match cli.command {
         Command::Keygen => {
-            println!("{}", SecretBox::generate_key());
+            outln!("{}", SecretBox::generate_key());
             Ok(())
         }
         Command::Sim(args) => demo::sim(args).await,
@@ -220,20 +231,20 @@ async fn act(
 
 fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(value).expect("serializable")
         );
     } else {
-        print!("{}", human());
+        out!("{}", human());
     }
 }
 
 fn say(json: bool, value: serde_json::Value, human: &str) {
     if json {
-        println!("{value}");
+        outln!("{value}");
     } else {
-        println!("{human}");
+        outln!("{human}");
     }
 }
 
@@ -304,6 +315,65 @@ pub async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// The webhook families of `--families` and `--fields`: `None` when neither is given (the
+/// settings' default). A family of `--families` without `--fields` gets its default fields;
+/// `--fields` for a family that `--families` leaves out is an error, not a silent addition.
+fn families_from_flags(
+    families: &[String],
+    fields: &[String],
+) -> anyhow::Result<Option<Vec<FamilySettings>>> {
+    let mut chosen: Vec<(WebhookFamily, Option<Vec<String>>)> = Vec::new();
+    for f in families {
+        let family: WebhookFamily = f.trim().parse().map_err(|e| anyhow!("--families: {e}"))?;
+        if chosen.iter().any(|(c, _)| *c == family) {
+            bail!("--families: {family} is named twice");
+        }
+        chosen.push((family, None));
+    }
+    let named_by_families = !chosen.is_empty();
+    for spec in fields {
+        let (family, labels) = spec.split_once('=').ok_or_else(|| {
+            anyhow!("--fields {spec:?}: expected FAMILY=LABEL,... e.g. Company=companyName,phone")
+        })?;
+        let family: WebhookFamily = family
+            .trim()
+            .parse()
+            .map_err(|e| anyhow!("--fields {spec:?}: {e}"))?;
+        let labels: Vec<String> = labels
+            .split(',')
+            .map(|l| l.trim().to_owned())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if labels.is_empty() {
+            bail!("--fields {spec:?}: name at least one field label after '='");
+        }
+        match chosen.iter_mut().find(|(c, _)| *c == family) {
+            Some((_, Some(_))) => bail!("--fields: {family} is given twice"),
+            Some((_, slot)) => *slot = Some(labels),
+            None if named_by_families => bail!(
+                "--fields {spec:?}: {family} is not among --families; add it there or leave \
+                 --families out"
+            ),
+            None => chosen.push((family, Some(labels))),
+        }
+    }
+    if chosen.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        chosen
+            .into_iter()
+            .map(|(family, labels)| match labels {
+                Some(subscribed_fields) => FamilySettings {
+                    family,
+                    subscribed_fields,
+                },
+                None => FamilySettings::new(family),
+            })
+            .collect(),
+    ))
+}
+
 async fn enqueue(args: EnqueueArgs, onboard: &Onboard, json: bool) -> anyhow::Result<()> {
     let request = match &args.file {
         Some(path) => {
@@ -315,18 +385,24 @@ async fn enqueue(args: EnqueueArgs, onboard: &Onboard, json: bool) -> anyhow::Re
         }
         None => request_from_flags(&args)?,
     };
+    let subscriptions = request.settings.subscriptions();
+    let dry_run = request.dry_run;
     let result = onboard
         .enqueue(request, args.traceparent.as_deref())
         .await?;
-    let human = if result.created {
+    let mut human = if result.created {
         format!(
-            "enqueued run {} (trace {})",
+            "enqueued {}run {} (trace {})",
+            if dry_run { "dry " } else { "" },
             result.run_id,
             result.trace_id.as_deref().unwrap_or("-")
         )
     } else {
         format!("run {} already exists for this request", result.run_id)
     };
+    for line in subscriptions {
+        human.push_str(&format!("\n  {line}"));
+    }
     say(json, serde_json::to_value(&result)?, &human);
     Ok(())
 }
@@ -370,22 +446,8 @@ fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
     let mut settings: TenantSettings = serde_json::from_value(serde_json::json!({
         "webhook_url_base": need(&args.webhook_url_base, "webhook-url-base")?,
     }))?;
-    if !args.families.is_empty() {
-        let subscribed = settings
-            .webhook_families
-            .first()
-            .map(|f| f.subscribed_fields.clone())
-            .unwrap_or_default();
-        settings.webhook_families = args
-            .families
-            .iter()
-            .map(|f| {
-                Ok(FamilySettings {
-                    family: f.parse().map_err(|e: String| anyhow!("--families: {e}"))?,
-                    subscribed_fields: subscribed.clone(),
-                })
-            })
-            .collect::<anyhow::Result<_>>()?;
+    if let Some(families) = families_from_flags(&args.families, &args.fields)? {
+        settings.webhook_families = families;
     }
     Ok(EnqueueRequest {
         kind: args
@@ -430,40 +492,29 @@ fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
 async fn dead(cmd: DeadCommand, onboard: &Onboard, json: bool) -> anyhow::Result<()> {
     match cmd {
         DeadCommand::List { limit } => {
-            let dead = onboard.queue.dead_letters(0, limit as u64).await?;
-            let rows: Vec<_> = dead
-                .iter()
-                .map(|d| serde_json::json!({"job": d.id.as_str(), "tenant": d.group, "reason": d.reason, "died_at_ms": d.dead_at}))
-                .collect();
-            print(json, &rows, || render::dead(&dead));
+            let dead = onboard.dead_letters(0, limit as u64).await?;
+            print(json, &dead, || render::dead(&dead));
         }
         DeadCommand::Retry {
             job,
             tenant,
             all,
             pace_secs,
+            operator,
         } => {
             let pace = (pace_secs > 0).then(|| std::time::Duration::from_secs(pace_secs));
             let n = match (job, tenant, all) {
-                (Some(id), _, _) => {
-                    u64::from(onboard.queue.retry_dead(&JobId(id.clone()), None).await?)
-                }
+                (Some(id), _, _) => u64::from(onboard.retry_dead(&id, &operator).await?),
                 (None, Some(t), _) => {
-                    onboard
-                        .queue
-                        .retry_dead_where(
-                            &DeadFilter {
-                                group: Some(t),
-                                ..DeadFilter::default()
-                            },
-                            pace,
-                        )
-                        .await?
+                    let filter = DeadFilter {
+                        group: Some(t),
+                        ..DeadFilter::default()
+                    };
+                    onboard.retry_dead_where(&filter, pace, &operator).await?
                 }
                 (None, None, true) => {
                     onboard
-                        .queue
-                        .retry_dead_where(&DeadFilter::default(), pace)
+                        .retry_dead_where(&DeadFilter::default(), pace, &operator)
                         .await?
                 }
                 (None, None, false) => bail!("name a job, --tenant or --all"),

@@ -32,6 +32,7 @@ use onboarding_worker::worker::{Handler, run_worker};
 use redis_test_server::{Options, RedisServer};
 
 use crate::config::{Config, KeySource};
+use crate::out::{out, outln};
 use crate::{app, commands};
 
 /// `onboard demo`.
@@ -165,18 +166,18 @@ pub async fn demo(args: DemoArgs, mut config: Config, json: bool) -> anyhow::Res
     sim.shutdown().await;
     let runs = outcome?;
     if !json {
-        print!("{}", summary(&runs));
-        println!(
+        out!("{}", summary(&runs));
+        outln!(
             "metrics were served at http://{metrics_addr}/metrics during the demo (`onboard worker` serves them on worker.metrics_addr)"
         );
         match telemetry.exporting_to() {
-            Some(endpoint) => println!("traces were exported over OTLP to {endpoint}"),
-            None => println!(
+            Some(endpoint) => outln!("traces were exported over OTLP to {endpoint}"),
+            None => outln!(
                 "traces were not exported: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318 for Jaeger) to send them"
             ),
         }
     } else {
-        println!("{}", serde_json::to_string_pretty(&runs)?);
+        outln!("{}", serde_json::to_string_pretty(&runs)?);
     }
     telemetry.shutdown();
     let failed: Vec<_> = runs
@@ -192,7 +193,7 @@ pub async fn demo(args: DemoArgs, mut config: Config, json: bool) -> anyhow::Res
 
 fn say(json: bool, line: &str) {
     if !json {
-        println!("{line}");
+        outln!("{line}");
     }
 }
 

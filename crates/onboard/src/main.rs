@@ -11,6 +11,7 @@ mod bulk;
 mod commands;
 mod config;
 mod demo;
+mod out;
 mod render;
 
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ pub struct Cli {
     command: Command,
 }
 
+// Parsed once per process: boxing the large variant would save nothing that matters.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a worker: executes step jobs until SIGTERM or ctrl-c.

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
-use onboarding_queue::DeadLetter;
 use onboarding_steps::Timestamp;
 use onboarding_steps::run::{Run, StepState};
+use onboarding_worker::service::DeadJob;
 
 /// One run in full.
 pub fn status(run: &Run) -> String {
@@ -24,6 +24,9 @@ pub fn status(run: &Run) -> String {
         run.state.as_str(),
         run.trace.trace_id().unwrap_or("-")
     );
+    for line in run.request.settings.subscriptions() {
+        let _ = writeln!(s, "{line}");
+    }
     let _ = writeln!(
         s,
         "\n{:<36} {:<22} {:>8}  detail",
@@ -86,6 +89,9 @@ pub fn status(run: &Run) -> String {
             let _ = writeln!(s, "  - {line}");
         }
         let _ = writeln!(s, "  (Deutsch)");
+        for line in &instructions.found_de {
+            let _ = writeln!(s, "  Befund: {line}");
+        }
         for line in &instructions.instructions_de {
             let _ = writeln!(s, "  - {line}");
         }
@@ -114,15 +120,19 @@ pub fn runs(runs: &[Run]) -> String {
 }
 
 /// Dead letters.
-pub fn dead(dead: &[DeadLetter]) -> String {
-    let mut s = format!("{:<28} {:<16} {:<14} reason\n", "job", "tenant", "died");
+pub fn dead(dead: &[DeadJob]) -> String {
+    let mut s = format!(
+        "{:<28} {:<16} {:<14} {:>8}  reason\n",
+        "job", "tenant", "died", "attempts"
+    );
     for d in dead {
         let _ = writeln!(
             s,
-            "{:<28} {:<16} {:<14} {}",
-            d.id.as_str(),
-            d.group,
-            Timestamp(d.dead_at).time_of_day(),
+            "{:<28} {:<16} {:<14} {:>8}  {}",
+            d.job,
+            d.tenant,
+            Timestamp(d.dead_at_ms).time_of_day(),
+            d.attempts,
             d.reason
         );
     }

@@ -15,7 +15,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine;
-use onboarding_queue::JobId;
 use onboarding_steps::Timestamp;
 use onboarding_steps::run::{Run, RunState, StepState};
 use onboarding_steps::{Remediation, StepKind, StepName};
@@ -205,13 +204,13 @@ fn runs_table(runs: &[Run]) -> String {
 
 fn checklist(b: &mut String, title: &str, r: &Remediation) {
     let _ = write!(b, "<div class=\"box\"><b>{}</b>", esc(title));
-    for (found, lines, lang) in [
-        (&r.found_en, &r.instructions_en, "en"),
-        (&r.found_de, &r.instructions_de, "de"),
+    for (found, lines, lang, label) in [
+        (&r.found_en, &r.instructions_en, "en", "Found"),
+        (&r.found_de, &r.instructions_de, "de", "Befund"),
     ] {
         let _ = write!(b, "<div lang=\"{lang}\">");
         for f in found {
-            let _ = write!(b, "<p>Found: {}</p>", esc(f));
+            let _ = write!(b, "<p>{label}: {}</p>", esc(f));
         }
         b.push_str("<ol>");
         for l in lines {
@@ -266,7 +265,11 @@ pub(crate) async fn run(
             "Cancel the run",
         ));
     }
-    b.push_str("</p><table><tr><th>step</th><th>state</th><th>attempts</th><th>detail</th></tr>");
+    b.push_str("</p><ul>");
+    for line in run.request.settings.subscriptions() {
+        let _ = write!(b, "<li>{}</li>", esc(&line));
+    }
+    b.push_str("</ul><table><tr><th>step</th><th>state</th><th>attempts</th><th>detail</th></tr>");
     for record in &run.steps {
         let detail = match &record.state {
             StepState::RetryScheduled {
@@ -351,25 +354,26 @@ pub(crate) async fn dead(State(api): State<Api>, headers: HeaderMap) -> Response
     if let Err(denied) = operator(&api, &headers) {
         return denied.into_response();
     }
-    let dead = match api.onboard.queue.dead_letters(0, 500).await {
+    let dead = match api.onboard.dead_letters(0, 500).await {
         Ok(d) => d,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, esc(&e.to_string())).into_response(),
     };
     let mut b = String::from(
-        "<table><tr><th>job</th><th>tenant</th><th>died</th><th>reason</th><th></th></tr>",
+        "<table><tr><th>job</th><th>tenant</th><th>died</th><th>attempts</th><th>reason</th><th></th></tr>",
     );
     for d in &dead {
         let _ = write!(
             b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(d.id.as_str()),
-            esc(&d.group),
-            Timestamp(d.dead_at).time_of_day(),
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&d.job),
+            esc(&d.tenant),
+            Timestamp(d.dead_at_ms).time_of_day(),
+            d.attempts,
             esc(&d.reason),
             button(
                 &api,
-                &format!("/dashboard/dead/{}/retry", d.id.as_str()),
-                d.id.as_str(),
+                &format!("/dashboard/dead/{}/retry", d.job),
+                &d.job,
                 "Retry"
             )
         );
@@ -477,12 +481,7 @@ pub(crate) async fn dead_retry(
         Ok(w) => w,
         Err(denied) => return denied.into_response(),
     };
-    match api
-        .onboard
-        .queue
-        .retry_dead(&JobId(job.clone()), None)
-        .await
-    {
+    match api.onboard.retry_dead(&job, &who).await {
         Ok(true) => {
             tracing::info!(job = %job, operator = %who, "dead letter requeued from the dashboard");
             Redirect::to("/dashboard/dead").into_response()

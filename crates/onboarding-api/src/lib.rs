@@ -28,7 +28,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use onboarding_queue::JobId;
 use onboarding_steps::StepName;
 use onboarding_steps::run::RunState;
 use onboarding_worker::runs::RunFilter;
@@ -271,15 +270,10 @@ async fn act(
 async fn dead(State(api): State<Api>) -> Result<Response, ApiError> {
     let dead = api
         .onboard
-        .queue
         .dead_letters(0, 500)
         .await
         .map_err(unavailable)?;
-    let rows: Vec<_> = dead
-        .iter()
-        .map(|d| json!({"job": d.id.as_str(), "tenant": d.group, "reason": d.reason, "dead_at_ms": d.dead_at, "attempts": d.attempts}))
-        .collect();
-    Ok(axum::Json(rows).into_response())
+    Ok(axum::Json(dead).into_response())
 }
 
 async fn dead_retry(
@@ -290,8 +284,7 @@ async fn dead_retry(
     let who = operator(&headers)?;
     let requeued = api
         .onboard
-        .queue
-        .retry_dead(&JobId(job.clone()), None)
+        .retry_dead(&job, &who)
         .await
         .map_err(unavailable)?;
     if !requeued {

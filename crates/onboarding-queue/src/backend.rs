@@ -8,7 +8,7 @@
 //!   time, defer without spending an attempt, permanent failure);
 //! - apalis' `AbortError` → permanent failure; `RetryAfterError` → retry after its duration;
 //!   `DeferredError` → defer to now (no attempt spent);
-//! - any other error → retry at `now + policy.delay(attempt)` ([`RetryPolicy`]); the queue
+//! - any other error → retry after the fallback [`QueueBackoff`]; the queue
 //!   makes the job dead when it has no attempts left.
 //!
 //! What the backend does for the worker: fetches in batches (`fetch_batch`), keeps every
@@ -80,47 +80,26 @@ impl Verdict {
     }
 }
 
-/// A retry decision: (attempt, error) → outcome.
-pub type RetryFn = Arc<dyn Fn(u32, &BoxDynError) -> Outcome + Send + Sync>;
-
 /// Names the group of a pushed task.
 pub type GroupFn<Args> = Arc<dyn Fn(&Args) -> String + Send + Sync>;
 
-/// The delay before the next attempt for errors that did not choose their outcome:
-/// `base * factor^(attempt-1)`, capped. The product's real policy (per error class, with
-/// jitter, from `backon`) lives in the worker crate and is passed as [`RetryPolicy::Custom`].
-#[derive(Clone)]
-pub enum RetryPolicy {
-    /// Exponential backoff without jitter.
-    Exponential {
-        /// Delay after the first attempt.
-        base: Duration,
-        /// Growth per attempt.
-        factor: u32,
-        /// Upper bound.
-        max: Duration,
-    },
-    /// A function of (attempt, error) → outcome.
-    Custom(RetryFn),
+/// The queue's fallback delay for handler errors that carry no [`Verdict`]:
+/// `base * factor^(attempt-1)`, capped, without jitter. The product's step schedules (per
+/// error class, with jitter, from `backon`) are the worker's: its handler answers every error
+/// with a [`Verdict`], so this applies only to errors nobody classified.
+#[derive(Debug, Clone)]
+pub struct QueueBackoff {
+    /// Delay after the first attempt.
+    pub base: Duration,
+    /// Growth per attempt.
+    pub factor: u32,
+    /// Upper bound.
+    pub max: Duration,
 }
 
-impl std::fmt::Debug for RetryPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RetryPolicy::Exponential { base, factor, max } => f
-                .debug_struct("Exponential")
-                .field("base", base)
-                .field("factor", factor)
-                .field("max", max)
-                .finish(),
-            RetryPolicy::Custom(_) => f.write_str("Custom(..)"),
-        }
-    }
-}
-
-impl Default for RetryPolicy {
+impl Default for QueueBackoff {
     fn default() -> Self {
-        RetryPolicy::Exponential {
+        QueueBackoff {
             base: Duration::from_secs(1),
             factor: 2,
             max: Duration::from_secs(600),
@@ -128,26 +107,21 @@ impl Default for RetryPolicy {
     }
 }
 
-impl RetryPolicy {
+impl QueueBackoff {
     fn outcome(&self, attempt: u32, error: &BoxDynError) -> Outcome {
-        match self {
-            RetryPolicy::Exponential { base, factor, max } => {
-                let exp = attempt.saturating_sub(1).min(30);
-                let mult = factor.max(&1).saturating_pow(exp);
-                let delay = base.saturating_mul(mult).min(*max);
-                Outcome::RetryAt {
-                    at: SystemTime::now() + delay,
-                    error: error_text(error),
-                }
-            }
-            RetryPolicy::Custom(f) => f(attempt, error),
+        let exp = attempt.saturating_sub(1).min(30);
+        let mult = self.factor.max(1).saturating_pow(exp);
+        let delay = self.base.saturating_mul(mult).min(self.max);
+        Outcome::RetryAt {
+            at: SystemTime::now() + delay,
+            error: error_text(error),
         }
     }
 }
 
 /// Maps a handler error to an outcome: a [`Verdict`] or apalis error in the chain wins,
 /// else the policy decides.
-pub fn classify(error: &BoxDynError, attempt: u32, policy: &RetryPolicy) -> Outcome {
+pub fn classify(error: &BoxDynError, attempt: u32, policy: &QueueBackoff) -> Outcome {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
     while let Some(e) = cur {
         if let Some(v) = e.downcast_ref::<Verdict>() {
@@ -208,7 +182,7 @@ pub struct BackendOptions<Args> {
     /// and a lease; raise it for short jobs).
     pub fetch_batch: u32,
     /// Outcome for errors that did not choose one.
-    pub retry: RetryPolicy,
+    pub retry: QueueBackoff,
     /// Wait for each outcome to be stored before the task counts as finished (default
     /// true). False lets the worker move on while outcomes are stored in batches; a crash
     /// then loses at most the last outcomes, and those jobs run again after their lease.
@@ -232,7 +206,7 @@ impl<Args> Default for BackendOptions<Args> {
     fn default() -> Self {
         Self {
             fetch_batch: 1,
-            retry: RetryPolicy::default(),
+            retry: QueueBackoff::default(),
             confirm_outcomes: true,
             group_of: None,
         }
@@ -674,7 +648,7 @@ impl<Args> BackendConfig for RedisBackend<Args> {
 #[derive(Clone)]
 pub struct OutcomeLayer {
     acks: mpsc::UnboundedSender<AckMsg>,
-    retry: RetryPolicy,
+    retry: QueueBackoff,
     confirm: bool,
 }
 
@@ -846,7 +820,7 @@ mod tests {
 
     #[test]
     fn handler_errors_map_to_outcomes() {
-        let policy = RetryPolicy::Exponential {
+        let policy = QueueBackoff {
             base: Duration::from_secs(10),
             factor: 3,
             max: Duration::from_secs(100),
@@ -890,7 +864,7 @@ mod tests {
 
     #[test]
     fn exponential_policy_grows_by_attempt_and_is_capped() {
-        let policy = RetryPolicy::Exponential {
+        let policy = QueueBackoff {
             base: Duration::from_secs(10),
             factor: 3,
             max: Duration::from_secs(100),
@@ -907,14 +881,5 @@ mod tests {
         assert_eq!(secs(3), 90);
         assert_eq!(secs(4), 100, "capped");
         assert_eq!(secs(40), 100, "no overflow for large attempts");
-        let custom = RetryPolicy::Custom(Arc::new(|attempt, _| Outcome::Fail {
-            reason: format!("attempt {attempt}"),
-        }));
-        assert_eq!(
-            classify(&e, 4, &custom),
-            Outcome::Fail {
-                reason: "attempt 4".into()
-            }
-        );
     }
 }

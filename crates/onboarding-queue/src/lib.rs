@@ -28,7 +28,7 @@ mod wake;
 
 pub mod backend;
 
-pub use backend::{BackendOptions, JobContext, RedisBackend, RetryPolicy, Verdict};
+pub use backend::{BackendOptions, JobContext, QueueBackoff, RedisBackend, Verdict};
 pub use config::QueueConfig;
 pub use error::QueueError;
 pub use job::{

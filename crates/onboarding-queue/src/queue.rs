@@ -573,7 +573,8 @@ impl Queue {
     }
 
     /// Dead job ids matching `filter`, oldest death first. Reads the dead set page by page.
-    async fn dead_matching(&self, filter: &DeadFilter) -> Result<Vec<JobId>, QueueError> {
+    #[instrument(skip_all, fields(queue = %self.inner.name))]
+    pub async fn dead_matching(&self, filter: &DeadFilter) -> Result<Vec<JobId>, QueueError> {
         const PAGE: u64 = 1_000;
         let total = self.counts().await?.dead;
         let mut out = Vec::new();

@@ -64,6 +64,9 @@ step_names! {
     ResolveZone => "resolve_zone",
     /// Reads `ThresholdInformation`; above the pause ratio the run is deferred.
     CheckApiBudget => "check_api_budget",
+    /// Every configured webhook field label is one Autotask offers (read-only, before any
+    /// operator step, so a wrong setting fails in seconds).
+    CheckWebhookFields => "check_webhook_fields",
     /// The new API user authenticates, exists once, is active, API-only, has name and email.
     VerifyApiUser => "verify_api_user",
     /// The user belongs to the configured lines of business.
@@ -96,6 +99,7 @@ impl StepName {
         match self {
             Self::ResolveZone
             | Self::CheckApiBudget
+            | Self::CheckWebhookFields
             | Self::EnsureWebhooks
             | Self::AwaitWebhooksReady
             | Self::FindPreviousWebhooks
@@ -129,6 +133,7 @@ impl StepName {
             Self::VerifyChangeover => &[C4],
             Self::ResolveZone
             | Self::CheckApiBudget
+            | Self::CheckWebhookFields
             | Self::AwaitWebhooksReady
             | Self::DeactivatePreviousUser => &[],
         }
@@ -261,6 +266,7 @@ mod tests {
             [
                 "resolve_zone api",
                 "check_api_budget api",
+                "check_webhook_fields api",
                 "verify_api_user operator-verified",
                 "verify_lines_of_business operator-verified",
                 "confirm_unassigned_lob_visibility operator-attested",

@@ -35,6 +35,7 @@
 
 pub mod catalog;
 mod error;
+pub mod fields;
 pub mod memory;
 pub mod observe;
 pub mod payload;

@@ -99,12 +99,41 @@ pub struct StepJob {
     pub enqueued_at: Option<Timestamp>,
 }
 
-/// The payload of a job, tagged by kind.
+/// The payload of a job, tagged by kind. Decoding checks the version wherever it happens
+/// (the queue's backend decodes payloads with serde directly): a job written by a newer
+/// version is refused with an error naming both versions, so the backend dead-letters it
+/// with that reason instead of running it with fields this worker does not understand;
+/// `onboard dead retry` brings it back once every worker is upgraded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", try_from = "Wire")]
 pub enum JobPayload {
     /// Run one step of a run.
     Step(StepJob),
+}
+
+/// The payload as written, before its version is checked.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Wire {
+    Step(StepJob),
+}
+
+impl TryFrom<Wire> for JobPayload {
+    type Error = String;
+
+    fn try_from(wire: Wire) -> Result<Self, String> {
+        let Wire::Step(job) = wire;
+        if job.v == 0 || job.v > PAYLOAD_VERSION {
+            return Err(format!(
+                "version {} (this worker reads 1..={PAYLOAD_VERSION}); upgrade the worker",
+                job.v
+            ));
+        }
+        if job.attempt == 0 {
+            return Err("attempt must be at least 1".into());
+        }
+        Ok(Self::Step(job))
+    }
 }
 
 impl JobPayload {
@@ -135,24 +164,9 @@ impl JobPayload {
 
     /// Parses a stored payload; refuses versions newer than this crate knows and attempt 0.
     pub fn from_json(s: &str) -> Result<Self, Error> {
-        let p: Self = serde_json::from_str(s).map_err(|e| Error::InvalidPayload {
+        serde_json::from_str(s).map_err(|e| Error::InvalidPayload {
             reason: e.to_string(),
-        })?;
-        let Self::Step(job) = &p;
-        if job.v == 0 || job.v > PAYLOAD_VERSION {
-            return Err(Error::InvalidPayload {
-                reason: format!(
-                    "version {} (this worker reads 1..={PAYLOAD_VERSION}); upgrade the worker",
-                    job.v
-                ),
-            });
-        }
-        if job.attempt == 0 {
-            return Err(Error::InvalidPayload {
-                reason: "attempt must be at least 1".into(),
-            });
-        }
-        Ok(p)
+        })
     }
 
     /// The same job as the next attempt, or the same attempt (budget deferral).
@@ -209,6 +223,15 @@ mod tests {
         ] {
             assert!(JobPayload::from_json(bad).is_err(), "{bad}");
         }
+        // The guard holds on every read path, serde included (the queue's backend).
+        let newer = r#"{"kind":"step","v":2,"run_id":"r","tenant_id":"t","step":"verify_api_user","attempt":1}"#;
+        let e = serde_json::from_str::<JobPayload>(newer)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("version 2 (this worker reads 1..=1); upgrade the worker"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -455,6 +455,17 @@ pub enum Finding {
         /// What Autotask answered (no secrets).
         detail: String,
     },
+    /// A configured webhook field label that Autotask does not offer for its family.
+    WebhookFieldUnknown {
+        /// The family.
+        family: WebhookFamily,
+        /// The setting's path, e.g. `webhook_families[0].subscribed_fields[1]`.
+        setting: String,
+        /// The label as configured.
+        label: String,
+        /// The labels Autotask offers, closest first.
+        valid: Vec<String>,
+    },
 }
 
 impl Finding {
@@ -509,6 +520,16 @@ impl Finding {
                 "Autotask did not {} {user_name} through the API ({detail}); API users are \
                  managed in the web interface",
                 if *activate { "activate" } else { "deactivate" }
+            ),
+            Self::WebhookFieldUnknown {
+                family,
+                setting,
+                label,
+                valid,
+            } => format!(
+                "setting `{setting}`: Autotask offers no {family} webhook field labelled \
+                 {label:?}; valid labels (closest first): {}",
+                valid.join(", ")
             ),
         }
     }
@@ -571,6 +592,16 @@ impl Finding {
                 } else {
                     "deaktiviert"
                 }
+            ),
+            Self::WebhookFieldUnknown {
+                family,
+                setting,
+                label,
+                valid,
+            } => format!(
+                "Einstellung `{setting}`: Autotask bietet für {family}-Webhooks kein Feld mit \
+                 der Bezeichnung {label:?}; gültige Bezeichnungen (ähnlichste zuerst): {}",
+                valid.join(", ")
             ),
         }
     }

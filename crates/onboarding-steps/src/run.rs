@@ -76,6 +76,7 @@ use StepName as S;
 const ONBOARD: &[Entry] = &[
     always(S::ResolveZone),
     always(S::CheckApiBudget),
+    always(S::CheckWebhookFields),
     always(S::VerifyApiUser),
     always(S::VerifyLinesOfBusiness),
     always(S::ConfirmUnassignedLobVisibility),
@@ -88,6 +89,7 @@ const ONBOARD: &[Entry] = &[
 const CHANGE_API_USER: &[Entry] = &[
     always(S::ResolveZone),
     always(S::CheckApiBudget),
+    always(S::CheckWebhookFields),
     always(S::VerifyApiUser),
     always(S::VerifyLinesOfBusiness),
     always(S::ConfirmUnassignedLobVisibility),
@@ -115,6 +117,7 @@ const CLEANUP_WEBHOOKS: &[Entry] = &[
 const VERIFY: &[Entry] = &[
     always(S::ResolveZone),
     always(S::CheckApiBudget),
+    always(S::CheckWebhookFields),
     always(S::VerifyApiUser),
     always(S::VerifyLinesOfBusiness),
     always(S::VerifyWebhookPermission),
@@ -419,28 +422,6 @@ impl StepState {
             Self::Succeeded { .. } => StepStatus::Succeeded,
             Self::Failed { .. } => StepStatus::Failed,
             Self::Skipped { .. } => StepStatus::Skipped,
-        }
-    }
-
-    /// The waiting or failed state a refusal leads to (`next_check` for operator-pending
-    /// checks comes from the retry policy); `None` for classes that schedule a retry.
-    pub fn from_refusal(refusal: &Refusal, next_check: Option<Timestamp>) -> Option<Self> {
-        match refusal.class {
-            ErrorClass::OperatorPending | ErrorClass::AwaitingAck => {
-                Some(Self::WaitingForOperator {
-                    instructions: refusal
-                        .remediation
-                        .as_deref()
-                        .cloned()
-                        .unwrap_or_else(|| Remediation::for_step(refusal.step, &refusal.findings)),
-                    next_check,
-                })
-            }
-            ErrorClass::Permanent => Some(Self::Failed {
-                reason: refusal.reason.clone(),
-                remediation: refusal.remediation.as_deref().cloned(),
-            }),
-            ErrorClass::Transient | ErrorClass::BudgetDeferred => None,
         }
     }
 }
@@ -761,6 +742,25 @@ impl Run {
         });
         self.updated_at = at;
         Ok(())
+    }
+
+    /// Records an operator's action that changes no state (e.g. a dead letter requeued).
+    pub fn record_operator_event(
+        &mut self,
+        at: Timestamp,
+        operator: &str,
+        step: Option<StepName>,
+        transition: &str,
+        detail: &str,
+    ) {
+        self.audit.push(AuditEvent {
+            at,
+            actor: Actor::Operator(operator.into()),
+            step,
+            transition: transition.into(),
+            detail: detail.into(),
+        });
+        self.updated_at = at;
     }
 
     /// The next step to run: the first pending one whose condition holds; pending steps
@@ -1148,6 +1148,9 @@ impl DryRun {
             self.kind.as_str(),
             self.ctx.tenant_id
         );
+        for line in self.ctx.settings.subscriptions() {
+            s.push_str(&format!("{line}\n"));
+        }
         for (step, outcome) in &self.lines {
             match outcome {
                 DryRunOutcome::Planned { calls } if calls.is_empty() => {
@@ -1406,8 +1409,8 @@ mod tests {
             ]
         "#]]
         .assert_debug_eq(&names(RunKind::CleanupWebhooks));
-        assert_eq!(names(RunKind::Onboard).len(), 9);
-        assert_eq!(names(RunKind::ChangeApiUser).len(), 14);
+        assert_eq!(names(RunKind::Onboard).len(), 10);
+        assert_eq!(names(RunKind::ChangeApiUser).len(), 15);
         assert!(
             RunKind::Verify
                 .sequence()

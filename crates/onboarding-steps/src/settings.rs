@@ -43,13 +43,152 @@ impl std::fmt::Display for LineOfBusiness {
 
 /// One webhook family to maintain and the entity fields whose changes fire it (by their
 /// label in `{Family}WebhookFields/entityInformation/fields`, picklist of `fieldID`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// On the wire a family is either its name alone (`"Company"`: the family's
+/// [`default_fields`]) or `{"family": "Company", "subscribed_fields": [...]}`, where an absent
+/// `subscribed_fields` also means the defaults. An explicit empty list stays empty and is
+/// refused by [`TenantSettings::validate`]. This one decoder serves the CLI's request files,
+/// the HTTP API and cohort files alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FamilySettings {
     /// The family.
     pub family: WebhookFamily,
     /// Labels of the subscribed fields (at least one: Autotask needs one to make a webhook
     /// ready).
     pub subscribed_fields: Vec<String>,
+}
+
+impl FamilySettings {
+    /// The family with its [`default_fields`].
+    pub fn new(family: WebhookFamily) -> Self {
+        Self {
+            family,
+            subscribed_fields: default_fields(family)
+                .iter()
+                .map(|(label, _)| (*label).to_owned())
+                .collect(),
+        }
+    }
+}
+
+/// The fields subscribed by default, per family, each with the reason an endpoint-security
+/// integration (Sophos Central's PSA sync) needs it. The labels are the entity's field names,
+/// which [`crate::fields`] matches against Autotask's labels ignoring case, spaces and
+/// punctuation, so "Company Name" and "companyName" are the same field.
+pub fn default_fields(family: WebhookFamily) -> &'static [(&'static str, &'static str)] {
+    match family {
+        WebhookFamily::Company => &[
+            (
+                "companyName",
+                "the customer's name is how a Sophos Central tenant is mapped to its company",
+            ),
+            (
+                "isActive",
+                "a deactivated customer must stop being synchronised",
+            ),
+        ],
+        WebhookFamily::Contact => &[
+            (
+                "emailAddress",
+                "alerts and tickets reach customer contacts by their e-mail address",
+            ),
+            (
+                "isActive",
+                "a deactivated contact must no longer receive alerts",
+            ),
+        ],
+        WebhookFamily::ConfigurationItem => &[
+            (
+                "serialNumber",
+                "devices are matched to protected endpoints by serial number",
+            ),
+            (
+                "referenceTitle",
+                "the device name shown next to the endpoint in Sophos Central",
+            ),
+            (
+                "isActive",
+                "a retired device must drop out of usage and contract counts",
+            ),
+        ],
+        WebhookFamily::Ticket => &[
+            (
+                "Status",
+                "an alert ticket closed or reopened in Autotask updates the alert",
+            ),
+            (
+                "Priority",
+                "a changed priority is mirrored to the alert's severity",
+            ),
+        ],
+        WebhookFamily::TicketNote => &[
+            (
+                "title",
+                "a technician's note on an alert ticket is synchronised back",
+            ),
+            ("description", "the note's text itself"),
+        ],
+    }
+}
+
+impl<'de> Deserialize<'de> for FamilySettings {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = FamilySettings;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a webhook family name (e.g. \"Company\") or {\"family\": ..., \
+                     \"subscribed_fields\": [...]}",
+                )
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<FamilySettings, E> {
+                name.parse().map(FamilySettings::new).map_err(E::custom)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FamilySettings, A::Error> {
+                use serde::de::Error as _;
+                let mut family: Option<String> = None;
+                let mut fields: Option<Vec<String>> = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "family" if family.is_none() => family = Some(map.next_value()?),
+                        "subscribed_fields" if fields.is_none() => {
+                            fields = Some(map.next_value()?);
+                        }
+                        "family" | "subscribed_fields" => {
+                            return Err(A::Error::custom(format!("duplicate field `{key}`")));
+                        }
+                        other => {
+                            return Err(A::Error::unknown_field(
+                                other,
+                                &["family", "subscribed_fields"],
+                            ));
+                        }
+                    }
+                }
+                let family: WebhookFamily = family
+                    .ok_or_else(|| A::Error::missing_field("family"))?
+                    .parse()
+                    .map_err(A::Error::custom)?;
+                Ok(match fields {
+                    Some(subscribed_fields) => FamilySettings {
+                        family,
+                        subscribed_fields,
+                    },
+                    None => FamilySettings::new(family),
+                })
+            }
+        }
+
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// Per-tenant settings of the onboarding.
@@ -86,10 +225,7 @@ fn default_lines_of_business() -> Vec<LineOfBusiness> {
 }
 
 fn default_webhook_families() -> Vec<FamilySettings> {
-    vec![FamilySettings {
-        family: WebhookFamily::Ticket,
-        subscribed_fields: vec!["Status".into(), "Priority".into()],
-    }]
+    vec![FamilySettings::new(WebhookFamily::Ticket)]
 }
 
 fn default_operator_deadline_secs() -> u64 {
@@ -126,6 +262,21 @@ impl TenantSettings {
     /// The configured families, in order.
     pub fn families(&self) -> impl Iterator<Item = WebhookFamily> + '_ {
         self.webhook_families.iter().map(|f| f.family)
+    }
+
+    /// One line per family naming the fields its webhook subscribes to, e.g.
+    /// `Ticket webhook fields: Status, Priority` (dry runs, status, enqueue).
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.webhook_families
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} webhook fields: {}",
+                    f.family,
+                    f.subscribed_fields.join(", ")
+                )
+            })
+            .collect()
     }
 
     /// The settings of one family.
@@ -321,6 +472,76 @@ mod tests {
         assert!(err(&s).starts_with("invalid setting `operator_deadline_secs`"));
         assert!(validate_tenant_id("acme-1").is_ok());
         assert!(validate_tenant_id("acme/1").is_err());
+    }
+
+    #[test]
+    fn a_family_named_without_fields_gets_its_defaults() {
+        let s: TenantSettings = serde_json::from_value(serde_json::json!({
+            "webhook_url_base": "https://hooks.example.com/at",
+            "webhook_families": [
+                "Company",
+                {"family": "ConfigurationItem"},
+                {"family": "TicketNote", "subscribed_fields": ["title"]},
+            ],
+        }))
+        .unwrap();
+        s.validate().unwrap();
+        assert_eq!(
+            s.subscriptions(),
+            [
+                "Company webhook fields: companyName, isActive",
+                "ConfigurationItem webhook fields: serialNumber, referenceTitle, isActive",
+                "TicketNote webhook fields: title",
+            ]
+        );
+        // TOML (request and fixture files) reads the same.
+        let t: TenantSettings = toml::from_str(
+            "webhook_url_base = \"https://h.example\"\nwebhook_families = [\"Contact\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            t.webhook_families,
+            [FamilySettings::new(WebhookFamily::Contact)]
+        );
+        // Every family has defaults, each with its reason.
+        for family in WebhookFamily::ALL {
+            assert!(!default_fields(family).is_empty(), "{family}");
+            assert!(default_fields(family).iter().all(|(_, why)| why.len() > 10));
+        }
+    }
+
+    #[test]
+    fn a_bad_family_entry_is_named() {
+        let err = |v: serde_json::Value| {
+            serde_json::from_value::<TenantSettings>(serde_json::json!({
+                "webhook_url_base": "https://hooks.example.com/at",
+                "webhook_families": [v],
+            }))
+            .unwrap_err()
+            .to_string()
+        };
+        assert!(err(serde_json::json!("Compnay")).contains("unknown webhook family \"Compnay\""));
+        assert!(
+            err(serde_json::json!({"family": "Company", "subscribed_field": ["x"]})).contains(
+                "unknown field `subscribed_field`, expected `family` or `subscribed_fields`"
+            )
+        );
+        assert!(
+            err(serde_json::json!({"subscribed_fields": ["x"]})).contains("missing field `family`")
+        );
+        assert!(err(serde_json::json!(7)).contains("a webhook family name"));
+        // An explicit empty list is not the defaults: validation refuses it.
+        let s: TenantSettings = serde_json::from_value(serde_json::json!({
+            "webhook_url_base": "https://hooks.example.com/at",
+            "webhook_families": [{"family": "Company", "subscribed_fields": []}],
+        }))
+        .unwrap();
+        assert!(
+            s.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid setting `webhook_families[0].subscribed_fields`")
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use autotask_client::{AutotaskClient, Credentials};
-use onboarding_queue::{NewJob, Priority, Queue, QueueError};
+use onboarding_queue::{DeadFilter, DeadLetter, JobId, NewJob, Priority, Queue, QueueError};
 use onboarding_steps::payload::{CredentialRef, JobPayload, TraceContext};
 use onboarding_steps::retry::RetryPolicy;
 use onboarding_steps::run::{Actor, Run, RunCredentials, RunKind, RunRequest, RunState, StepState};
@@ -426,6 +426,114 @@ impl Onboard {
             })
             .await?
             .map_err(ServiceError::NotAllowed)
+    }
+}
+
+/// A dead letter as every interface shows it (CLI `--json`, HTTP API, dashboard).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadJob {
+    /// The job id (what `dead retry` takes).
+    pub job: String,
+    /// The tenant (the job's group).
+    pub tenant: String,
+    /// Why it died.
+    pub reason: String,
+    /// When it died, ms since the epoch.
+    pub dead_at_ms: u64,
+    /// Attempts spent in its last budget.
+    pub attempts: u32,
+}
+
+impl From<&DeadLetter> for DeadJob {
+    fn from(d: &DeadLetter) -> Self {
+        Self {
+            job: d.id.as_str().to_owned(),
+            tenant: d.group.clone(),
+            reason: d.reason.clone(),
+            dead_at_ms: d.dead_at,
+            attempts: d.attempts,
+        }
+    }
+}
+
+impl Onboard {
+    /// The dead letters, newest first.
+    pub async fn dead_letters(
+        &self,
+        offset: u64,
+        limit: u64,
+    ) -> Result<Vec<DeadJob>, ServiceError> {
+        Ok(self
+            .queue
+            .dead_letters(offset, limit)
+            .await?
+            .iter()
+            .map(DeadJob::from)
+            .collect())
+    }
+
+    /// An operator requeues one dead job with a fresh attempt budget; recorded in its run's
+    /// audit trail. Returns false when no such dead job exists.
+    pub async fn retry_dead(&self, job: &str, operator: &str) -> Result<bool, ServiceError> {
+        self.retry_dead_paced(&[JobId(job.to_owned())], None, operator)
+            .await
+            .map(|n| n == 1)
+    }
+
+    /// An operator requeues every dead job matching `filter`, oldest first, the n-th at
+    /// `now + n * pace`; each is recorded in its run's audit trail. Returns how many.
+    pub async fn retry_dead_where(
+        &self,
+        filter: &DeadFilter,
+        pace: Option<Duration>,
+        operator: &str,
+    ) -> Result<u64, ServiceError> {
+        let ids = self.queue.dead_matching(filter).await?;
+        self.retry_dead_paced(&ids, pace, operator).await
+    }
+
+    async fn retry_dead_paced(
+        &self,
+        ids: &[JobId],
+        pace: Option<Duration>,
+        operator: &str,
+    ) -> Result<u64, ServiceError> {
+        let start = SystemTime::now();
+        let mut n = 0u64;
+        for id in ids {
+            // The run comes from the payload; a payload that never decoded has none.
+            let payload = self.queue.job(id).await?.map(|j| j.payload);
+            let at = pace.filter(|_| n > 0).map(|p| start + p * n as u32);
+            if !self.queue.retry_dead(id, at).await? {
+                continue;
+            }
+            n += 1;
+            let Some(Ok(JobPayload::Step(job))) = payload
+                .as_deref()
+                .map(|p| JobPayload::from_json(&String::from_utf8_lossy(p)))
+            else {
+                continue;
+            };
+            let when = now();
+            let detail = format!("dead job {id} requeued");
+            let recorded = self
+                .runs
+                .update(&job.run_id, |run: &mut Run| {
+                    run.record_operator_event(
+                        when,
+                        operator,
+                        Some(job.step),
+                        "dead letter retried",
+                        &detail,
+                    );
+                    Ok::<_, std::convert::Infallible>(())
+                })
+                .await;
+            if let Err(e) = recorded {
+                tracing::warn!(job = %id, error = %e, "dead letter requeued; its run's audit trail was not updated");
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::process::{Command, Output};
 
+mod families;
+
 use redis_test_server::{Options, RedisServer};
 
 fn onboard(redis: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -256,6 +258,34 @@ async fn bulk_onboards_a_cohort_then_verifies_it_changing_nothing() {
             row["changed"],
             serde_json::json!([]),
             "a verify run changes nothing: {row}"
+        );
+    }
+}
+
+#[test]
+fn a_closed_pipe_ends_a_command_quietly() {
+    let redis = RedisServer::private(Options::default());
+    for args in [
+        &["--json", "runs"][..],
+        &["runs"],
+        &["--json", "dead", "list"],
+    ] {
+        // Like `onboard --json runs | head -0`: the reader is gone before onboard writes.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_onboard"))
+            .args(args)
+            .env_clear()
+            .env("ONBOARD_REDIS_URL", redis.url())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run onboard");
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            o.status.success() && !err.contains("panicked") && err.is_empty(),
+            "{args:?}: {:?} {err}",
+            o.status
         );
     }
 }

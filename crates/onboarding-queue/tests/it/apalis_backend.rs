@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 use apalis::prelude::*;
 use onboarding_queue::JobContext;
 use onboarding_queue::backend::{BackendOptions, GROUP_META};
-use onboarding_queue::{NewJob, QueueConfig, RedisBackend, RetryPolicy, State, Verdict};
+use onboarding_queue::{NewJob, QueueBackoff, QueueConfig, RedisBackend, State, Verdict};
 use serde::{Deserialize, Serialize};
 
 use crate::support::{env, eventually, private_env};
@@ -75,7 +75,7 @@ async fn apalis_worker_runs_jobs_and_maps_results_to_outcomes() {
         q.clone(),
         BackendOptions {
             fetch_batch: 4,
-            retry: RetryPolicy::Exponential {
+            retry: QueueBackoff {
                 base: Duration::from_secs(60),
                 factor: 2,
                 max: Duration::from_secs(600),

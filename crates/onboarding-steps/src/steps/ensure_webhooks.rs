@@ -15,12 +15,13 @@
 use std::collections::BTreeMap;
 
 use autotask_types::{
-    FieldInfo, Filter, Query, ResourceId, Webhook, WebhookExcludedResource, WebhookFamily,
-    WebhookField, WebhookId,
+    Filter, Query, ResourceId, Webhook, WebhookExcludedResource, WebhookFamily, WebhookField,
+    WebhookId,
 };
 
 use super::{Definition, StepContext, new_user_id, same_url, verify_by_plan};
 use crate::catalog::StepName;
+use crate::fields;
 use crate::observe::{Lookup, Read, Role};
 use crate::plan::{Call, Drift, Plan, Refusal, SecretSlot, WebhookRef};
 use crate::retry::ErrorClass;
@@ -69,47 +70,6 @@ pub(crate) fn ours<'a>(webhooks: &'a [Webhook], url: &str, user: ResourceId) -> 
     v
 }
 
-fn resolve_fields(
-    settings: &TenantSettings,
-    family: WebhookFamily,
-    info: &[FieldInfo],
-) -> Result<Vec<i32>, Refusal> {
-    let (i, fam) = settings
-        .webhook_families
-        .iter()
-        .enumerate()
-        .find(|(_, f)| f.family == family)
-        .ok_or_else(|| {
-            Refusal::new(
-                StepName::EnsureWebhooks,
-                ErrorClass::Permanent,
-                format!("{family} is not a configured family"),
-            )
-        })?;
-    let field_id = info.iter().find(|f| f.name.eq_ignore_ascii_case("fieldID"));
-    let mut ids = Vec::new();
-    for (j, label) in fam.subscribed_fields.iter().enumerate() {
-        let value = field_id
-            .and_then(|f| f.picklist_value(label.trim()))
-            .and_then(|p| p.value.parse::<i32>().ok());
-        match value {
-            Some(v) if !ids.contains(&v) => ids.push(v),
-            Some(_) => {}
-            None => {
-                return Err(Refusal::new(
-                    StepName::EnsureWebhooks,
-                    ErrorClass::Permanent,
-                    format!(
-                        "setting `webhook_families[{i}].subscribed_fields[{j}]`: Autotask offers \
-                         no {family} webhook field labelled {label:?}"
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(ids)
-}
-
 impl Definition for Step {
     const NAME: StepName = StepName::EnsureWebhooks;
     type Found = Found;
@@ -155,7 +115,7 @@ impl Definition for Step {
                     continue;
                 }
             };
-            let desired_fields = resolve_fields(&ctx.settings, family, &info)?;
+            let desired_fields = fields::resolve(Self::NAME, &ctx.settings, family, &info)?;
             let (mut fields, mut excluded) = (Vec::new(), Vec::new());
             if let Some(keeper) = ours(&webhooks, &url, user).first().and_then(|w| w.id) {
                 let f = l.webhook_fields(Read::WebhookFields {

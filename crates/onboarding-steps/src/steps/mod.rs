@@ -23,6 +23,7 @@ use crate::settings::TenantSettings;
 
 mod await_webhooks_ready;
 mod check_api_budget;
+mod check_webhook_fields;
 mod confirm_unassigned_lob_visibility;
 mod confirm_vendor_active;
 mod deactivate_previous_user;
@@ -164,6 +165,7 @@ macro_rules! dispatch {
         match $self {
             StepName::ResolveZone => $f::<resolve_zone::Step>($($args),*),
             StepName::CheckApiBudget => $f::<check_api_budget::Step>($($args),*),
+            StepName::CheckWebhookFields => $f::<check_webhook_fields::Step>($($args),*),
             StepName::VerifyApiUser => $f::<verify_api_user::Step>($($args),*),
             StepName::VerifyLinesOfBusiness => $f::<verify_lines_of_business::Step>($($args),*),
             StepName::ConfirmUnassignedLobVisibility => {

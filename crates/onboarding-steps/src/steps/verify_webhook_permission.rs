@@ -10,7 +10,7 @@
 //!   since system levels cannot be edited);
 //! - a level that permits (`All`, 1) → passes;
 //! - a level that cannot tell (absent, `null`, `{}` as the contract shapes it, `Restricted`,
-//!   unknown forms; see `autotask_types::lenient`, [L]) → passes, with the fact
+//!   unknown forms; see `autotask_types::lenient`, \[L\]) → passes, with the fact
 //!   [`Fact::WebhookPermissionUnknown`] saying so in the run record and the audit trail. A
 //!   missing permission then shows at creation: [`create_refused`] makes `ensure_webhooks`'
 //!   refused webhook write the same operator finding, re-checked by the operator schedule.
@@ -148,7 +148,7 @@ fn webhook_family(call: &Call) -> Option<WebhookFamily> {
 
 /// Whether Autotask's failure says the caller's security level lacks the webhook
 /// permission: a 403, or a rejection (500 with `errors[]`) whose text says so. The texts
-/// are undocumented ([L], `autotask-api.md` §4: "attempt the create and map the 500
+/// are undocumented (\[L\], `autotask-api.md` §4: "attempt the create and map the 500
 /// error"): a message naming a permission, the security level, "not permitted", "not
 /// authorized" or "not allowed to". Other rejections are not: a duplicate webhook's
 /// "duplicate callouts are not allowed", a validation error, and the lifetime maximum of

@@ -179,6 +179,7 @@ fn a_changeover_where_the_previous_user_was_inactive() {
         [
             "resolve_zone succeeded",
             "check_api_budget succeeded",
+            "check_webhook_fields succeeded",
             "verify_api_user succeeded",
             "verify_lines_of_business succeeded",
             "confirm_unassigned_lob_visibility succeeded",
@@ -279,7 +280,7 @@ fn verify_makes_only_reads_and_reports_drift() {
     ));
     assert_eq!(t.writes, writes);
     // A converged tenant re-verified: few reads.
-    expect![[r#"17"#]].assert_eq(&(t.reads - reads).to_string());
+    expect!["18"].assert_eq(&(t.reads - reads).to_string());
 
     t.webhooks.get_mut(&WebhookFamily::Ticket).unwrap()[0].is_active = Some(false);
     let mut verify = new_run(RunKind::Verify, false);
@@ -305,8 +306,10 @@ fn a_dry_run_reports_the_plan_and_writes_nothing() {
     assert_eq!(t.writes, 0);
     expect![[r#"
         dry run of change_api_user for tenant acme
+        Ticket webhook fields: Status, Priority
         resolve_zone: nothing to do
         check_api_budget: nothing to do
+        check_webhook_fields: nothing to do
         verify_api_user: nothing to do
         verify_lines_of_business: nothing to do
         confirm_unassigned_lob_visibility: would stop (AwaitingAck): not confirmed by an operator yet

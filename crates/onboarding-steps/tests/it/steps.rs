@@ -469,10 +469,12 @@ fn ensure_webhooks_refuses_an_unknown_field_label() {
         &c,
         &MemoryTenant::seeded(),
         expect![[r#"
-        ensure_webhooks (api), 3 read(s)
-        refused (Permanent): setting `webhook_families[0].subscribed_fields[2]`: Autotask offers no Ticket webhook field labelled "Colour"
-        drift: setting `webhook_families[0].subscribed_fields[2]`: Autotask offers no Ticket webhook field labelled "Colour"
-    "#]],
+            ensure_webhooks (api), 3 read(s)
+            refused (Permanent): setting `webhook_families[0].subscribed_fields[2]`: Autotask offers no Ticket webhook field labelled "Colour"; valid labels (closest first): Status, Title, Priority
+              seed: 
+              befund: Einstellung `webhook_families[0].subscribed_fields[2]`: Autotask bietet für Ticket-Webhooks kein Feld mit der Bezeichnung "Colour"; gültige Bezeichnungen (ähnlichste zuerst): Status, Title, Priority
+            drift: setting `webhook_families[0].subscribed_fields[2]`: Autotask offers no Ticket webhook field labelled "Colour"; valid labels (closest first): Status, Title, Priority
+        "#]],
     );
 }
 

@@ -1,0 +1,96 @@
+//! `check_webhook_fields` (api, read-only, no seed step): every configured webhook field label
+//! is one that Autotask offers for its family (`{Family}WebhookFields/entityInformation/fields`,
+//! picklist of `fieldID`, read with the new user's credentials).
+//!
+//! It runs right after the budget check and before any operator step, so a misspelt or
+//! foreign label (e.g. Ticket's "Status" for Company) fails the run within seconds, naming the
+//! setting and listing the family's valid labels closest first, instead of after the operator
+//! has done the web-interface work. `ensure_webhooks` resolves the labels the same way
+//! ([`crate::fields`]). While the new user's credentials are rejected the step waits with
+//! `verify_api_user`'s instructions: the metadata cannot be read before the user exists.
+
+use autotask_types::FieldInfo;
+
+use super::{Definition, StepContext};
+use crate::catalog::StepName;
+use crate::fields;
+use crate::observe::{CallFailure, Lookup, Read, Role};
+use crate::plan::{Drift, Finding, Plan, Refusal};
+use crate::remediation::Remediation;
+use crate::retry::ErrorClass;
+
+pub(crate) struct Step;
+
+#[derive(Debug)]
+pub(crate) struct Found {
+    infos: Vec<(autotask_types::WebhookFamily, Vec<FieldInfo>)>,
+}
+
+impl Definition for Step {
+    const NAME: StepName = StepName::CheckWebhookFields;
+    type Found = Found;
+
+    fn gather(ctx: &StepContext, l: &mut Lookup<'_>) -> Result<Option<Found>, Refusal> {
+        let answers: Vec<_> = ctx
+            .settings
+            .families()
+            .map(|family| {
+                let read = Read::WebhookFieldInfo {
+                    credentials: Role::New,
+                    family,
+                };
+                (family, l.fields(read))
+            })
+            .collect();
+        let mut infos = Vec::new();
+        for (family, answer) in answers {
+            match answer {
+                None => return Ok(None),
+                Some(Ok(info)) => infos.push((family, info)),
+                Some(Err(CallFailure::CredentialsRejected)) => {
+                    let found = [Finding::CredentialsRejected {
+                        user_name: ctx.new_user_name.clone(),
+                    }];
+                    return Err(Refusal::operator(
+                        Self::NAME,
+                        ErrorClass::OperatorPending,
+                        found.to_vec(),
+                    )
+                    .with_remediation(Remediation::for_step(StepName::VerifyApiUser, &found)));
+                }
+                Some(Err(f)) => {
+                    return Err(Refusal::failed_read(
+                        Self::NAME,
+                        &format!("{family} webhook fields"),
+                        &f,
+                    ));
+                }
+            }
+        }
+        Ok(Some(Found { infos }))
+    }
+
+    fn plan(ctx: &StepContext, found: &Found) -> Result<Plan, Refusal> {
+        let mut unknown = Vec::new();
+        for (family, info) in &found.infos {
+            if let Err(r) = fields::resolve(Self::NAME, &ctx.settings, *family, info) {
+                if r.findings.is_empty() {
+                    return Err(r);
+                }
+                unknown.extend(r.findings);
+            }
+        }
+        if unknown.is_empty() {
+            Ok(Plan::default())
+        } else {
+            Err(fields::refusal(Self::NAME, unknown))
+        }
+    }
+
+    fn verify(ctx: &StepContext, found: &Found) -> Result<(), Drift> {
+        Self::plan(ctx, found).map(|_| ()).map_err(|r| Drift {
+            step: Self::NAME,
+            differences: r.findings.iter().map(Finding::en).collect(),
+        })
+    }
+}
