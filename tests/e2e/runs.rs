@@ -475,6 +475,13 @@ async fn verify_after_the_previous_user_was_deactivated_outside_a_run(profile: P
             let notes = run.facts.notes();
             assert_eq!(notes.len(), 1, "{notes:?}");
             assert!(notes[0].contains("could NOT be checked"), "{}", notes[0]);
+            // The HTTP API has the fact, the dashboard shows the note.
+            let (api, dashboard) = api_and_dashboard(&e, &r.run_id).await;
+            assert_eq!(
+                api["facts"]["changeover_leftovers"]["check"], "not_checked",
+                "{api:#}"
+            );
+            assert!(dashboard.contains("could NOT be checked"), "{dashboard}");
         }
     }
     // Either way the leftover is still there: a verify run never writes.
@@ -483,4 +490,39 @@ async fn verify_after_the_previous_user_was_deactivated_outside_a_run(profile: P
         .map(|h| h["ownerResourceID"].as_i64().unwrap())
         .collect();
     assert!(owners.contains(&previous.resource_id), "{owners:?}");
+}
+
+/// The run as the HTTP API returns it and its dashboard page, from the API served on
+/// loopback over this test's service.
+async fn api_and_dashboard(e: &Env, run_id: &str) -> (serde_json::Value, String) {
+    let router = onboarding_api::router(
+        e.onboard.clone(),
+        onboarding_api::ApiConfig {
+            token: Some("e2e-token".into()),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = reqwest::Client::new();
+    let api = http
+        .get(format!("{base}/v1/runs/{run_id}"))
+        .bearer_auth("e2e-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dashboard = http
+        .get(format!("{base}/dashboard/runs/{run_id}"))
+        .basic_auth("e2e-operator", Some("e2e-token"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    server.abort();
+    (api, dashboard)
 }
