@@ -4,7 +4,7 @@
 //! The subscribable fields of a family are the picklist of `fieldID` in
 //! `{Family}WebhookFields/entityInformation/fields`. Whether Autotask labels them with the
 //! entity's field names (`companyName`) or display names (`Company Name`) is not documented
-//! ([L] in autotask-api.md), so a label matches when both agree ignoring case, spaces and
+//! (\[L\] in autotask-api.md), so a label matches when both agree ignoring case, spaces and
 //! punctuation. `isActive` of the entries is not consulted: it may come as null (unset).
 //!
 //! Used by `check_webhook_fields` (before any operator step) and `ensure_webhooks` (when it
