@@ -1,16 +1,18 @@
-//! Fault storms from the simulator: 429s, 500s, timeouts, resets and dropped responses.
-//! Runs complete, attempts stay bounded, no duplicate webhook, and no thread-limit refusal
-//! is caused by us (every 429 the simulator answered was an injected one).
+//! Fault storms from the simulator: 429s, 500s, timeouts, resets and dropped responses, with
+//! the default and the strict simulator. Runs complete, attempts stay bounded, no duplicate
+//! webhook, and no thread-limit refusal is caused by us (the simulator's own thread limit
+//! refused nothing, whatever status the profile gives that refusal).
 
-use autotask_sim::{Fault, FaultRule, SeedApiUser};
+use autotask_sim::{Fault, FaultRule, Profile, SeedApiUser};
 use onboarding_steps::run::{RunKind, RunState};
 
 use crate::support::*;
 
-#[tokio::test]
-async fn runs_complete_through_a_fault_storm() {
+both_profiles!(runs_complete_through_a_fault_storm);
+
+async fn runs_complete_through_a_fault_storm(profile: Profile) {
     let tenants = ["t1", "t2", "t3"];
-    let e = env(&tenants).await;
+    let e = env_in(profile, &tenants).await;
     let users: Vec<_> = tenants
         .iter()
         .map(|t| seed(&e.sim, t, SeedApiUser::default()))
@@ -81,7 +83,7 @@ async fn runs_complete_through_a_fault_storm() {
     let requests = e.sim.requests();
     let ours: Vec<_> = requests
         .iter()
-        .filter(|r| r.status == 429 && r.fault.is_none())
+        .filter(|r| r.refused_by.as_deref() == Some("thread_limit"))
         .collect();
     assert!(
         ours.is_empty(),

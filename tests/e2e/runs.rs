@@ -1,16 +1,57 @@
-//! Every run kind reaches `succeeded` through the queue, including the demo's stories, and
-//! enqueueing is idempotent and validated.
+//! Every run kind reaches `succeeded` through the queue, including the demo's three stories
+//! (acme: onboarding by the book; globex: a changeover whose previous user is inactive;
+//! initech: a missing webhook permission fixed by the operator halfway), each against the
+//! default and the strict simulator; and enqueueing is idempotent and validated.
 
-use autotask_sim::SeedApiUser;
-use onboarding_steps::StepName;
+use autotask_sim::{Profile, SeedApiUser};
 use onboarding_steps::run::{RunKind, RunState, StepState};
+use onboarding_steps::{LeftoverCheck, StepName};
 use onboarding_worker::service::ServiceError;
 
 use crate::support::*;
 
-#[tokio::test]
-async fn onboard_creates_one_ready_webhook_owned_by_the_new_user() {
-    let e = env(&["acme"]).await;
+both_profiles!(
+    onboard_creates_one_ready_webhook_owned_by_the_new_user,
+    change_api_user_with_an_inactive_previous_user_cleans_up_its_webhook,
+    cleanup_webhooks_alone_removes_the_previous_users_webhooks,
+    verify_makes_only_reads_and_reports_drift,
+    missing_webhook_permission_waits_for_the_operator_then_completes,
+    verify_after_the_previous_user_was_deactivated_outside_a_run,
+);
+
+/// Waits until `step` waits for the operator and returns its English instructions and
+/// findings, one line each.
+async fn operator_waits_at(e: &Env, run_id: &str, step: StepName) -> Vec<String> {
+    let run = e
+        .until(
+            run_id,
+            30,
+            &format!("{step} waits for the operator"),
+            |run| {
+                matches!(
+                    run.step(step).unwrap().state,
+                    StepState::WaitingForOperator { .. }
+                )
+            },
+        )
+        .await;
+    let StepState::WaitingForOperator { instructions, .. } = &run.step(step).unwrap().state else {
+        unreachable!()
+    };
+    assert!(
+        !instructions.instructions_de.is_empty(),
+        "{instructions:#?}"
+    );
+    instructions
+        .found_en
+        .iter()
+        .chain(&instructions.instructions_en)
+        .cloned()
+        .collect()
+}
+
+async fn onboard_creates_one_ready_webhook_owned_by_the_new_user(profile: Profile) {
+    let e = env_in(profile, &["acme"]).await;
     let user = seed(&e.sim, "acme", SeedApiUser::default());
     let _w = e.worker(4);
     let run = e.onboarded("acme", &user).await;
@@ -40,9 +81,27 @@ async fn onboard_creates_one_ready_webhook_owned_by_the_new_user() {
     assert_eq!(ticket_webhooks(&e.sim, "acme").len(), 1);
 }
 
+async fn change_api_user_with_an_inactive_previous_user_cleans_up_its_webhook(profile: Profile) {
+    let e = env_in(profile, &["globex"]).await;
+    // The strict simulator refuses PATCH Resources isActive.
+    changeover_with_an_inactive_previous_user(&e, profile == Profile::Default).await;
+}
+
+/// The third reading of REST activation, outside the profiles: Autotask answers the PATCH but
+/// leaves `isActive` as it was. The operator path again, not retries into a dead letter.
 #[tokio::test]
-async fn change_api_user_with_an_inactive_previous_user_cleans_up_its_webhook() {
-    let e = env(&["globex"]).await;
+async fn change_api_user_where_autotask_ignores_rest_activation() {
+    let e = env_with(&["globex"], |c| {
+        c.behaviour.resource_activation = autotask_sim::behaviour::ResourceActivation::Ignored;
+    })
+    .await;
+    changeover_with_an_inactive_previous_user(&e, false).await;
+}
+
+/// globex's story: the previous user was onboarded, then deactivated; the change runs with
+/// admin credentials. `by_api`: whether the simulator lets REST (de)activate it; if not, the
+/// operator does it in the web interface when the run asks.
+async fn changeover_with_an_inactive_previous_user(e: &Env, by_api: bool) {
     let previous = seed(&e.sim, "globex", SeedApiUser::default());
     let new = seed(
         &e.sim,
@@ -71,19 +130,46 @@ async fn change_api_user_with_an_inactive_previous_user_cleans_up_its_webhook() 
     change.previous_user = Some(credentials(&previous));
     change.admin = Some(credentials(&admin));
     let r = e.onboard.enqueue(change, None).await.unwrap();
+    if !by_api {
+        // Autotask does not (de)activate through REST: the operator path, never a dead letter.
+        let lines = operator_waits_at(e, &r.run_id, StepName::ReactivatePreviousUser).await;
+        assert!(
+            lines.iter().any(|l| l.contains("did not activate"))
+                && lines.iter().any(|l| l.contains("Tick Active")),
+            "{lines:#?}"
+        );
+        db.set_active(previous.resource_id, true).unwrap();
+        let lines = operator_waits_at(e, &r.run_id, StepName::DeactivatePreviousUser).await;
+        assert!(
+            lines.iter().any(|l| l.contains("did not deactivate"))
+                && lines.iter().any(|l| l.contains("untick Active")),
+            "{lines:#?}"
+        );
+        db.set_active(previous.resource_id, false).unwrap();
+    }
     let run = e.finish(&r.run_id, 40).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
-    for step in [
-        StepName::ReactivatePreviousUser,
-        StepName::DeletePreviousWebhooks,
-        StepName::DeactivatePreviousUser,
+    // Through the API, or by the operator and re-checked: then the step changed nothing
+    // itself.
+    for (step, changed) in [
+        (StepName::ReactivatePreviousUser, by_api),
+        (StepName::DeletePreviousWebhooks, true),
+        (StepName::DeactivatePreviousUser, by_api),
     ] {
         assert_eq!(
             run.step(step).unwrap().state,
-            StepState::Succeeded { changed: true },
-            "{step}"
+            StepState::Succeeded { changed },
+            "{step}: {:#?}",
+            summary(&run)
         );
     }
+    // The previous user is inactive again, so its credentials are rejected at the end: the
+    // audit relies on the cleanup's own read with them.
+    assert_eq!(
+        run.facts.changeover_leftovers,
+        Some(LeftoverCheck::AtCleanup)
+    );
+    assert!(run.facts.notes().is_empty(), "{:?}", run.facts.notes());
     let hooks = ticket_webhooks(&e.sim, "globex");
     let owners: Vec<_> = hooks
         .iter()
@@ -100,9 +186,8 @@ async fn change_api_user_with_an_inactive_previous_user_cleans_up_its_webhook() 
     );
 }
 
-#[tokio::test]
-async fn cleanup_webhooks_alone_removes_the_previous_users_webhooks() {
-    let e = env(&["initech"]).await;
+async fn cleanup_webhooks_alone_removes_the_previous_users_webhooks(profile: Profile) {
+    let e = env_in(profile, &["initech"]).await;
     let previous = seed(&e.sim, "initech", SeedApiUser::default());
     let new = seed(
         &e.sim,
@@ -122,6 +207,11 @@ async fn cleanup_webhooks_alone_removes_the_previous_users_webhooks() {
     let r = e.onboard.enqueue(cleanup, None).await.unwrap();
     let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+    assert_eq!(
+        run.facts.changeover_leftovers,
+        Some(LeftoverCheck::PreviousCredentials),
+        "read with the previous user's own credentials"
+    );
     let owners: Vec<_> = ticket_webhooks(&e.sim, "initech")
         .iter()
         .map(|h| h["ownerResourceID"].as_i64().unwrap())
@@ -142,9 +232,8 @@ async fn cleanup_webhooks_alone_removes_the_previous_users_webhooks() {
     );
 }
 
-#[tokio::test]
-async fn verify_makes_only_reads_and_reports_drift() {
-    let e = env(&["acme"]).await;
+async fn verify_makes_only_reads_and_reports_drift(profile: Profile) {
+    let e = env_in(profile, &["acme"]).await;
     let user = seed(&e.sim, "acme", SeedApiUser::default());
     let _w = e.worker(4);
     e.onboarded("acme", &user).await;
@@ -199,9 +288,8 @@ async fn verify_makes_only_reads_and_reports_drift() {
     );
 }
 
-#[tokio::test]
-async fn missing_webhook_permission_waits_for_the_operator_then_completes() {
-    let e = env(&["initech"]).await;
+async fn missing_webhook_permission_waits_for_the_operator_then_completes(profile: Profile) {
+    let e = env_in(profile, &["initech"]).await;
     let user = seed(
         &e.sim,
         "initech",
@@ -333,4 +421,108 @@ async fn a_dry_run_reports_the_planned_calls_and_changes_nothing() {
         .filter(|r| r.method != "GET" && !r.path.to_ascii_lowercase().contains("/query"))
         .count();
     assert_eq!(writes, 0);
+}
+
+/// The previous user was deactivated in Autotask without a cleanup (its webhook stays,
+/// inactive), and a `verify` run is given its credentials, which are now rejected. The new
+/// user sees the leftover where Autotask shows other owners' webhooks (default): drift. Where
+/// they are hidden (strict), nothing seen proves nothing: the run says the leftovers could not
+/// be checked instead of passing silently.
+async fn verify_after_the_previous_user_was_deactivated_outside_a_run(profile: Profile) {
+    let e = env_in(profile, &["hooli"]).await;
+    let previous = seed(&e.sim, "hooli", SeedApiUser::default());
+    let new = seed(
+        &e.sim,
+        "hooli",
+        SeedApiUser {
+            last_name: "Two".into(),
+            ..SeedApiUser::default()
+        },
+    );
+    let _w = e.worker(4);
+    e.onboarded("hooli", &previous).await;
+    e.onboarded("hooli", &new).await;
+    e.sim
+        .db("hooli")
+        .unwrap()
+        .set_active(previous.resource_id, false)
+        .unwrap();
+
+    let mut verify = request(RunKind::Verify, "hooli", &new);
+    verify.previous_user = Some(credentials(&previous));
+    let r = e.onboard.enqueue(verify, None).await.unwrap();
+    let run = e.finish(&r.run_id, 30).await;
+    match profile {
+        Profile::Default => {
+            assert_eq!(run.state, RunState::Failed, "{:#?}", summary(&run));
+            let StepState::Failed { reason, .. } =
+                &run.step(StepName::VerifyChangeover).unwrap().state
+            else {
+                panic!("{:#?}", summary(&run));
+            };
+            assert!(reason.contains("of the previous user"), "{reason}");
+        }
+        Profile::Strict => {
+            assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+            assert!(
+                matches!(
+                    run.facts.changeover_leftovers,
+                    Some(LeftoverCheck::NotChecked { .. })
+                ),
+                "{:?}",
+                run.facts.changeover_leftovers
+            );
+            let notes = run.facts.notes();
+            assert_eq!(notes.len(), 1, "{notes:?}");
+            assert!(notes[0].contains("could NOT be checked"), "{}", notes[0]);
+            // The HTTP API has the fact, the dashboard shows the note.
+            let (api, dashboard) = api_and_dashboard(&e, &r.run_id).await;
+            assert_eq!(
+                api["facts"]["changeover_leftovers"]["check"], "not_checked",
+                "{api:#}"
+            );
+            assert!(dashboard.contains("could NOT be checked"), "{dashboard}");
+        }
+    }
+    // Either way the leftover is still there: a verify run never writes.
+    let owners: Vec<_> = ticket_webhooks(&e.sim, "hooli")
+        .iter()
+        .map(|h| h["ownerResourceID"].as_i64().unwrap())
+        .collect();
+    assert!(owners.contains(&previous.resource_id), "{owners:?}");
+}
+
+/// The run as the HTTP API returns it and its dashboard page, from the API served on
+/// loopback over this test's service.
+async fn api_and_dashboard(e: &Env, run_id: &str) -> (serde_json::Value, String) {
+    let router = onboarding_api::router(
+        e.onboard.clone(),
+        onboarding_api::ApiConfig {
+            token: Some("e2e-token".into()),
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = reqwest::Client::new();
+    let api = http
+        .get(format!("{base}/v1/runs/{run_id}"))
+        .bearer_auth("e2e-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let dashboard = http
+        .get(format!("{base}/dashboard/runs/{run_id}"))
+        .basic_auth("e2e-operator", Some("e2e-token"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    server.abort();
+    (api, dashboard)
 }

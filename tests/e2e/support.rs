@@ -29,6 +29,12 @@ pub async fn env(databases: &[&str]) -> Env {
     env_with(databases, |_| {}).await
 }
 
+/// [`env`] with the simulator playing `profile` (`strict`: the pessimistic side of every
+/// behaviour Autotask leaves open).
+pub async fn env_in(profile: autotask_sim::Profile, databases: &[&str]) -> Env {
+    env_with(databases, |c| *c = std::mem::take(c).with_profile(profile)).await
+}
+
 /// [`env`] with the simulator's configuration changed by `adjust`.
 pub async fn env_with(databases: &[&str], adjust: impl FnOnce(&mut SimConfig)) -> Env {
     env_full(databases, Options::default(), adjust).await

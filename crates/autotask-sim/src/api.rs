@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value as Json, json};
 
 use crate::Error;
+use crate::behaviour::NextPageBody;
 use crate::callout::Dispatcher;
 use crate::faults::Fault;
 use crate::limits::Admission;
@@ -214,6 +215,7 @@ pub(crate) async fn handle(
         user_name: header(&headers, "UserName").map(str::to_owned),
         status: 0,
         fault: None,
+        refused_by: None,
         micros: 0,
     };
     let (response, dropped) =
@@ -273,6 +275,7 @@ async fn pipeline(
         .to_owned();
     let cfg = &inner.config;
     // Authentication, threshold and thread slot under one short lock.
+    let knobs = cfg.behaviour;
     let (caller, threshold_latency) = {
         let mut db = db.lock().expect("not poisoned");
         let caller = db.authenticate(
@@ -289,12 +292,20 @@ async fn pipeline(
             Duration::from_millis(cfg.threshold_latency_75_ms),
         ) {
             Admission::Admit(l) => l,
-            Admission::Exceeded => return Err(Error::ThresholdExceeded { threshold }),
+            Admission::Exceeded => {
+                rec.refused_by = Some("threshold".into());
+                return Err(Error::ThresholdExceeded {
+                    threshold,
+                    status: knobs.threshold_status,
+                });
+            }
         };
         if !db.threads.try_acquire(&code, &endpoint, cfg.thread_limit) {
+            rec.refused_by = Some("thread_limit".into());
             return Err(Error::ThreadLimit {
                 limit: cfg.thread_limit,
                 endpoint,
+                status: knobs.thread_limit_status,
             });
         }
         (caller, latency)
@@ -325,6 +336,7 @@ async fn pipeline(
                 return Err(Error::ThreadLimit {
                     limit: cfg.thread_limit,
                     endpoint,
+                    status: 429,
                 });
             }
             Fault::ServerError { status, errors } => {
@@ -471,8 +483,8 @@ fn execute(
                 })
             }
             Route::Info(def, InfoKind::Entity) => db.entity_info(def, caller),
-            Route::Info(def, InfoKind::Fields) => def.fields_info(),
-            Route::Info(def, InfoKind::Udfs) => def.udf_info(),
+            Route::Info(def, InfoKind::Fields) => def.fields_info(cfg.behaviour.unset_properties),
+            Route::Info(def, InfoKind::Udfs) => def.udf_info(cfg.behaviour.unset_properties),
             Route::Query(def) => page(&mut db, def, parse_query(body)?, None, None, false)?,
             Route::QueryGet(def) => {
                 let query = parse_search(uri)?;
@@ -486,7 +498,14 @@ fn execute(
             }
             Route::Next(def) => {
                 let (cursor, token) = parse_paging(uri)?;
-                let query = if body.iter().all(u8::is_ascii_whitespace) {
+                let empty = body.iter().all(u8::is_ascii_whitespace);
+                if empty && cfg.behaviour.next_page_body == NextPageBody::Required {
+                    return Err(Error::rejected(
+                        "The query body is required to read the next page: POST the original \
+                         query to the nextPageUrl.",
+                    ));
+                }
+                let query = if empty {
                     db.remembered_query(token).cloned().ok_or_else(|| {
                         Error::rejected("The paging token has expired; repeat the query.")
                     })?
@@ -506,8 +525,15 @@ fn execute(
             Route::Get(def, id, parent) => db.get(def, id, parent, caller)?,
             Route::Children(def, parent) => {
                 if let Some(f) = def.kind.family() {
+                    // The collection of a webhook the caller cannot see is a 404 whatever the
+                    // unknown-id knob says (that knob is about `GET {Entity}/{id}`).
                     let parent_def = registry().get(crate::metadata::Kind::Webhooks(f));
-                    db.get(parent_def, parent, None, caller)?;
+                    if db.find(parent_def, parent, None, caller).is_none() {
+                        return Err(Error::not_found(format!(
+                            "{} with id {parent}",
+                            parent_def.name
+                        )));
+                    }
                 }
                 let items = db.children(def, parent);
                 json!({

@@ -1,12 +1,12 @@
 //! The simulator's command line, shared by the `autotask-sim` binary and `onboard sim`:
-//! options for port, fixtures, page size and latency, and [`serve`], which runs the
+//! options for port, fixtures, profile, page size and latency, and [`serve`], which runs the
 //! simulator until a shutdown signal and says where everything is.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::{Error, SimConfig, spawn};
+use crate::{Error, Profile, SimConfig, spawn};
 
 /// Options of a simulator run from the command line.
 #[derive(Debug, Clone, Args)]
@@ -17,6 +17,11 @@ pub struct SimArgs {
     /// Fixtures file (TOML, or JSON when the name ends in .json).
     #[arg(long)]
     pub fixtures: Option<PathBuf>,
+    /// Behaviour profile: `strict` plays the pessimistic side of every behaviour Autotask
+    /// leaves open (see the simulator's README). Replaces the fixtures' profile and
+    /// behaviour knobs.
+    #[arg(long, value_enum)]
+    pub profile: Option<Profile>,
     /// Query page size (Autotask: 500).
     #[arg(long)]
     pub page_size: Option<u32>,
@@ -36,6 +41,9 @@ impl SimArgs {
             None => SimConfig::default(),
         };
         config.port = self.port;
+        if let Some(profile) = self.profile {
+            config = config.with_profile(profile);
+        }
         if let Some(p) = self.page_size {
             config.page_size = p.clamp(1, 500);
         }
@@ -55,7 +63,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
     let sim = spawn(args.config()?).await?;
-    println!("autotask-sim listening on {}", sim.base_url());
+    println!(
+        "autotask-sim listening on {} (profile {})",
+        sim.base_url(),
+        sim.config().profile.as_str()
+    );
     for db in sim.databases() {
         println!("  database {db}: {}", sim.zone_url(&db));
     }
@@ -67,4 +79,31 @@ pub async fn serve(
     shutdown.await;
     sim.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::Behaviour;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: SimArgs,
+    }
+
+    #[test]
+    fn profile_strict_sets_every_knob() {
+        let cli = Cli::try_parse_from(["sim", "--profile", "strict"]).unwrap();
+        let cfg = cli.args.config().unwrap();
+        assert_eq!(
+            (cfg.profile, cfg.behaviour),
+            (Profile::Strict, Behaviour::strict())
+        );
+        let cli = Cli::try_parse_from(["sim"]).unwrap();
+        assert_eq!(cli.args.config().unwrap().behaviour, Behaviour::default());
+        assert!(Cli::try_parse_from(["sim", "--profile", "lenient"]).is_err());
+    }
 }

@@ -1,19 +1,27 @@
-//! Simulator configuration: global knobs (page size, limits, latency steps, callout timing)
-//! and the tenant fixtures (databases with their vendors, lines of business and API users).
+//! Simulator configuration: global knobs (page size, limits, latency steps, callout timing),
+//! the profile and behaviour knobs of what Autotask leaves open ([`crate::behaviour`]), and
+//! the tenant fixtures (databases with their vendors, lines of business and API users).
 //!
 //! Everything has Autotask's defaults; tests shrink the timings. The same types deserialize
 //! from the binary's fixtures file (TOML or JSON). Durations are milliseconds on the wire.
+//! A fixtures file's `profile` sets every behaviour knob; its `[behaviour]` table then
+//! overrides single knobs.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
+use crate::behaviour::{Behaviour, Profile};
 
 /// The whole simulator configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(try_from = "RawSimConfig")]
 pub struct SimConfig {
+    /// The profile the behaviour knobs started from (`default` or `strict`).
+    pub profile: Profile,
+    /// How the simulator plays each behaviour Autotask's documentation leaves open.
+    pub behaviour: Behaviour,
     /// Port to bind on 127.0.0.1 (0 = any free port).
     pub port: u16,
     /// Query page size (Autotask: 500). `MaxRecords` can only make pages smaller.
@@ -38,9 +46,79 @@ pub struct SimConfig {
     pub databases: Vec<DatabaseConfig>,
 }
 
+/// [`SimConfig`] as written in a fixtures file: `behaviour` holds only the knobs the file
+/// sets, on top of its `profile`.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawSimConfig {
+    profile: Profile,
+    behaviour: serde_json::Map<String, serde_json::Value>,
+    port: u16,
+    page_size: u32,
+    thread_limit: u32,
+    base_latency_ms: u64,
+    threshold_latency_50_ms: u64,
+    threshold_latency_75_ms: u64,
+    threshold_window_secs: u64,
+    callouts: CalloutConfig,
+    request_log_capacity: usize,
+    #[serde(rename = "database")]
+    databases: Vec<DatabaseConfig>,
+}
+
+impl Default for RawSimConfig {
+    fn default() -> Self {
+        let d = SimConfig::default();
+        Self {
+            profile: d.profile,
+            behaviour: serde_json::Map::new(),
+            port: d.port,
+            page_size: d.page_size,
+            thread_limit: d.thread_limit,
+            base_latency_ms: d.base_latency_ms,
+            threshold_latency_50_ms: d.threshold_latency_50_ms,
+            threshold_latency_75_ms: d.threshold_latency_75_ms,
+            threshold_window_secs: d.threshold_window_secs,
+            callouts: d.callouts,
+            request_log_capacity: d.request_log_capacity,
+            databases: d.databases,
+        }
+    }
+}
+
+impl TryFrom<RawSimConfig> for SimConfig {
+    type Error = String;
+
+    fn try_from(raw: RawSimConfig) -> Result<Self, String> {
+        let mut knobs = serde_json::to_value(raw.profile.behaviour()).map_err(|e| e.to_string())?;
+        if let Some(map) = knobs.as_object_mut() {
+            map.extend(raw.behaviour);
+        }
+        let behaviour: Behaviour =
+            serde_json::from_value(knobs).map_err(|e| format!("behaviour: {e}"))?;
+        behaviour.validate()?;
+        Ok(Self {
+            profile: raw.profile,
+            behaviour,
+            port: raw.port,
+            page_size: raw.page_size,
+            thread_limit: raw.thread_limit,
+            base_latency_ms: raw.base_latency_ms,
+            threshold_latency_50_ms: raw.threshold_latency_50_ms,
+            threshold_latency_75_ms: raw.threshold_latency_75_ms,
+            threshold_window_secs: raw.threshold_window_secs,
+            callouts: raw.callouts,
+            request_log_capacity: raw.request_log_capacity,
+            databases: raw.databases,
+        })
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
+            profile: Profile::Default,
+            behaviour: Behaviour::default(),
             port: 0,
             page_size: 500,
             thread_limit: 3,
@@ -56,6 +134,18 @@ impl Default for SimConfig {
 }
 
 impl SimConfig {
+    /// The default configuration with the pessimistic side of every behaviour knob.
+    pub fn strict() -> Self {
+        Self::default().with_profile(Profile::Strict)
+    }
+
+    /// This configuration with `profile`'s behaviour knobs (replacing every knob).
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self.behaviour = profile.behaviour();
+        self
+    }
+
     /// One database named `name` with defaults.
     pub fn with_database(mut self, name: &str) -> Self {
         self.databases.push(DatabaseConfig::named(name));
@@ -138,9 +228,10 @@ pub struct DatabaseConfig {
     #[serde(rename = "api_user")]
     pub api_users: Vec<ApiUserConfig>,
     /// Whether `PATCH`/`PUT Resources` may change `isActive` of an API-only resource (by a
-    /// caller with admin rights). Autotask's documentation does not confirm it (API users are
-    /// managed in the web interface), so a database can refuse it to exercise the fallback.
-    pub api_user_activation_via_rest: bool,
+    /// caller with admin rights), for this database only; unset = the simulator's
+    /// `behaviour.resource_activation`. Autotask's documentation does not confirm it (API
+    /// users are managed in the web interface).
+    pub api_user_activation_via_rest: Option<bool>,
 }
 
 impl Default for DatabaseConfig {
@@ -152,7 +243,7 @@ impl Default for DatabaseConfig {
             vendors: Vec::new(),
             lines_of_business: Vec::new(),
             api_users: Vec::new(),
-            api_user_activation_via_rest: true,
+            api_user_activation_via_rest: None,
         }
     }
 }
@@ -249,6 +340,46 @@ mod tests {
         let cfg: SimConfig = toml::from_str(include_str!("../fixtures/demo.toml")).unwrap();
         assert_eq!(cfg.databases.len(), 2);
         assert_eq!(cfg.databases[0].api_users.len(), 1);
+    }
+
+    #[test]
+    fn a_profile_sets_every_knob_and_behaviour_keys_override_single_ones() {
+        use crate::behaviour::ResourceActivation;
+        let cfg: SimConfig = toml::from_str("").unwrap();
+        assert_eq!(
+            (cfg.profile, cfg.behaviour),
+            (Profile::Default, Behaviour::default())
+        );
+        let cfg: SimConfig = toml::from_str("profile = \"strict\"\n").unwrap();
+        assert_eq!(cfg.behaviour, Behaviour::strict());
+        let cfg: SimConfig = toml::from_str(
+            "profile = \"strict\"\n[behaviour]\nresource_activation = \"allowed\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.behaviour,
+            Behaviour {
+                resource_activation: ResourceActivation::Allowed,
+                ..Behaviour::strict()
+            }
+        );
+        let cfg: SimConfig =
+            serde_json::from_str(r#"{"behaviour": {"threshold_status": 500}}"#).unwrap();
+        assert_eq!(cfg.behaviour.threshold_status, 500);
+        assert_eq!(cfg.behaviour.tracking_mismatch_status, 401);
+        // Round trip: what a strict configuration serializes to reads back the same.
+        let strict = SimConfig::strict();
+        let back: SimConfig =
+            serde_json::from_value(serde_json::to_value(&strict).unwrap()).unwrap();
+        assert_eq!(back.behaviour, strict.behaviour);
+        for bad in [
+            "[behaviour]\nthreshold_status = 503\n",
+            "[behaviour]\nno_such_knob = true\n",
+            "[behaviour]\nunknown_id = \"maybe\"\n",
+            "profile = \"lenient\"\n",
+        ] {
+            assert!(toml::from_str::<SimConfig>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

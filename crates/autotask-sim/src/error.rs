@@ -34,19 +34,25 @@ pub enum Error {
         /// The HTTP method.
         method: String,
     },
-    /// More than the allowed concurrent requests per (integration code, endpoint): 429.
+    /// More than the allowed concurrent requests per (integration code, endpoint): 429, or
+    /// 500 with the same `Itgenatr005` text (behaviour knob `thread_limit_status`).
     #[error("thread threshold of {limit} exceeded for endpoint {endpoint}")]
     ThreadLimit {
         /// The limit (3).
         limit: u32,
         /// The endpoint (first path segment after `V1.0`).
         endpoint: String,
+        /// The status to answer with (429 or 500).
+        status: u16,
     },
-    /// The database's hourly request threshold is used up: 429.
+    /// The database's hourly request threshold is used up: 429, or 500 with the same text
+    /// (behaviour knob `threshold_status`).
     #[error("hourly request threshold of {threshold} exceeded")]
     ThresholdExceeded {
         /// The threshold.
         threshold: u32,
+        /// The status to answer with (429 or 500).
+        status: u16,
     },
     /// A fault rule asked for this status (and body).
     #[error("injected fault: HTTP {status}")]
@@ -129,10 +135,9 @@ impl Error {
             }
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Self::ThreadLimit { .. } | Self::ThresholdExceeded { .. } => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
-            Self::Injected { status, .. } => {
+            Self::ThreadLimit { status, .. }
+            | Self::ThresholdExceeded { status, .. }
+            | Self::Injected { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -147,12 +152,14 @@ impl Error {
                 "Message": format!("The requested resource does not support http method '{method}'.")
             }),
             Self::Rejected { messages } => json!({ "errors": messages }),
-            Self::ThreadLimit { limit, endpoint } => json!({ "errors": [format!(
+            Self::ThreadLimit {
+                limit, endpoint, ..
+            } => json!({ "errors": [format!(
                 "Itgenatr005: The thread threshold of {limit} concurrent threads has been \
                  exceeded for this API tracking identifier on the endpoint {endpoint}. \
                  Please reduce the number of concurrent requests."
             )] }),
-            Self::ThresholdExceeded { threshold } => json!({ "errors": [format!(
+            Self::ThresholdExceeded { threshold, .. } => json!({ "errors": [format!(
                 "The API request threshold of {threshold} requests per 60 minutes has been \
                  exceeded for this database. API access is suspended until usage drops \
                  below the threshold."

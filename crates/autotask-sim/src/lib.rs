@@ -23,6 +23,7 @@
 //! console endpoints and the decisions taken where Autotask's documentation is silent.
 
 mod api;
+pub mod behaviour;
 mod callout;
 pub mod cli;
 mod config;
@@ -34,6 +35,7 @@ mod metadata;
 mod server;
 mod state;
 
+pub use behaviour::{Behaviour, Profile};
 pub use callout::{CalloutRecord, signature};
 pub use config::{ApiUserConfig, CalloutConfig, DatabaseConfig, SimConfig, VendorConfig};
 pub use console::{

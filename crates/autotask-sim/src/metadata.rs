@@ -12,6 +12,32 @@ use std::sync::LazyLock;
 use autotask_types::WebhookFamily;
 use serde_json::{Value as Json, json};
 
+use crate::behaviour::{AccessLevels, Behaviour, CapabilityFlags, UnsetProperties};
+
+/// The caller's own rights on an entity (what `userAccessFor*` describe).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rights {
+    pub(crate) create: bool,
+    pub(crate) update: bool,
+    pub(crate) delete: bool,
+}
+
+/// An unset list property: `[]` or `null`.
+fn unset_list(unset: UnsetProperties) -> Json {
+    match unset {
+        UnsetProperties::Empty => json!([]),
+        UnsetProperties::Null => Json::Null,
+    }
+}
+
+/// An unset string property: `""` or `null`.
+fn unset_str(unset: UnsetProperties) -> Json {
+    match unset {
+        UnsetProperties::Empty => json!(""),
+        UnsetProperties::Null => Json::Null,
+    }
+}
+
 /// The kind of entity a table holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
@@ -178,30 +204,37 @@ impl EntityDef {
             .find(|f| f.name.eq_ignore_ascii_case(name))
     }
 
-    /// The `entityInformation` answer; `can_create` may be narrowed by the caller's rights.
-    pub(crate) fn info(&self, can_create: bool, can_update: bool, can_delete: bool) -> Json {
+    /// The `entityInformation` answer for a caller with `rights`, shaped by the behaviour
+    /// knobs `capability_flags` and `access_levels`.
+    pub(crate) fn info(&self, rights: Rights, behaviour: Behaviour) -> Json {
+        let by_caller = behaviour.capability_flags == CapabilityFlags::Caller;
+        let access = |supported: bool, right: bool| match behaviour.access_levels {
+            AccessLevels::Object => json!({}),
+            AccessLevels::String if supported && right => json!("All"),
+            AccessLevels::String => json!("None"),
+        };
         json!({ "info": {
             "name": self.name,
-            "canCreate": self.ops.create && can_create,
-            "canDelete": self.ops.delete && can_delete,
+            "canCreate": self.ops.create && (rights.create || !by_caller),
+            "canDelete": self.ops.delete && (rights.delete || !by_caller),
             "canQuery": self.ops.query,
-            "canUpdate": self.ops.update && can_update,
-            "userAccessForCreate": {},
-            "userAccessForDelete": {},
-            "userAccessForQuery": {},
-            "userAccessForUpdate": {},
+            "canUpdate": self.ops.update && (rights.update || !by_caller),
+            "userAccessForCreate": access(self.ops.create, rights.create),
+            "userAccessForDelete": access(self.ops.delete, rights.delete),
+            "userAccessForQuery": access(self.ops.query, true),
+            "userAccessForUpdate": access(self.ops.update, rights.update),
             "hasUserDefinedFields": self.has_udfs,
             "supportsWebhookCallouts": self.webhook_callouts,
         }})
     }
 
-    /// The `entityInformation/fields` answer.
-    pub(crate) fn fields_info(&self) -> Json {
+    /// The `entityInformation/fields` answer; unset properties as `unset` says.
+    pub(crate) fn fields_info(&self, unset: UnsetProperties) -> Json {
         let fields: Vec<Json> = self
             .fields
             .iter()
             .map(|fd| {
-                let picklist: Vec<Json> = fd
+                let picklist: Json = fd
                     .picklist
                     .map(|p| {
                         p.values()
@@ -213,14 +246,14 @@ impl EntityDef {
                                     "label": label,
                                     "isDefaultValue": false,
                                     "sortOrder": i,
-                                    "parentValue": "",
+                                    "parentValue": unset_str(unset),
                                     "isActive": true,
                                     "isSystem": true,
                                 })
                             })
                             .collect()
                     })
-                    .unwrap_or_default();
+                    .unwrap_or_else(|| unset_list(unset));
                 json!({
                     "name": fd.name,
                     "dataType": fd.ty.name(),
@@ -229,10 +262,10 @@ impl EntityDef {
                     "isReadOnly": fd.read_only,
                     "isQueryable": fd.queryable,
                     "isReference": fd.reference.is_some(),
-                    "referenceEntityType": fd.reference.unwrap_or(""),
+                    "referenceEntityType": fd.reference.map_or_else(|| unset_str(unset), |r| json!(r)),
                     "isPickList": fd.picklist.is_some(),
                     "picklistValues": picklist,
-                    "picklistParentValueField": "",
+                    "picklistParentValueField": unset_str(unset),
                     "isSupportedWebhookField": fd.webhook_field,
                 })
             })
@@ -240,8 +273,8 @@ impl EntityDef {
         json!({ "fields": fields })
     }
 
-    /// The `entityInformation/userDefinedFields` answer.
-    pub(crate) fn udf_info(&self) -> Json {
+    /// The `entityInformation/userDefinedFields` answer; unset properties as `unset` says.
+    pub(crate) fn udf_info(&self, unset: UnsetProperties) -> Json {
         let fields: Vec<Json> = if self.has_udfs {
             self.kind
                 .family()
@@ -255,10 +288,12 @@ impl EntityDef {
                 .map(|(_, name)| {
                     json!({
                         "name": name, "label": name, "type": "string", "length": 100,
-                        "description": "", "isRequired": false, "isReadOnly": false,
-                        "isQueryable": true, "isReference": false, "referenceEntityType": "",
-                        "isPickList": false, "picklistValues": [], "picklistParentValueField": "",
-                        "defaultValue": "", "isSupportedWebhookField": true,
+                        "description": unset_str(unset), "isRequired": false,
+                        "isReadOnly": false, "isQueryable": true, "isReference": false,
+                        "referenceEntityType": unset_str(unset), "isPickList": false,
+                        "picklistValues": unset_list(unset),
+                        "picklistParentValueField": unset_str(unset),
+                        "defaultValue": unset_str(unset), "isSupportedWebhookField": true,
                     })
                 })
                 .collect()

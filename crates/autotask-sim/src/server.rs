@@ -49,6 +49,9 @@ pub struct RequestRecord {
     pub status: u16,
     /// The fault applied, if any.
     pub fault: Option<String>,
+    /// The simulator's own limit that refused the request (`thread_limit`, `threshold`), if
+    /// any: lets tests tell the limits' refusals from others whatever their status.
+    pub refused_by: Option<String>,
     /// Time spent in the simulator, microseconds.
     pub micros: u64,
 }
@@ -117,7 +120,10 @@ impl Inner {
                 return Err(Error::conflict(format!("database {} exists", cfg.name)));
             }
             let ci = self.next_ci.fetch_add(1, Ordering::Relaxed);
-            dbs.insert(cfg.name.clone(), Arc::new(Mutex::new(Db::new(cfg, ci))));
+            dbs.insert(
+                cfg.name.clone(),
+                Arc::new(Mutex::new(Db::new(cfg, ci, self.config.behaviour))),
+            );
         }
         let console = DbConsole::new(self.clone(), &cfg.name)?;
         for u in &cfg.api_users {

@@ -14,6 +14,7 @@ use rand::Rng;
 use serde::Serialize;
 use serde_json::{Map, Value as Json, json};
 
+use crate::behaviour::{Behaviour, OtherOwnersWebhooks, ResourceActivation, UnknownId, WebhookMax};
 use crate::config::DatabaseConfig;
 use crate::limits::{RequestWindow, Threads};
 use crate::metadata::{self, EntityDef, Kind, Ty, registry};
@@ -186,7 +187,12 @@ pub(crate) struct Db {
     pub(crate) zone_name: String,
     pub(crate) ci: i64,
     pub(crate) hourly_threshold: u32,
+    /// The simulator's behaviour knobs.
+    pub(crate) behaviour: Behaviour,
     api_user_activation_via_rest: bool,
+    /// With `resource_activation = ignored`: REST changes of an API user's `isActive` are
+    /// answered but not applied.
+    api_user_activation_ignored: bool,
     tables: HashMap<Kind, Table>,
     pub(crate) accounts: HashMap<i64, Account>,
     by_user: HashMap<String, i64>,
@@ -210,7 +216,7 @@ pub(crate) const LEVEL_API_SYSTEM: i64 = 2;
 impl Db {
     /// A database with the default system levels, vendors, lines of business and one human
     /// administrator (who has no API access).
-    pub(crate) fn new(cfg: &DatabaseConfig, ci: i64) -> Self {
+    pub(crate) fn new(cfg: &DatabaseConfig, ci: i64, behaviour: Behaviour) -> Self {
         let mut tables = HashMap::new();
         for def in registry().all() {
             let first = match def.kind {
@@ -283,7 +289,12 @@ impl Db {
             zone_name: cfg.zone_name.clone(),
             ci,
             hourly_threshold: cfg.hourly_threshold,
-            api_user_activation_via_rest: cfg.api_user_activation_via_rest,
+            behaviour,
+            api_user_activation_via_rest: cfg
+                .api_user_activation_via_rest
+                .unwrap_or(behaviour.resource_activation != ResourceActivation::Refused),
+            api_user_activation_ignored: cfg.api_user_activation_via_rest.is_none()
+                && behaviour.resource_activation == ResourceActivation::Ignored,
             tables,
             accounts: HashMap::new(),
             by_user: HashMap::new(),
@@ -513,9 +524,17 @@ impl Db {
             None => None,
         };
         if expected != Some(code) {
-            return Err(Error::unauthorized(
-                "integration code does not match the user's API tracking identifier",
-            ));
+            // Presumably a 401 (autotask-api.md §6, [L]); the strict side answers 500.
+            return Err(if self.behaviour.tracking_mismatch_status == 401 {
+                Error::unauthorized(
+                    "integration code does not match the user's API tracking identifier",
+                )
+            } else {
+                Error::rejected(
+                    "The ApiIntegrationCode does not match the API tracking identifier of the \
+                     logged in resource.",
+                )
+            });
         }
         Ok(Caller {
             resource_id: id,
@@ -532,7 +551,26 @@ impl Db {
     /// of business sees tickets of those lines, and tickets without one only with "view
     /// items with no assigned LOB"; a resource without lines of business sees every ticket.
     /// Rows it may not see are simply absent (Autotask answers empty results, not errors).
+    ///
+    /// With `other_owners_webhooks = hidden`, webhooks (and their children) of other owners
+    /// are absent in the same way.
     fn visible(&self, def: &EntityDef, row: &Map<String, Json>, caller: &Caller) -> bool {
+        if let Some(family) = def.kind.family() {
+            if self.behaviour.other_owners_webhooks == OtherOwnersWebhooks::Visible {
+                return true;
+            }
+            let owner_of = |hook: &Map<String, Json>| {
+                hook.get("ownerResourceID").and_then(Json::as_i64) == Some(caller.resource_id)
+            };
+            return match def.kind {
+                Kind::Webhooks(_) => owner_of(row),
+                _ => row
+                    .get("webhookID")
+                    .and_then(Json::as_i64)
+                    .and_then(|p| self.table(Kind::Webhooks(family)).rows.get(&p))
+                    .is_some_and(owner_of),
+            };
+        }
         if def.kind != Kind::Tickets {
             return true;
         }
@@ -551,6 +589,20 @@ impl Db {
         }
     }
 
+    /// The row `id` if it exists (under `parent`, for children) and the caller may see it.
+    pub(crate) fn find(
+        &self,
+        def: &EntityDef,
+        id: i64,
+        parent: Option<i64>,
+        caller: &Caller,
+    ) -> Option<&Map<String, Json>> {
+        self.table(def.kind)
+            .rows
+            .get(&id)
+            .filter(|r| parent_matches(def, r, parent) && self.visible(def, r, caller))
+    }
+
     /// `GET {Entity}/{id}`; `parent` restricts children to their parent.
     pub(crate) fn get(
         &self,
@@ -559,13 +611,12 @@ impl Db {
         parent: Option<i64>,
         caller: &Caller,
     ) -> Result<Json, Error> {
-        let row = self
-            .table(def.kind)
-            .rows
-            .get(&id)
-            .filter(|r| parent_matches(def, r, parent) && self.visible(def, r, caller))
-            .ok_or_else(|| Error::not_found(format!("{} with id {id}", def.name)))?;
-        Ok(json!({ "item": with_udfs(def, row.clone()) }))
+        match self.find(def, id, parent, caller) {
+            Some(row) => Ok(json!({ "item": with_udfs(def, row.clone()) })),
+            // APIGRATE documents a 404; GO also handles `{"item": null}` (§2, [M]).
+            None if self.behaviour.unknown_id == UnknownId::NullItem => Ok(json!({ "item": null })),
+            None => Err(Error::not_found(format!("{} with id {id}", def.name))),
+        }
     }
 
     /// Runs a query page: at most `page` rows matching `query`, after or before a cursor
@@ -663,8 +714,10 @@ impl Db {
         self.paging.get(&token)
     }
 
-    /// `{Entity}/entityInformation` for this caller (webhook families: `canCreate` follows
-    /// the caller's Webhooks permission; Resources: `canUpdate` follows admin rights).
+    /// `{Entity}/entityInformation` for this caller. The caller's rights: webhook families
+    /// create with the Webhooks permission; Resources update with admin rights. With
+    /// `capability_flags = caller` `canCreate`/`canUpdate` follow them; `userAccessFor*`
+    /// show them as strings or as `{}` (`access_levels`).
     pub(crate) fn entity_info(&self, def: &EntityDef, caller: &Caller) -> Json {
         let (create, update) = match def.kind {
             Kind::Webhooks(_)
@@ -674,7 +727,14 @@ impl Db {
             Kind::Resources => (false, caller.resource_admin()),
             _ => (true, true),
         };
-        def.info(create, update, true)
+        def.info(
+            metadata::Rights {
+                create,
+                update,
+                delete: true,
+            },
+            self.behaviour,
+        )
     }
 
     // ---------------------------------------------------------------- writes
@@ -787,9 +847,12 @@ impl Db {
                  (admin rights on Resources/Users (HR) are required).",
             ));
         }
-        let changes = normalize(def, body, mode)?;
+        let mut changes = normalize(def, body, mode)?;
         let was_active =
             self.table(Kind::Resources).rows[&id].get("isActive") == Some(&json!(true));
+        if self.api_user_activation_ignored && self.accounts.get(&id).is_some_and(|a| a.api_only) {
+            changes.insert("isActive".into(), json!(was_active));
+        }
         let api_only = self.accounts.get(&id).is_some_and(|a| a.api_only);
         let activation_changes = changes
             .get("isActive")
@@ -906,7 +969,22 @@ impl Db {
                 ));
             }
             let max = caller.level.as_ref().map_or(0, |l| l.webhook_max);
-            let created = self.accounts[&caller.resource_id].webhooks_created;
+            let created = match self.behaviour.webhook_max {
+                WebhookMax::Lifetime => self.accounts[&caller.resource_id].webhooks_created,
+                WebhookMax::Concurrent => WebhookFamily::ALL
+                    .iter()
+                    .map(|f| {
+                        self.table(Kind::Webhooks(*f))
+                            .rows
+                            .values()
+                            .filter(|r| {
+                                r.get("ownerResourceID").and_then(Json::as_i64)
+                                    == Some(caller.resource_id)
+                            })
+                            .count() as u32
+                    })
+                    .sum(),
+            };
             if created >= max {
                 return Err(Error::rejected(format!(
                     "The maximum number of webhooks ({max}) this resource may create has been \
@@ -1696,7 +1774,7 @@ mod tests {
 
     #[test]
     fn only_ready_active_subscribed_not_excluded_webhooks_fire() {
-        let mut db = Db::new(&DatabaseConfig::named("t"), 1);
+        let mut db = Db::new(&DatabaseConfig::named("t"), 1, Behaviour::default());
         let caller = caller_with_webhooks(&mut db);
         let ready = hook(&mut db, &caller, "https://x/ready", true);
         let _unready = hook(&mut db, &caller, "https://x/unready", false);

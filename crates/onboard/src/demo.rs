@@ -12,7 +12,9 @@
 //!   the copy, a few seconds in (W1–W4).
 //!
 //! The simulated operator also confirms the two operator-attested steps (A12, V1) as an
-//! operator would with `onboard ack`. The demo uses faster retry schedules than production
+//! operator would with `onboard ack`, and with `--profile strict` (a simulator that refuses
+//! `PATCH Resources isActive`) reactivates and deactivates globex's previous user in the web
+//! interface when the run asks. The demo uses faster retry schedules than production
 //! (`setup::fast_policy`: operator re-checks every second instead of minutes).
 
 use std::collections::HashMap;
@@ -23,8 +25,8 @@ use anyhow::{Context as _, bail};
 use autotask_sim::cli::SimArgs;
 use autotask_sim::{SeedApiUser, SimConfig, SimHandle};
 use clap::Args;
-use onboarding_steps::TenantSettings;
 use onboarding_steps::run::{Run, RunKind, StepState};
+use onboarding_steps::{StepName, TenantSettings};
 use onboarding_worker::metrics::Metrics;
 use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard};
@@ -47,6 +49,11 @@ pub struct DemoArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 120)]
     timeout_secs: u64,
+    /// The simulator's behaviour profile: `strict` plays the pessimistic side of every
+    /// behaviour Autotask leaves open (e.g. it refuses `PATCH Resources isActive`, so the
+    /// simulated operator reactivates and deactivates globex's previous user by hand).
+    #[arg(long, value_enum, default_value = "default")]
+    profile: autotask_sim::Profile,
 }
 
 /// `onboard sim`: the simulator's own command line.
@@ -112,6 +119,7 @@ pub async fn demo(args: DemoArgs, mut config: Config, json: bool) -> anyhow::Res
     };
     let sim = autotask_sim::spawn(
         SimConfig::default()
+            .with_profile(args.profile)
             .with_database("acme")
             .with_database("globex")
             .with_database("initech"),
@@ -277,7 +285,26 @@ async fn play(
     let fix_at = tokio::time::Instant::now() + Duration::from_secs(operator_delay);
     let mut fixed = false;
     let initech_user = initech.resource_id;
-    let runs = watch(onboard, &ids, json, |_| {
+    let previous_user = previous.resource_id;
+    let runs = watch(onboard, &ids, json, |runs| {
+        // globex, where Autotask does not (de)activate API users through REST (the strict
+        // profile): the operator does it in the web interface when the run asks.
+        for (step, active, what) in [
+            (StepName::ReactivatePreviousUser, true, "reactivated"),
+            (StepName::DeactivatePreviousUser, false, "deactivated"),
+        ] {
+            let waits = runs.iter().any(|r| {
+                r.step(step)
+                    .is_some_and(|s| matches!(s.state, StepState::WaitingForOperator { .. }))
+            });
+            let is = globex_db.api_user(previous_user).is_ok_and(|u| u.active);
+            if waits && is != active && globex_db.set_active(previous_user, active).is_ok() {
+                say(
+                    json,
+                    &format!("[globex] operator: {what} the previous API user in the web interface (C5)"),
+                );
+            }
+        }
         if !fixed && tokio::time::Instant::now() >= fix_at {
             fixed = true;
             let levels = initech_db.security_levels();

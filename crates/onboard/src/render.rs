@@ -67,6 +67,9 @@ pub fn status(run: &Run) -> String {
             detail
         );
     }
+    for note in run.facts.notes() {
+        let _ = writeln!(s, "\nnote: {note}");
+    }
     for record in &run.steps {
         let (instructions, title) = match &record.state {
             StepState::WaitingForOperator { instructions, .. } => {
@@ -134,4 +137,48 @@ pub fn dead(dead: &[DeadJob]) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use onboarding_steps::payload::{CredentialRef, TraceContext};
+    use onboarding_steps::run::{RunCredentials, RunKind, RunRequest};
+    use onboarding_steps::{Fact, LeftoverCheck, TenantSettings};
+
+    use super::*;
+
+    #[test]
+    fn status_notes_a_changeover_whose_leftovers_could_not_be_checked() {
+        let request = RunRequest {
+            kind: RunKind::Verify,
+            tenant_id: "acme".into(),
+            tenant_name: "Acme".into(),
+            settings: TenantSettings::new("https://hooks.example.com/at"),
+            new_user_name: "new@example.com".into(),
+            previous_user_name: Some("old@example.com".into()),
+            credentials: RunCredentials {
+                new: CredentialRef("ref-new".into()),
+                previous: None,
+                admin: None,
+            },
+            dry_run: false,
+        };
+        let mut run = Run::new("r1", "k1", request, TraceContext::default(), Timestamp(0))
+            .expect("a valid request");
+        assert!(!status(&run).contains("note:"));
+        run.record_facts(&[Fact::ChangeoverVerified {
+            webhooks: Vec::new(),
+            leftovers: Some(LeftoverCheck::NotChecked {
+                reason: "the run has no credentials of the previous user".into(),
+            }),
+        }]);
+        let text = status(&run);
+        assert!(
+            text.contains(
+                "note: verify_changeover: the previous user's webhooks could NOT be checked: \
+                 the run has no credentials of the previous user"
+            ),
+            "{text}"
+        );
+    }
 }

@@ -298,6 +298,9 @@ pub(crate) async fn run(
         );
     }
     b.push_str("</table>");
+    for note in run.facts.notes() {
+        let _ = write!(b, "<p class=\"note\"><b>Note:</b> {}</p>", esc(&note));
+    }
     for record in &run.steps {
         match &record.state {
             StepState::WaitingForOperator { instructions, .. } => {

@@ -50,7 +50,7 @@ mod time;
 pub use catalog::{SeedStep, StepKind, StepName};
 pub use error::Error;
 pub use observe::{CallFailure, Observed, Read, ReadResult, Role};
-pub use plan::{Call, Drift, Fact, Finding, Plan, Refusal, WebhookRef};
+pub use plan::{Call, Drift, Fact, Finding, LeftoverCheck, Plan, Refusal, WebhookRef};
 pub use remediation::Remediation;
 pub use settings::TenantSettings;
 pub use steps::StepContext;

@@ -46,6 +46,15 @@ pub struct MemoryTenant {
     pub credentials: BTreeMap<Role, String>,
     /// Whether the admin role may PATCH `Resources.isActive`.
     pub admin_can_update_resources: bool,
+    /// Whether Autotask refuses `PATCH Resources isActive` of API users whoever asks (500
+    /// `errors[]`; unconfirmed either way, autotask-api.md §4).
+    pub refuses_activation_via_rest: bool,
+    /// Whether Autotask answers `PATCH Resources isActive` of API users but does not apply it
+    /// (as it does with read-only fields; unconfirmed, autotask-api.md §4).
+    pub ignores_activation_via_rest: bool,
+    /// Whether a user's webhook queries hide other owners' webhooks (undocumented either
+    /// way, autotask-api.md §5).
+    pub hides_other_owners_webhooks: bool,
     /// `{Family}Webhooks/entityInformation` as the contract shapes it (`canCreate` true,
     /// `userAccessForCreate` `{}`): the webhook permission shows only when a create is
     /// refused. Otherwise `canCreate` follows the permission (default).
@@ -129,6 +138,9 @@ impl MemoryTenant {
             users: Vec::new(),
             credentials: BTreeMap::new(),
             admin_can_update_resources: true,
+            refuses_activation_via_rest: false,
+            ignores_activation_via_rest: false,
+            hides_other_owners_webhooks: false,
             webhook_access_unknown: false,
             license_labels: vec![(1, "Full".into()), (7, "API User (system)".into())],
             level1s: vec![OrganizationalLevel1 {
@@ -389,8 +401,17 @@ impl MemoryTenant {
                     .unwrap_or_default(),
                 query,
             )),
-            Read::Webhooks { family, query, .. } => {
-                ReadResult::Webhooks(filter(&self.webhooks_of(*family), query))
+            Read::Webhooks {
+                family,
+                query,
+                credentials,
+            } => {
+                let mut rows = self.webhooks_of(*family);
+                if self.hides_other_owners_webhooks {
+                    let me = self.auth(*credentials)?.resource.id;
+                    rows.retain(|w| w.owner_resource_id == me);
+                }
+                ReadResult::Webhooks(filter(&rows, query))
             }
             Read::WebhookFields { family, query, .. } => ReadResult::WebhookFields(filter(
                 self.fields
@@ -708,9 +729,19 @@ impl MemoryTenant {
                         message: Some("admin access to Resources is required".into()),
                     });
                 }
+                if self.refuses_activation_via_rest && resource.is_active.is_some() {
+                    return Err(CallFailure::Rejected {
+                        errors: vec![
+                            "isActive of an API-only resource can only be changed in the web \
+                             interface."
+                                .into(),
+                        ],
+                    });
+                }
                 let id = resource.id.ok_or(CallFailure::NotFound)?;
+                let ignored = self.ignores_activation_via_rest;
                 let user = self.user_mut(id.get()).ok_or(CallFailure::NotFound)?;
-                if let Some(active) = resource.is_active {
+                if let Some(active) = resource.is_active.filter(|_| !ignored) {
                     user.resource.is_active = Some(active);
                     if !active {
                         // Autotask deactivates the webhooks of a deactivated resource.

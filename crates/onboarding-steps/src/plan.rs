@@ -376,6 +376,10 @@ pub enum Fact {
     ChangeoverVerified {
         /// The new user's webhooks.
         webhooks: Vec<(WebhookFamily, WebhookId)>,
+        /// How the absence of the previous user's webhooks was established (`None` in records
+        /// written before onboard said so).
+        #[serde(default)]
+        leftovers: Option<LeftoverCheck>,
     },
     /// The new user's right to create webhooks of these families could not be read
     /// (`userAccessForCreate` absent, `{}` or of an unknown form): the check passed, and a
@@ -401,6 +405,44 @@ impl Fact {
                     .join(", ")
             )),
             _ => None,
+        }
+    }
+}
+
+/// How `verify_changeover` knows that none of the previous user's webhooks is left. Only a
+/// read with the previous user's own credentials counts as having seen them: Autotask may
+/// hide other owners' webhooks from the new user, so "none" and "hidden" look the same from
+/// the new user's view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "check", rename_all = "snake_case")]
+pub enum LeftoverCheck {
+    /// Read now with the previous user's credentials: none is left.
+    PreviousCredentials,
+    /// The previous user's credentials are rejected now (the run deactivated the user), but
+    /// this run's `delete_previous_webhooks` verified with them that none was left.
+    AtCleanup,
+    /// Not checked: the previous user's credentials are missing or rejected, and the new
+    /// user's view shows none of its webhooks, which Autotask may hide from other users.
+    NotChecked {
+        /// Why, in English.
+        reason: String,
+    },
+}
+
+impl LeftoverCheck {
+    /// One line for status, dashboard and audit records.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::PreviousCredentials => {
+                "no webhook of the previous user is left (read with its credentials)".into()
+            }
+            Self::AtCleanup => "no webhook of the previous user is left (read with its \
+                                credentials when its webhooks were deleted, before it was \
+                                deactivated)"
+                .into(),
+            Self::NotChecked { reason } => {
+                format!("the previous user's webhooks could NOT be checked: {reason}")
+            }
         }
     }
 }
@@ -475,6 +517,16 @@ pub enum Finding {
         /// Username.
         user_name: String,
     },
+    /// Autotask refused to change the previous user's `isActive` through the API, or answered
+    /// the change without applying it.
+    ActivationRefused {
+        /// Username.
+        user_name: String,
+        /// Whether the change was to activate (true) or deactivate (false).
+        activate: bool,
+        /// What Autotask answered (no secrets).
+        detail: String,
+    },
     /// A configured webhook field label that Autotask does not offer for its family.
     WebhookFieldUnknown {
         /// The family.
@@ -535,6 +587,15 @@ impl Finding {
             Self::PreviousUserActive { user_name } => {
                 format!("the previous user {user_name} is still active")
             }
+            Self::ActivationRefused {
+                user_name,
+                activate,
+                detail,
+            } => format!(
+                "Autotask did not {} {user_name} through the API ({detail}); API users are \
+                 managed in the web interface",
+                if *activate { "activate" } else { "deactivate" }
+            ),
             Self::WebhookFieldUnknown {
                 family,
                 setting,
@@ -596,6 +657,19 @@ impl Finding {
             Self::PreviousUserActive { user_name } => {
                 format!("der vorherige Benutzer {user_name} ist noch aktiv")
             }
+            Self::ActivationRefused {
+                user_name,
+                activate,
+                detail,
+            } => format!(
+                "Autotask hat {user_name} über die API nicht {} ({detail}); API-Benutzer \
+                 werden in der Weboberfläche verwaltet",
+                if *activate {
+                    "aktiviert"
+                } else {
+                    "deaktiviert"
+                }
+            ),
             Self::WebhookFieldUnknown {
                 family,
                 setting,

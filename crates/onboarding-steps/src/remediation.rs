@@ -212,6 +212,62 @@ impl Remediation {
         r
     }
 
+    /// Reactivating the previous API user in the web interface (C5), for when onboard has no
+    /// admin credentials or Autotask refuses `PATCH Resources isActive` (unconfirmed,
+    /// autotask-api.md §4): the seed's click path to the user (A2), Active (A6), Save (A13).
+    pub fn reactivate_in_web_interface(step: StepName, user_name: &str, found: &[Finding]) -> Self {
+        let mut r = Self::from_seed(
+            step,
+            &[SeedStep::C5, SeedStep::A2, SeedStep::A6, SeedStep::A13],
+            found,
+        );
+        r.instructions_en.insert(
+            2,
+            format!("(onboard) Open the previous API user {user_name} in the list."),
+        );
+        r.instructions_de.insert(
+            2,
+            format!("(onboard) Öffnen Sie den vorherigen API-Benutzer {user_name} in der Liste."),
+        );
+        r.push_recheck();
+        r
+    }
+
+    /// Deactivating the previous API user again in the web interface (no seed step: the
+    /// seed's click path to the user (A2) and Save (A13), with Active unticked instead of A6).
+    pub fn deactivate_in_web_interface(step: StepName, user_name: &str, found: &[Finding]) -> Self {
+        let mut r = Self::from_seed(step, &[SeedStep::A2, SeedStep::A13], found);
+        r.instructions_en.insert(
+            1,
+            format!(
+                "(onboard) Open the previous API user {user_name} in the list and untick \
+                 Active (the opposite of A6)."
+            ),
+        );
+        r.instructions_de.insert(
+            1,
+            format!(
+                "(onboard) Öffnen Sie den vorherigen API-Benutzer {user_name} in der Liste und \
+                 entfernen Sie das Häkchen bei Aktiv (das Gegenteil von A6)."
+            ),
+        );
+        r.push_recheck();
+        r
+    }
+
+    fn push_recheck(&mut self) {
+        self.instructions_en.push(
+            "(onboard) onboard reads the user's Active flag again by itself; nothing to \
+             acknowledge."
+                .into(),
+        );
+        self.instructions_de.push(
+            "(onboard) onboard liest das Aktiv-Kennzeichen des Benutzers selbst erneut; \
+             nichts zu bestätigen."
+                .into(),
+        );
+    }
+
     /// Instructions that are only onboard's own (no seed step), e.g. deactivating a user.
     pub fn custom(step: StepName, found: &[Finding], en: &str, de: &str) -> Self {
         Self {

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::StepName;
 use crate::observe::{CallFailure, Observed, Role};
 use crate::payload::{CredentialRef, TraceContext};
-use crate::plan::{Call, Drift, Fact, Refusal};
+use crate::plan::{Call, Drift, Fact, LeftoverCheck, Refusal};
 use crate::remediation::Remediation;
 use crate::retry::{ErrorClass, RetryDecision, RetryPolicy};
 use crate::settings::{TenantSettings, validate_tenant_id};
@@ -201,6 +201,9 @@ pub struct RunFacts {
     /// The new user's webhooks at the verified changeover.
     #[serde(default)]
     pub changeover_webhooks: Option<Vec<(WebhookFamily, WebhookId)>>,
+    /// How the verified changeover established that no webhook of the previous user is left.
+    #[serde(default)]
+    pub changeover_leftovers: Option<LeftoverCheck>,
     /// Families whose webhook permission `verify_webhook_permission` could not read (it
     /// passed; a refusal will show at creation).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -221,12 +224,28 @@ impl RunFacts {
                 }
             }
             Fact::ReactivatedPreviousUser => self.reactivated_previous_user = true,
-            Fact::ChangeoverVerified { webhooks } => {
+            Fact::ChangeoverVerified {
+                webhooks,
+                leftovers,
+            } => {
                 self.changeover_webhooks = Some(webhooks.clone());
+                self.changeover_leftovers = leftovers.clone();
             }
             Fact::WebhookPermissionUnknown { families } => {
                 self.webhook_permission_unknown = families.clone();
             }
+        }
+    }
+
+    /// What an operator should know about the run's outcome besides step states, one
+    /// English line each (shown by `onboard status` and the dashboard; the API has the facts
+    /// themselves): today, a changeover whose leftovers could not be checked.
+    pub fn notes(&self) -> Vec<String> {
+        match &self.changeover_leftovers {
+            Some(check @ LeftoverCheck::NotChecked { .. }) => {
+                vec![format!("verify_changeover: {}", check.describe())]
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -621,6 +640,8 @@ impl Run {
             new_user_name: self.request.new_user_name.clone(),
             previous_user_name: self.request.previous_user_name.clone(),
             has_admin_credentials: self.request.credentials.admin.is_some(),
+            has_previous_credentials: self.request.credentials.previous.is_some(),
+            cleanup_verified: self.facts.cleanup_verified,
             acknowledged: self.acknowledged.clone(),
         }
     }
@@ -809,8 +830,13 @@ impl AttemptOutcome {
     /// create refused for lack of permission is the W1–W4 operator finding, never a dead
     /// letter), otherwise [`AttemptOutcome::Failed`]. Every executor ends an attempt with a
     /// failed call through this.
-    pub fn call_failed(step: StepName, call: &Call, failure: CallFailure) -> Self {
-        match step.call_failed(call, &failure) {
+    pub fn call_failed(
+        step: StepName,
+        ctx: &StepContext,
+        call: &Call,
+        failure: CallFailure,
+    ) -> Self {
+        match step.call_failed(ctx, call, &failure) {
             Some(refusal) => Self::Refused(refusal),
             None => Self::Failed(failure),
         }
@@ -896,12 +922,20 @@ impl Run {
             AttemptOutcome::Refused(r) => (r.class, r.reason.clone(), Some(r)),
             AttemptOutcome::Failed(f) => (f.class(), f.describe(), None),
             AttemptOutcome::Drifted(d) => {
-                let class = if self.request.kind.verify_only() {
-                    ErrorClass::Permanent
-                } else {
-                    ErrorClass::Transient
-                };
-                (class, d.to_string(), None)
+                let verify_only = self.request.kind.verify_only();
+                // A step may read a drift right after its calls as "the API path does not
+                // work here" (an isActive PATCH answered but not applied).
+                match step.drifted_after_calls(&self.context(), &d) {
+                    Some(r) if !verify_only => (r.class, r.reason.clone(), Some(r)),
+                    _ => {
+                        let class = if verify_only {
+                            ErrorClass::Permanent
+                        } else {
+                            ErrorClass::Transient
+                        };
+                        (class, d.to_string(), None)
+                    }
+                }
             }
         };
         let waiting = |r: &Option<Refusal>, next_check| {
@@ -1147,6 +1181,45 @@ impl DryRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unchecked_changeover_is_a_note_a_checked_one_is_not() {
+        let mut facts = RunFacts::default();
+        for (check, noted) in [
+            (LeftoverCheck::PreviousCredentials, false),
+            (LeftoverCheck::AtCleanup, false),
+            (
+                LeftoverCheck::NotChecked {
+                    reason: "no credentials".into(),
+                },
+                true,
+            ),
+        ] {
+            facts.record(&Fact::ChangeoverVerified {
+                webhooks: Vec::new(),
+                leftovers: Some(check),
+            });
+            let notes = facts.notes();
+            assert_eq!(notes.len(), usize::from(noted), "{notes:?}");
+            if noted {
+                assert_eq!(
+                    notes[0],
+                    "verify_changeover: the previous user's webhooks could NOT be checked: no \
+                     credentials"
+                );
+            }
+        }
+        // Records written before the check existed still read.
+        let old: Fact =
+            serde_json::from_str(r#"{"fact":"changeover_verified","webhooks":[]}"#).unwrap();
+        assert_eq!(
+            old,
+            Fact::ChangeoverVerified {
+                webhooks: Vec::new(),
+                leftovers: None
+            }
+        );
+    }
 
     fn request(kind: RunKind) -> RunRequest {
         RunRequest {

@@ -339,8 +339,9 @@ pub async fn execute(
             Err(f) if call.tolerates(&f) => created.push(None),
             Err(failure) => {
                 tracing::info!(call = %call.describe(), failure = %failure.describe(), "call failed");
-                // The step may read it as a finding (a refused webhook create is W1–W4).
-                return AttemptOutcome::call_failed(step, call, failure);
+                // The step may read it as a finding (a refused webhook create is W1–W4, a
+                // refused PATCH Resources isActive the web-interface path).
+                return AttemptOutcome::call_failed(step, ctx, call, failure);
             }
         }
         tracing::info!(call = %call.describe(), "call made");

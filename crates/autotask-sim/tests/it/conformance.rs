@@ -7,7 +7,9 @@
 //! `Object` schema (the generator's rendering of .NET `object`) admits any value (live
 //! `itemId` is an integer, `isSupportedWebhookField` a boolean). In the other direction the
 //! check is stricter than the contract: objects may not carry properties the contract does
-//! not name.
+//! not name. The strict profile's access levels are strings where the contract has the object
+//! `RestUserAccessLevel` (issue 9, C4: what public clients receive); its check admits a string
+//! there too, and nothing else differs.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -62,7 +64,9 @@ struct Contract {
 }
 
 impl Contract {
-    fn load() -> Self {
+    /// The contract; with `access_levels_as_strings`, `RestUserAccessLevel` also admits a
+    /// string.
+    fn load(access_levels_as_strings: bool) -> Self {
         let mut schemas = Map::new();
         for file in [
             "kaseya-zoneinformationapiintegration-api-openapi.yml",
@@ -85,9 +89,16 @@ impl Contract {
         // The object `Object` itself stays; references to it are relaxed.
         let mut root = Json::Object(schemas);
         relax(&mut root);
-        let Json::Object(schemas) = root else {
+        let Json::Object(mut schemas) = root else {
             unreachable!()
         };
+        if access_levels_as_strings {
+            let level = schemas["RestUserAccessLevel"].clone();
+            schemas.insert(
+                "RestUserAccessLevel".into(),
+                json!({"anyOf": [level, {"type": "string"}]}),
+            );
+        }
         Self { schemas }
     }
 
@@ -157,9 +168,24 @@ async fn ok(api: &Api, method: reqwest::Method, path: &str, body: Option<Json>) 
 
 #[tokio::test]
 async fn sample_responses_of_every_endpoint_match_the_contract_files() {
+    samples_match(crate::test_config()).await;
+}
+
+#[tokio::test]
+async fn sample_responses_of_the_strict_profile_match_the_contract_files_too() {
+    samples_match(autotask_sim::SimConfig {
+        behaviour: autotask_sim::Behaviour::strict(),
+        ..crate::test_config()
+    })
+    .await;
+}
+
+async fn samples_match(config: autotask_sim::SimConfig) {
     use reqwest::Method as M;
-    let c = Contract::load();
-    let env = Env::new().await;
+    let c = Contract::load(
+        config.behaviour.access_levels == autotask_sim::behaviour::AccessLevels::String,
+    );
+    let env = Env::with(config).await;
     let user = env.seed();
     env.sim
         .db("acme")
@@ -397,7 +423,7 @@ async fn sample_responses_of_every_endpoint_match_the_contract_files() {
 
 #[test]
 fn the_relaxed_contract_still_rejects_wrong_shapes() {
-    let c = Contract::load();
+    let c = Contract::load(false);
     let root = json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$ref": "#/components/schemas/TicketWebhookModel",

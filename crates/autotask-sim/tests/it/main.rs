@@ -13,6 +13,7 @@ mod limits;
 mod metadata;
 mod org;
 mod perf;
+mod profiles;
 mod query;
 mod resources;
 mod story;

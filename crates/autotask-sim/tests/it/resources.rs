@@ -145,7 +145,7 @@ async fn deactivating_a_user_through_rest_deactivates_its_webhooks() {
 #[tokio::test]
 async fn a_database_can_refuse_api_user_activation_through_rest() {
     let mut cfg = crate::test_config();
-    cfg.databases[0].api_user_activation_via_rest = false;
+    cfg.databases[0].api_user_activation_via_rest = Some(false);
     let env = Env::with(cfg).await;
     let db = env.sim.db("acme").unwrap();
     let admin = env.seed();

@@ -1,18 +1,46 @@
 //! `deactivate_previous_user` (api or operator-verified, no seed step): after cleanup is
 //! verified, and only if the run reactivated the previous user or the settings ask for it
 //! (the run model decides that), the previous user is made inactive again: by PATCH with
-//! admin credentials, otherwise by the operator in the web interface.
+//! admin credentials; without them, or when Autotask refuses the PATCH or answers it without
+//! applying it (unconfirmed, autotask-api.md §4 \[L\]), by the operator in the web interface
+//! (EN/DE instructions), the step re-checking `isActive` until it reads false — never a dead
+//! letter for a PATCH that does not work.
 
 use autotask_types::{Resource, ResourceId};
 
-use super::{Definition, StepContext, previous_user};
+use super::{Definition, StepContext, is_refusal, previous_user};
 use crate::catalog::StepName;
-use crate::observe::{Lookup, Role};
+use crate::observe::{CallFailure, Lookup, Role};
 use crate::plan::{Call, Drift, Finding, Plan, Refusal};
 use crate::remediation::Remediation;
 use crate::retry::ErrorClass;
 
 pub(crate) struct Step;
+
+/// The operator path: deactivate in the web interface, re-checked by reading `isActive`.
+fn in_web_interface(user_name: &str, mut findings: Vec<Finding>) -> Refusal {
+    findings.insert(
+        0,
+        Finding::PreviousUserActive {
+            user_name: user_name.into(),
+        },
+    );
+    Refusal {
+        step: Step::NAME,
+        class: ErrorClass::OperatorPending,
+        reason: findings
+            .iter()
+            .map(Finding::en)
+            .collect::<Vec<_>>()
+            .join("; "),
+        remediation: Some(Box::new(Remediation::deactivate_in_web_interface(
+            Step::NAME,
+            user_name,
+            &findings,
+        ))),
+        findings,
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct Found {
@@ -52,24 +80,7 @@ impl Definition for Step {
                 facts: Vec::new(),
             });
         }
-        let f = vec![Finding::PreviousUserActive {
-            user_name: found.name.clone(),
-        }];
-        Err(Refusal {
-            step: Self::NAME,
-            class: ErrorClass::OperatorPending,
-            reason: f[0].en(),
-            remediation: Some(Box::new(Remediation::custom(
-                Self::NAME,
-                &f,
-                "Go to Admin > Resources (Users), open the previous API user, untick Active and \
-                 click Save & Close.",
-                "Gehen Sie zu Admin > Ressourcen (Benutzer), öffnen Sie den vorherigen \
-                 API-Benutzer, entfernen Sie das Häkchen bei Aktiv und klicken Sie auf \
-                 Speichern & Schließen.",
-            ))),
-            findings: f,
-        })
+        Err(in_web_interface(&found.name, Vec::new()))
     }
 
     fn verify(_: &StepContext, found: &Found) -> Result<(), Drift> {
@@ -82,4 +93,39 @@ impl Definition for Step {
             Ok(())
         }
     }
+}
+
+/// A `PATCH Resources isActive` that was answered but not applied (see
+/// [`StepName::drifted_after_calls`]): the web-interface path.
+pub(crate) fn not_applied(ctx: &StepContext, detail: String) -> Refusal {
+    let user_name = ctx.previous_user_name.clone().unwrap_or_default();
+    in_web_interface(
+        &user_name,
+        vec![Finding::ActivationRefused {
+            user_name: user_name.clone(),
+            activate: false,
+            detail,
+        }],
+    )
+}
+
+/// A refused `PATCH Resources isActive` (see [`StepName::call_failed`]): the web-interface
+/// path instead of a dead letter.
+pub(crate) fn deactivation_refused(
+    ctx: &StepContext,
+    call: &Call,
+    failure: &CallFailure,
+) -> Option<Refusal> {
+    if !matches!(call, Call::UpdateResource { .. }) || !is_refusal(failure) {
+        return None;
+    }
+    let user_name = ctx.previous_user_name.clone().unwrap_or_default();
+    Some(in_web_interface(
+        &user_name,
+        vec![Finding::ActivationRefused {
+            user_name: user_name.clone(),
+            activate: false,
+            detail: failure.describe(),
+        }],
+    ))
 }

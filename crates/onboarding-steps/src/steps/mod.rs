@@ -54,6 +54,13 @@ pub struct StepContext {
     /// Whether admin credentials were given (PATCH `Resources.isActive`).
     #[serde(default)]
     pub has_admin_credentials: bool,
+    /// Whether the previous user's credentials were given.
+    #[serde(default)]
+    pub has_previous_credentials: bool,
+    /// Whether this run's `delete_previous_webhooks` succeeded: its verification read the
+    /// previous user's webhooks with that user's credentials and found none.
+    #[serde(default)]
+    pub cleanup_verified: bool,
     /// Operator-attested steps an operator has acknowledged.
     #[serde(default)]
     pub acknowledged: BTreeSet<StepName>,
@@ -68,6 +75,8 @@ impl StepContext {
             new_user_name: new_user_name.into(),
             previous_user_name: None,
             has_admin_credentials: false,
+            has_previous_credentials: false,
+            cleanup_verified: false,
             acknowledged: BTreeSet::new(),
         }
     }
@@ -194,13 +203,54 @@ impl StepName {
     }
 
     /// How the step reads a failed call of its plan: a refusal when the failure is a finding
-    /// rather than an error (`ensure_webhooks`: a webhook write refused for lack of
-    /// permission is the W1–W4 operator finding), `None` when the failure ends the attempt
-    /// as it is. See [`crate::run::AttemptOutcome::call_failed`].
-    pub fn call_failed(self, call: &Call, failure: &CallFailure) -> Option<Refusal> {
+    /// rather than an error, `None` when the failure ends the attempt as it is. A webhook
+    /// write refused for lack of permission (`ensure_webhooks`) is the W1–W4 operator
+    /// finding; a refused `PATCH Resources isActive` (`reactivate_previous_user`,
+    /// `deactivate_previous_user`) is the web-interface path. See
+    /// [`crate::run::AttemptOutcome::call_failed`].
+    pub fn call_failed(
+        self,
+        ctx: &StepContext,
+        call: &Call,
+        failure: &CallFailure,
+    ) -> Option<Refusal> {
         match self {
             StepName::EnsureWebhooks => {
                 verify_webhook_permission::create_refused(self, call, failure)
+            }
+            StepName::ReactivatePreviousUser => {
+                reactivate_previous_user::activation_refused(ctx, call, failure)
+            }
+            StepName::DeactivatePreviousUser => {
+                deactivate_previous_user::deactivation_refused(ctx, call, failure)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl StepName {
+    /// How the step reads a drift found right after its calls succeeded: a refusal when the
+    /// drift means the API path does not work here, `None` when it is an ordinary drift (a
+    /// transient retry re-plans). `reactivate_previous_user` and `deactivate_previous_user`:
+    /// Autotask answered the `PATCH Resources isActive` but the user's `isActive` did not
+    /// change (as Autotask does with fields it treats as read-only), so the web-interface
+    /// path, re-checked by reading `isActive`, instead of retries that end in a dead letter.
+    /// [`crate::run::Run::end_attempt`] asks it.
+    pub fn drifted_after_calls(self, ctx: &StepContext, drift: &Drift) -> Option<Refusal> {
+        let detail = |what: &str| {
+            format!(
+                "the change was answered as done, but the user still reads {what}: {}",
+                drift.differences.join("; ")
+            )
+        };
+        match self {
+            StepName::ReactivatePreviousUser => Some(reactivate_previous_user::not_applied(
+                ctx,
+                detail("inactive"),
+            )),
+            StepName::DeactivatePreviousUser => {
+                Some(deactivate_previous_user::not_applied(ctx, detail("active")))
             }
             _ => None,
         }
@@ -332,6 +382,22 @@ pub(crate) fn previous_user(
             Ok(Some((name, r, id)))
         }
         None => Ok(None),
+    }
+}
+
+/// Whether a failed call was *refused* by Autotask (a business rule, a permission, rejected
+/// credentials), as opposed to failing transiently or for the budget: a refusal will not go
+/// away by trying again, so a step with another path takes it.
+pub(crate) fn is_refusal(failure: &CallFailure) -> bool {
+    match failure {
+        CallFailure::Rejected { .. } => failure.class() == ErrorClass::Permanent,
+        CallFailure::NotPermitted { .. } | CallFailure::CredentialsRejected => true,
+        // An answer that could not be decoded is not a refusal: the change may have happened.
+        CallFailure::NotFound
+        | CallFailure::ContractDrift { .. }
+        | CallFailure::ThreadLimit
+        | CallFailure::ThresholdExceeded
+        | CallFailure::Transient { .. } => false,
     }
 }
 

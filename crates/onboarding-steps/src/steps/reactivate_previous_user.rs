@@ -1,14 +1,19 @@
 //! `reactivate_previous_user` (api or operator-verified, C5): runs only when the previous
 //! user's credentials are rejected because it is inactive. With admin credentials it PATCHes
-//! `Resources.isActive = true`; without, the operator reactivates it in the web interface and
-//! the step re-checks. Either way the run records that it reactivated the user, so it
-//! deactivates it again after cleanup.
+//! `Resources.isActive = true`; without them, or when Autotask refuses that PATCH or answers
+//! it without applying it (whether REST may reactivate an API-only resource is unconfirmed,
+//! autotask-api.md §4 \[L\]), the operator reactivates the user in the web interface (EN/DE
+//! instructions from the seed) and the step re-checks `isActive` on the operator schedule
+//! until it reads true — never a dead letter for a PATCH that does not work. Each re-check with admin credentials tries the PATCH once
+//! more (one request), so a tenant whose admin rights get fixed continues by itself.
+//! Either way the run records that it reactivated the user, so it deactivates it again after
+//! cleanup.
 
 use autotask_types::{Resource, ResourceId};
 
-use super::{Definition, StepContext, previous_user};
-use crate::catalog::{SeedStep, StepName};
-use crate::observe::{Lookup, Role};
+use super::{Definition, StepContext, is_refusal, previous_user};
+use crate::catalog::StepName;
+use crate::observe::{CallFailure, Lookup, Role};
 use crate::plan::{Call, Drift, Fact, Finding, Plan, Refusal};
 use crate::remediation::Remediation;
 use crate::retry::ErrorClass;
@@ -20,6 +25,31 @@ pub(crate) struct Found {
     name: String,
     id: ResourceId,
     active: bool,
+}
+
+/// The operator path: reactivate in the web interface, re-checked by reading `isActive`.
+fn in_web_interface(user_name: &str, mut findings: Vec<Finding>) -> Refusal {
+    findings.insert(
+        0,
+        Finding::PreviousUserInactive {
+            user_name: user_name.into(),
+        },
+    );
+    Refusal {
+        step: Step::NAME,
+        class: ErrorClass::OperatorPending,
+        reason: findings
+            .iter()
+            .map(Finding::en)
+            .collect::<Vec<_>>()
+            .join("; "),
+        remediation: Some(Box::new(Remediation::reactivate_in_web_interface(
+            Step::NAME,
+            user_name,
+            &findings,
+        ))),
+        findings,
+    }
 }
 
 impl Definition for Step {
@@ -54,20 +84,7 @@ impl Definition for Step {
                 facts,
             });
         }
-        let f = vec![Finding::PreviousUserInactive {
-            user_name: found.name.clone(),
-        }];
-        Err(Refusal {
-            step: Self::NAME,
-            class: ErrorClass::OperatorPending,
-            reason: f[0].en(),
-            remediation: Some(Box::new(Remediation::from_seed(
-                Self::NAME,
-                &[SeedStep::C5, SeedStep::A2, SeedStep::A6, SeedStep::A13],
-                &f,
-            ))),
-            findings: f,
-        })
+        Err(in_web_interface(&found.name, Vec::new()))
     }
 
     fn verify(_: &StepContext, found: &Found) -> Result<(), Drift> {
@@ -80,4 +97,39 @@ impl Definition for Step {
             })
         }
     }
+}
+
+/// A `PATCH Resources isActive` that was answered but not applied (see
+/// [`StepName::drifted_after_calls`]): the web-interface path.
+pub(crate) fn not_applied(ctx: &StepContext, detail: String) -> Refusal {
+    let user_name = ctx.previous_user_name.clone().unwrap_or_default();
+    in_web_interface(
+        &user_name,
+        vec![Finding::ActivationRefused {
+            user_name: user_name.clone(),
+            activate: true,
+            detail,
+        }],
+    )
+}
+
+/// A refused `PATCH Resources isActive` (see [`StepName::call_failed`]): the web-interface
+/// path instead of a dead letter.
+pub(crate) fn activation_refused(
+    ctx: &StepContext,
+    call: &Call,
+    failure: &CallFailure,
+) -> Option<Refusal> {
+    if !matches!(call, Call::UpdateResource { .. }) || !is_refusal(failure) {
+        return None;
+    }
+    let user_name = ctx.previous_user_name.clone().unwrap_or_default();
+    Some(in_web_interface(
+        &user_name,
+        vec![Finding::ActivationRefused {
+            user_name: user_name.clone(),
+            activate: true,
+            detail: failure.describe(),
+        }],
+    ))
 }

@@ -152,7 +152,7 @@ impl Exec<'_> {
             match self.call(&session, call, &created).await {
                 Ok(id) => created.push(id),
                 Err(f) if call.tolerates(&f) => created.push(None),
-                Err(f) => return AttemptOutcome::call_failed(step, call, f),
+                Err(f) => return AttemptOutcome::call_failed(step, &ctx, call, f),
             }
         }
         let again = observe(&session, step, &ctx).await;

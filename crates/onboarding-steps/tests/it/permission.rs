@@ -138,23 +138,27 @@ fn create_call() -> Call {
 
 #[test]
 fn a_refused_webhook_create_is_the_operator_finding_and_other_failures_are_not() {
-    let finding =
-        |f: CallFailure| match AttemptOutcome::call_failed(S::EnsureWebhooks, &create_call(), f) {
-            AttemptOutcome::Refused(r) => {
-                assert_eq!(r.class, ErrorClass::OperatorPending);
-                assert_eq!(r.step, S::EnsureWebhooks);
-                let rem = r.remediation.as_ref().unwrap();
-                assert!(rem.instructions_en[0].starts_with("W1."), "{rem:?}");
-                assert!(rem.instructions_de[0].starts_with("W1."), "{rem:?}");
-                "finding"
-            }
-            AttemptOutcome::Failed(f) => match f.class() {
-                ErrorClass::Permanent => "permanent",
-                ErrorClass::Transient => "transient",
-                other => panic!("{other:?}"),
-            },
+    let finding = |f: CallFailure| match AttemptOutcome::call_failed(
+        S::EnsureWebhooks,
+        &ctx(),
+        &create_call(),
+        f,
+    ) {
+        AttemptOutcome::Refused(r) => {
+            assert_eq!(r.class, ErrorClass::OperatorPending);
+            assert_eq!(r.step, S::EnsureWebhooks);
+            let rem = r.remediation.as_ref().unwrap();
+            assert!(rem.instructions_en[0].starts_with("W1."), "{rem:?}");
+            assert!(rem.instructions_de[0].starts_with("W1."), "{rem:?}");
+            "finding"
+        }
+        AttemptOutcome::Failed(f) => match f.class() {
+            ErrorClass::Permanent => "permanent",
+            ErrorClass::Transient => "transient",
             other => panic!("{other:?}"),
-        };
+        },
+        other => panic!("{other:?}"),
+    };
     let rejected = |m: &str| CallFailure::Rejected {
         errors: vec![m.into()],
     };
@@ -206,6 +210,7 @@ fn a_refused_webhook_create_is_the_operator_finding_and_other_failures_are_not()
     // Only ensure_webhooks reads it so; another step's refused call stays what it was.
     let other = AttemptOutcome::call_failed(
         S::DeletePreviousWebhooks,
+        &ctx(),
         &create_call(),
         CallFailure::NotPermitted { message: None },
     );

@@ -385,3 +385,89 @@ fn a_run_waits_for_the_operator_with_instructions_in_both_languages() {
     "#]]
     .assert_eq(&instructions.render_de());
 }
+
+#[test]
+fn a_changeover_where_autotask_refuses_rest_activation_takes_the_operator_path() {
+    // Admin credentials, but Autotask refuses PATCH Resources isActive (unconfirmed, §4).
+    let mut t = tenant_with_previous(false);
+    t.refuses_activation_via_rest = true;
+    let mut run = new_run(RunKind::ChangeApiUser, true);
+    // Nobody acts: the run waits for the operator with instructions, it does not fail.
+    let ended = drive(&mut run.clone(), &mut t.clone(), &mut vec![], acking);
+    let Ended::Stuck(r) = ended else {
+        panic!("{ended:?}")
+    };
+    assert_eq!(r.step, S::ReactivatePreviousUser);
+    let rem = r.remediation.as_deref().unwrap();
+    assert!(
+        rem.instructions_en
+            .iter()
+            .any(|l| l.contains("Tick Active"))
+    );
+    assert!(rem.instructions_de.iter().any(|l| l.contains("Aktiv")));
+    assert!(rem.found_en.iter().any(|l| l.contains("did not activate")));
+    // The operator reactivates, and later deactivates, the user in the web interface.
+    let ended = drive(&mut run, &mut t, &mut vec![], |t, run, r| match r.step {
+        S::ReactivatePreviousUser => {
+            t.user_mut(OLD).unwrap().resource.is_active = Some(true);
+            true
+        }
+        S::DeactivatePreviousUser => {
+            assert!(r.reason.contains("did not deactivate"), "{}", r.reason);
+            t.user_mut(OLD).unwrap().resource.is_active = Some(false);
+            true
+        }
+        _ => acking(t, run, r),
+    });
+    assert!(matches!(ended, Ended::Succeeded), "{ended:?}");
+    assert!(waited(&run, S::ReactivatePreviousUser) && waited(&run, S::DeactivatePreviousUser));
+    assert!(run.facts.reactivated_previous_user && run.facts.cleanup_verified);
+    assert_eq!(ours(&t, OLD), []);
+    assert_eq!(t.user_mut(OLD).unwrap().resource.is_active, Some(false));
+    // The previous user's credentials are rejected by the end; the cleanup saw none left.
+    assert_eq!(
+        run.facts.changeover_leftovers,
+        Some(onboarding_steps::LeftoverCheck::AtCleanup)
+    );
+    assert!(run.facts.notes().is_empty());
+}
+
+#[test]
+fn a_changeover_where_autotask_ignores_rest_activation_takes_the_operator_path() {
+    // The PATCH is answered but isActive does not change: no retries into a dead letter.
+    let mut t = tenant_with_previous(false);
+    t.ignores_activation_via_rest = true;
+    let mut run = new_run(RunKind::ChangeApiUser, true);
+    let ended = drive(&mut run.clone(), &mut t.clone(), &mut vec![], acking);
+    let Ended::Stuck(r) = ended else {
+        panic!("{ended:?}")
+    };
+    assert_eq!(r.step, S::ReactivatePreviousUser);
+    assert!(
+        r.reason
+            .contains("answered as done, but the user still reads inactive"),
+        "{}",
+        r.reason
+    );
+    let ended = drive(&mut run, &mut t, &mut vec![], |t, run, r| match r.step {
+        S::ReactivatePreviousUser => {
+            t.user_mut(OLD).unwrap().resource.is_active = Some(true);
+            true
+        }
+        S::DeactivatePreviousUser => {
+            t.user_mut(OLD).unwrap().resource.is_active = Some(false);
+            true
+        }
+        _ => acking(t, run, r),
+    });
+    assert!(matches!(ended, Ended::Succeeded), "{ended:?}");
+    assert!(waited(&run, S::ReactivatePreviousUser) && waited(&run, S::DeactivatePreviousUser));
+    // Operator re-checks spend no transient retries.
+    assert_eq!(
+        run.step(S::ReactivatePreviousUser)
+            .unwrap()
+            .transient_failures,
+        0
+    );
+    assert_eq!(ours(&t, OLD), []);
+}

@@ -137,7 +137,7 @@ pub fn attempt(
     if let Err((failed, f)) = run_plan(t, &plan, fault) {
         // As the worker: the step may read a failed call as a finding.
         return match failed {
-            Some(i) => AttemptOutcome::call_failed(step, &plan.calls[i], f),
+            Some(i) => AttemptOutcome::call_failed(step, &ctx, &plan.calls[i], f),
             None => AttemptOutcome::Failed(f),
         };
     }
@@ -203,12 +203,25 @@ pub fn drive(
                     faults.remove(0)
                 };
                 let outcome = attempt(t, run, step, fault);
+                let drifted = matches!(outcome, AttemptOutcome::Drifted(_));
                 if let AttemptOutcome::Refused(r) = &outcome {
                     last = Some(r.clone());
                 }
                 next = run
                     .end_attempt(step, outcome, &policy, now, 7, w())
                     .unwrap();
+                // A drift the step read as an operator path: its refusal is in the run record.
+                if let (true, StepState::WaitingForOperator { instructions, .. }) =
+                    (drifted, &run.step(step).unwrap().state)
+                {
+                    last = Some(Refusal {
+                        step,
+                        class: onboarding_steps::retry::ErrorClass::OperatorPending,
+                        reason: instructions.found_en.join("; "),
+                        findings: Vec::new(),
+                        remediation: Some(Box::new(instructions.clone())),
+                    });
+                }
             }
         }
     }
