@@ -12,8 +12,11 @@
 //! - [`settings`]: tenant settings with defaults and validation naming the field.
 //! - [`retry`]: error classes and retry schedules (PRODUCT.md §4), one type.
 //! - [`payload`]: the versioned job payload stored in Redis.
-//! - [`memory`]: an in-memory Autotask tenant that answers reads and applies calls, for tests
-//!   (and for anyone who wants to rehearse a plan).
+//! - [`attempt`]: one step attempt as a sans-IO state machine (reads and calls out, answers
+//!   in, an outcome at the end), the one protocol every executor drives.
+//! - [`fields`]: how configured webhook field and UDF labels find Autotask's fields.
+//!
+//! The in-memory tenant its tests run against is the `onboarding-memory` crate.
 //!
 //! What it must not hold: no async, no HTTP, no Redis, no clock and no randomness it does not
 //! receive (`make boundaries` checks the dependency tree). Time comes in as [`Timestamp`],
@@ -33,10 +36,10 @@
 //! 3. Read again from scratch and `step.verify(&ctx, &observed)`: `Ok` → step succeeded;
 //!    `Err(drift)` → transient retry (the next attempt re-plans from fresh reads).
 
+pub mod attempt;
 pub mod catalog;
 mod error;
 pub mod fields;
-pub mod memory;
 pub mod observe;
 pub mod payload;
 pub mod plan;

@@ -5,7 +5,7 @@
 //! contract drift ending a run as a permanent failure that names entity and field.
 
 use autotask_types::{EntityInformation, Filter, Query, WebhookFamily};
-use onboarding_steps::memory::MemoryTenant;
+use onboarding_memory::MemoryTenant;
 use onboarding_steps::observe::{CallFailure, Read, ReadResult, Role};
 use onboarding_steps::payload::{CredentialRef, TraceContext};
 use onboarding_steps::plan::SecretSlot;
