@@ -63,3 +63,38 @@ pub async fn connect_with(
     };
     Ok(onboarding_worker::setup::connect(&setup, key).await?)
 }
+
+/// A worker named `name` running `concurrency` steps at once until `shutdown`, with its
+/// Prometheus `/metrics` served on `listener` (stopped with the worker): the wiring
+/// `onboard worker` and the demo share.
+pub async fn serve_worker(
+    onboard: Onboard,
+    listener: tokio::net::TcpListener,
+    name: String,
+    concurrency: usize,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let metrics = std::sync::Arc::new(onboarding_worker::metrics::Metrics::default());
+    let router = onboarding_worker::metrics::router(metrics.clone(), onboard.clone());
+    let metrics_server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let handler = onboarding_worker::worker::Handler::new(onboard, metrics, name);
+    let result = onboarding_worker::worker::run_worker(handler, concurrency, shutdown).await;
+    metrics_server.abort();
+    Ok(result?)
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -2,7 +2,6 @@
 //! text or `--json`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use autotask_types::WebhookFamily;
@@ -11,11 +10,9 @@ use onboarding_queue::DeadFilter;
 use onboarding_steps::run::{RunKind, RunState};
 use onboarding_steps::settings::FamilySettings;
 use onboarding_steps::{StepName, TenantSettings};
-use onboarding_worker::metrics::Metrics;
 use onboarding_worker::runs::RunFilter;
 use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard, OperatorAction};
-use onboarding_worker::worker::{Handler, run_worker};
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -255,7 +252,6 @@ fn say(json: bool, value: serde_json::Value, human: &str) {
 async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
     let telemetry = onboarding_telemetry::init(&app::telemetry_config())?;
     let onboard = app::connect(config).await?;
-    let metrics = Arc::new(Metrics::default());
     let listener = tokio::net::TcpListener::bind(config.metrics_addr)
         .await
         .with_context(|| {
@@ -265,18 +261,12 @@ async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(addr = %config.metrics_addr, "metrics at /metrics");
-    let router = onboarding_worker::metrics::router(metrics.clone(), onboard.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let handler = Handler::new(
+    app::serve_worker(
         onboard,
-        metrics,
+        listener,
         format!("{}-{}", args.name, std::process::id()),
-    );
-
-    run_worker(
-        handler,
         args.concurrency.unwrap_or(config.concurrency),
-        shutdown_signal(),
+        app::shutdown_signal(),
     )
     .await?;
     telemetry.shutdown();
@@ -297,26 +287,10 @@ async fn api(config: &Config) -> anyhow::Result<()> {
         },
     );
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(app::shutdown_signal())
         .await?;
     telemetry.shutdown();
     Ok(())
-}
-
-/// Resolves on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 /// `FAMILY=LABEL,...` of `--fields` or `--udf-fields`.

@@ -40,6 +40,7 @@ pub mod attempt;
 pub mod catalog;
 mod error;
 pub mod fields;
+pub mod finding;
 pub mod observe;
 pub mod payload;
 pub mod plan;
