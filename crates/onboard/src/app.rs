@@ -2,7 +2,7 @@
 //! wiring of `onboarding_worker::setup`.
 
 use anyhow::{Context as _, bail};
-use onboarding_steps::retry::RetryPolicy;
+use onboarding_steps::retry::StepSchedule;
 use onboarding_telemetry::TelemetryConfig;
 use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::Onboard;
@@ -34,12 +34,12 @@ pub fn sealing_key(config: &Config, required: bool) -> anyhow::Result<SecretBox>
 /// The service for commands that open credentials (worker, api, enqueue, bulk): a sealing
 /// key is required.
 pub async fn connect(config: &Config) -> anyhow::Result<Onboard> {
-    connect_with(config, sealing_key(config, true)?, RetryPolicy::default()).await
+    connect_with(config, sealing_key(config, true)?, StepSchedule::default()).await
 }
 
 /// The service for commands that only read and steer runs (no key needed).
 pub async fn connect_plain(config: &Config) -> anyhow::Result<Onboard> {
-    connect_with(config, sealing_key(config, false)?, RetryPolicy::default()).await
+    connect_with(config, sealing_key(config, false)?, StepSchedule::default()).await
 }
 
 /// Telemetry from the standard `OTEL_*` variables (and `RUST_LOG`, `ONBOARD_LOG_FORMAT`).
@@ -51,7 +51,7 @@ pub fn telemetry_config() -> TelemetryConfig {
 pub async fn connect_with(
     config: &Config,
     key: SecretBox,
-    policy: RetryPolicy,
+    policy: StepSchedule,
 ) -> anyhow::Result<Onboard> {
     let setup = Setup {
         redis_url: config.redis_url.clone(),

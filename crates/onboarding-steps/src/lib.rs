@@ -27,7 +27,7 @@
 //!    perform every [`Read`] and [`Observed::record`] its answer or its [`CallFailure`]
 //!    (failures are observations: a 401 on the previous user's credentials is a finding).
 //! 2. `step.plan(&ctx, &observed)`: `Err(refusal)` → schedule by `refusal.class`
-//!    ([`retry::RetryPolicy::decide`]); `Ok(plan)` → execute `plan.calls` in order
+//!    ([`retry::StepSchedule::decide`]); `Ok(plan)` → execute `plan.calls` in order
 //!    (resolving [`WebhookRef::CreatedBy`] to earlier calls' item ids; a failure that
 //!    [`Call::tolerates`] counts as done), and record `plan.facts` in the run. A call that
 //!    fails otherwise ends the attempt with

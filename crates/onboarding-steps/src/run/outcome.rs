@@ -6,7 +6,7 @@ use super::*;
 use crate::catalog::StepName;
 use crate::observe::CallFailure;
 use crate::plan::{Call, Drift, Fact, Refusal};
-use crate::retry::{ErrorClass, RetryDecision, RetryPolicy};
+use crate::retry::{ErrorClass, RetryDecision, StepSchedule};
 use crate::steps::StepContext;
 use crate::{Error, Timestamp};
 
@@ -106,7 +106,7 @@ impl Run {
         &mut self,
         step: StepName,
         outcome: AttemptOutcome,
-        policy: &RetryPolicy,
+        policy: &StepSchedule,
         now: Timestamp,
         random: u64,
         actor: Actor,

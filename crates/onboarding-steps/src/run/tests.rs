@@ -7,7 +7,7 @@ use crate::catalog::StepName as S;
 use crate::observe::CallFailure;
 use crate::payload::{CredentialRef, TraceContext};
 use crate::plan::{Drift, Fact, LeftoverCheck, Refusal};
-use crate::retry::{ErrorClass, RetryPolicy};
+use crate::retry::{ErrorClass, StepSchedule};
 use crate::settings::TenantSettings;
 use crate::{Error, Timestamp};
 
@@ -399,7 +399,7 @@ fn acknowledgment_reaches_the_context() {
 
 #[test]
 fn attempts_end_by_class() {
-    let policy = RetryPolicy::default();
+    let policy = StepSchedule::default();
     let transient = || AttemptOutcome::Failed(CallFailure::ThreadLimit);
     let mut r = run(RunKind::Onboard);
     let s = S::ResolveZone;
@@ -499,7 +499,7 @@ fn attempts_end_by_class() {
 
 #[test]
 fn operator_rechecks_do_not_use_up_transient_retries() {
-    let policy = RetryPolicy::default();
+    let policy = StepSchedule::default();
     let mut r = run(RunKind::Onboard);
     let s = S::VerifyApiUser;
     let pending = || {
@@ -538,7 +538,7 @@ fn operator_rechecks_do_not_use_up_transient_retries() {
 
 #[test]
 fn operator_checks_stop_at_the_deadline() {
-    let policy = RetryPolicy::default();
+    let policy = StepSchedule::default();
     let mut r = run(RunKind::Onboard);
     let s = S::VerifyApiUser;
     let refusal = Refusal::operator(

@@ -8,16 +8,14 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use autotask_client::{
-    AutotaskClient, ClientConfig, Credentials, RetryPolicy as ClientRetry, Target,
-};
+use autotask_client::{AutotaskClient, ClientConfig, Credentials, HttpRetry, Target};
 use autotask_sim::{
     CalloutConfig, DbConsole, Fault, FaultRule, SeedApiUser, SeededApiUser, SimConfig, SimHandle,
     spawn,
 };
 use autotask_types::WebhookFamily;
 use onboarding_steps::payload::{CredentialRef, TraceContext};
-use onboarding_steps::retry::RetryPolicy;
+use onboarding_steps::retry::StepSchedule;
 use onboarding_steps::run::{
     Actor, AttemptOutcome, Next, Run, RunCredentials, RunKind, RunRequest, RunState,
 };
@@ -52,7 +50,7 @@ async fn sim() -> SimHandle {
 fn client(sim: &SimHandle) -> AutotaskClient {
     let mut cfg = ClientConfig::new(Target::Explicit(sim.base_url().parse().unwrap()));
     cfg.request_timeout = Duration::from_secs(5);
-    cfg.retry = ClientRetry {
+    cfg.retry = HttpRetry {
         max_retries: 2,
         min_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(20),
@@ -182,7 +180,7 @@ async fn drive(
     run: &mut Run,
     mut operator: impl FnMut(&mut Run, &Refusal),
 ) -> Ended {
-    let policy = RetryPolicy::default();
+    let policy = StepSchedule::default();
     let w = || Actor::Worker("e2e".into());
     let mut now = Timestamp(1_000);
     let mut next = Next::RunStep {

@@ -4,7 +4,7 @@
 
 use onboarding_memory::{Fault, MemoryTenant};
 use onboarding_steps::attempt::Attempt;
-use onboarding_steps::retry::RetryPolicy;
+use onboarding_steps::retry::StepSchedule;
 use onboarding_steps::run::{Actor, AttemptOutcome, Next, Run, RunState, StepState};
 use onboarding_steps::{Refusal, StepContext, StepName, Timestamp};
 
@@ -87,7 +87,7 @@ pub fn drive(
     faults: &mut Vec<Option<Fault>>,
     mut operator: impl FnMut(&mut MemoryTenant, &mut Run, &Refusal) -> bool,
 ) -> Ended {
-    let policy = RetryPolicy::default();
+    let policy = StepSchedule::default();
     let w = || Actor::Worker("test".into());
     let mut now = Timestamp(1_000);
     let mut last: Option<Refusal> = None;
