@@ -19,5 +19,5 @@ doc:
 boundaries:
 	deploy/scripts/check-boundaries.sh
 
-test: deps lint boundaries
+test: deps lint boundaries doc
 	cargo test --workspace

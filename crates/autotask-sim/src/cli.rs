@@ -126,4 +126,11 @@ mod tests {
         assert_eq!(cli.args.config().unwrap().behaviour, Behaviour::default());
         assert!(Cli::try_parse_from(["sim", "--profile", "lenient"]).is_err());
     }
+
+    #[test]
+    fn replay_takes_a_directory_and_no_profile() {
+        let cli = Cli::try_parse_from(["sim", "--replay", "rec"]).unwrap();
+        assert_eq!(cli.args.replay, Some(PathBuf::from("rec")));
+        assert!(Cli::try_parse_from(["sim", "--replay", "rec", "--profile", "strict"]).is_err());
+    }
 }

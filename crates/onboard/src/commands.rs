@@ -111,6 +111,10 @@ pub struct EnqueueArgs {
     /// families named here are the ones maintained.
     #[arg(long, value_name = "FAMILY=LABEL,...")]
     fields: Vec<String>,
+    /// The subscribed user-defined fields of one family by their labels, e.g.
+    /// `--udf-fields "Company=Sophos Tenant ID"` (none by default; not for TicketNote).
+    #[arg(long, value_name = "FAMILY=LABEL,...")]
+    udf_fields: Vec<String>,
     /// Idempotency key (default: derived from the request).
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -316,63 +320,72 @@ pub async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-/// The webhook families of `--families` and `--fields`: `None` when neither is given (the
-/// settings' default). A family of `--families` without `--fields` gets its default fields;
-/// `--fields` for a family that `--families` leaves out is an error, not a silent addition.
+/// `FAMILY=LABEL,...` of `--fields` or `--udf-fields`.
+fn family_labels(flag: &str, spec: &str) -> anyhow::Result<(WebhookFamily, Vec<String>)> {
+    let (family, labels) = spec.split_once('=').ok_or_else(|| {
+        anyhow!("{flag} {spec:?}: expected FAMILY=LABEL,... e.g. Company=companyName,phone")
+    })?;
+    let family: WebhookFamily = family
+        .trim()
+        .parse()
+        .map_err(|e| anyhow!("{flag} {spec:?}: {e}"))?;
+    let labels: Vec<String> = labels
+        .split(',')
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if labels.is_empty() {
+        bail!("{flag} {spec:?}: name at least one label after '='");
+    }
+    Ok((family, labels))
+}
+
+/// The webhook families of `--families`, `--fields` and `--udf-fields`: `None` when none is
+/// given (the settings' default). A family of `--families` without `--fields` gets its
+/// default fields; `--fields`/`--udf-fields` for a family that `--families` leaves out is an
+/// error, not a silent addition; without `--families` the families they name are the ones
+/// maintained.
 pub(crate) fn families_from_flags(
     families: &[String],
     fields: &[String],
+    udf_fields: &[String],
 ) -> anyhow::Result<Option<Vec<FamilySettings>>> {
-    let mut chosen: Vec<(WebhookFamily, Option<Vec<String>>)> = Vec::new();
+    let mut chosen: Vec<FamilySettings> = Vec::new();
     for f in families {
         let family: WebhookFamily = f.trim().parse().map_err(|e| anyhow!("--families: {e}"))?;
-        if chosen.iter().any(|(c, _)| *c == family) {
+        if chosen.iter().any(|c| c.family == family) {
             bail!("--families: {family} is named twice");
         }
-        chosen.push((family, None));
+        chosen.push(FamilySettings::new(family));
     }
     let named_by_families = !chosen.is_empty();
-    for spec in fields {
-        let (family, labels) = spec.split_once('=').ok_or_else(|| {
-            anyhow!("--fields {spec:?}: expected FAMILY=LABEL,... e.g. Company=companyName,phone")
-        })?;
-        let family: WebhookFamily = family
-            .trim()
-            .parse()
-            .map_err(|e| anyhow!("--fields {spec:?}: {e}"))?;
-        let labels: Vec<String> = labels
-            .split(',')
-            .map(|l| l.trim().to_owned())
-            .filter(|l| !l.is_empty())
-            .collect();
-        if labels.is_empty() {
-            bail!("--fields {spec:?}: name at least one field label after '='");
-        }
-        match chosen.iter_mut().find(|(c, _)| *c == family) {
-            Some((_, Some(_))) => bail!("--fields: {family} is given twice"),
-            Some((_, slot)) => *slot = Some(labels),
-            None if named_by_families => bail!(
-                "--fields {spec:?}: {family} is not among --families; add it there or leave \
-                 --families out"
-            ),
-            None => chosen.push((family, Some(labels))),
+    let mut given: Vec<(WebhookFamily, &str)> = Vec::new();
+    for (flag, specs) in [("--fields", fields), ("--udf-fields", udf_fields)] {
+        for spec in specs {
+            let (family, labels) = family_labels(flag, spec)?;
+            if given.contains(&(family, flag)) {
+                bail!("{flag}: {family} is given twice");
+            }
+            given.push((family, flag));
+            let settings = match chosen.iter_mut().position(|c| c.family == family) {
+                Some(i) => &mut chosen[i],
+                None if named_by_families => bail!(
+                    "{flag} {spec:?}: {family} is not among --families; add it there or leave \
+                     --families out"
+                ),
+                None => {
+                    chosen.push(FamilySettings::new(family));
+                    chosen.last_mut().expect("just pushed")
+                }
+            };
+            if flag == "--fields" {
+                settings.subscribed_fields = labels;
+            } else {
+                settings.subscribed_udf_fields = labels;
+            }
         }
     }
-    if chosen.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(
-        chosen
-            .into_iter()
-            .map(|(family, labels)| match labels {
-                Some(subscribed_fields) => FamilySettings {
-                    family,
-                    subscribed_fields,
-                },
-                None => FamilySettings::new(family),
-            })
-            .collect(),
-    ))
+    Ok((!chosen.is_empty()).then_some(chosen))
 }
 
 async fn enqueue(args: EnqueueArgs, onboard: &Onboard, json: bool) -> anyhow::Result<()> {
@@ -499,7 +512,7 @@ fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
     let mut settings: TenantSettings = serde_json::from_value(serde_json::json!({
         "webhook_url_base": need(&args.webhook_url_base, "webhook-url-base")?,
     }))?;
-    if let Some(families) = families_from_flags(&args.families, &args.fields)? {
+    if let Some(families) = families_from_flags(&args.families, &args.fields, &args.udf_fields)? {
         settings.webhook_families = families;
     }
     Ok(EnqueueRequest {

@@ -17,14 +17,14 @@ pub fn write(text: &str) {
     }
 }
 
-/// `println!` through [`write`].
+/// `println!` through [`write()`].
 macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::out::write(&format!("{}\n", format_args!($($arg)*)))
     };
 }
 
-/// `print!` through [`write`].
+/// `print!` through [`write()`].
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::out::write(&format!($($arg)*))

@@ -11,7 +11,7 @@
 //! | `POST /v1/runs/{id}/retry`, `POST /v1/runs/{id}/cancel` | operator actions |
 //! | `GET /v1/dead`, `POST /v1/dead/{job}/retry` | dead letters |
 //! | `GET /openapi.json` | this API's OpenAPI 3.1 description |
-//! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` | the retry dashboard (see [`dashboard`]) |
+//! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` | the retry dashboard (module `dashboard`) |
 //! | `GET /healthz` | liveness |
 //!
 //! Authentication: when a token is configured every `/v1` route needs `Authorization:

@@ -2,9 +2,10 @@
 //! suggest when it does not.
 //!
 //! The subscribable fields of a family are the picklist of `fieldID` in
-//! `{Family}WebhookFields/entityInformation/fields`. Whether Autotask labels them with the
+//! `{Family}WebhookFields/entityInformation/fields`, its user-defined fields the picklist of
+//! `udfFieldID` in `{Family}WebhookUdfFields/entityInformation/fields` ([`Labels`]). Whether Autotask labels them with the
 //! entity's field names (`companyName`) or display names (`Company Name`) is not documented
-//! ([L] in autotask-api.md), so a label matches when both agree ignoring case, spaces and
+//! (\[L\] in autotask-api.md), so a label matches when both agree ignoring case, spaces and
 //! punctuation. `isActive` of the entries is not consulted: it may come as null (unset).
 //!
 //! Used by `check_webhook_fields` (before any operator step) and `ensure_webhooks` (when it
@@ -16,7 +17,7 @@ use crate::catalog::StepName;
 use crate::plan::{Finding, Refusal};
 use crate::remediation::Remediation;
 use crate::retry::ErrorClass;
-use crate::settings::TenantSettings;
+use crate::settings::{FamilySettings, TenantSettings};
 
 /// How many valid labels an error lists at most.
 const SUGGESTIONS: usize = 12;
@@ -30,18 +31,50 @@ fn key(label: &str) -> String {
         .collect()
 }
 
-/// The usable entries of the `fieldID` picklist (none when the metadata lacks it).
-fn offered(info: &[FieldInfo]) -> impl Iterator<Item = &PicklistValue> {
+/// Which labels of a family: its standard fields or its user-defined fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Labels {
+    /// `subscribed_fields`, the picklist of `fieldID`.
+    Fields,
+    /// `subscribed_udf_fields`, the picklist of `udfFieldID`.
+    Udfs,
+}
+
+impl Labels {
+    fn picklist(self) -> &'static str {
+        match self {
+            Self::Fields => "fieldID",
+            Self::Udfs => "udfFieldID",
+        }
+    }
+
+    fn setting(self) -> &'static str {
+        match self {
+            Self::Fields => "subscribed_fields",
+            Self::Udfs => "subscribed_udf_fields",
+        }
+    }
+
+    fn of(self, family: &FamilySettings) -> &[String] {
+        match self {
+            Self::Fields => &family.subscribed_fields,
+            Self::Udfs => &family.subscribed_udf_fields,
+        }
+    }
+}
+
+/// The usable entries of the picklist (none when the metadata lacks it).
+fn offered(info: &[FieldInfo], labels: Labels) -> impl Iterator<Item = &PicklistValue> {
     info.iter()
-        .filter(|f| f.name.eq_ignore_ascii_case("fieldID"))
+        .filter(move |f| f.name.eq_ignore_ascii_case(labels.picklist()))
         .flat_map(|f| f.picklist_values.iter())
         .filter(|v| !v.label.trim().is_empty())
 }
 
 /// The picklist entry a configured label names.
-fn find<'a>(info: &'a [FieldInfo], label: &str) -> Option<&'a PicklistValue> {
+fn find<'a>(info: &'a [FieldInfo], labels: Labels, label: &str) -> Option<&'a PicklistValue> {
     let want = key(label);
-    offered(info).find(|v| key(&v.label) == want)
+    offered(info, labels).find(|v| key(&v.label) == want)
 }
 
 /// Levenshtein distance over characters.
@@ -64,9 +97,9 @@ fn distance(a: &str, b: &str) -> usize {
 
 /// The offered labels, closest to `label` first: labels containing it (or contained in it)
 /// before the rest, then by edit distance, then alphabetically.
-pub fn closest(info: &[FieldInfo], label: &str) -> Vec<String> {
+pub fn closest(info: &[FieldInfo], kind: Labels, label: &str) -> Vec<String> {
     let want = key(label);
-    let mut labels: Vec<(bool, usize, String)> = offered(info)
+    let mut labels: Vec<(bool, usize, String)> = offered(info, kind)
         .map(|v| {
             let k = key(&v.label);
             let related = !want.is_empty() && (k.contains(&want) || want.contains(&k));
@@ -79,24 +112,32 @@ pub fn closest(info: &[FieldInfo], label: &str) -> Vec<String> {
 }
 
 /// A configured label Autotask does not offer, as a finding with the setting's path.
-fn unknown(info: &[FieldInfo], family: WebhookFamily, setting: String, label: &str) -> Finding {
-    let mut valid = closest(info, label);
+fn unknown(
+    info: &[FieldInfo],
+    family: WebhookFamily,
+    kind: Labels,
+    setting: String,
+    label: &str,
+) -> Finding {
+    let mut valid = closest(info, kind, label);
     valid.truncate(SUGGESTIONS);
     Finding::WebhookFieldUnknown {
         family,
         setting,
         label: label.to_owned(),
         valid,
+        udf: kind == Labels::Udfs,
     }
 }
 
-/// The `fieldID`s of a family's configured labels, in order and without repeats, or a
-/// permanent refusal of `step` naming every label Autotask does not offer, with the valid
-/// labels (closest first) and EN/DE instructions.
+/// The picklist values (`fieldID`s or `udfFieldID`s) of a family's configured labels, in
+/// order and without repeats, or a permanent refusal of `step` naming every label Autotask
+/// does not offer, with the valid labels (closest first) and EN/DE instructions.
 pub fn resolve(
     step: StepName,
     settings: &TenantSettings,
     family: WebhookFamily,
+    kind: Labels,
     info: &[FieldInfo],
 ) -> Result<Vec<i32>, Refusal> {
     let Some((i, fam)) = settings
@@ -113,14 +154,15 @@ pub fn resolve(
     };
     let mut ids = Vec::new();
     let mut findings = Vec::new();
-    for (j, label) in fam.subscribed_fields.iter().enumerate() {
-        match find(info, label).map(|v| v.value.trim().parse::<i32>()) {
+    for (j, label) in kind.of(fam).iter().enumerate() {
+        match find(info, kind, label).map(|v| v.value.trim().parse::<i32>()) {
             Some(Ok(v)) if !ids.contains(&v) => ids.push(v),
             Some(Ok(_)) => {}
             Some(Err(_)) | None => findings.push(unknown(
                 info,
                 family,
-                format!("webhook_families[{i}].subscribed_fields[{j}]"),
+                kind,
+                format!("webhook_families[{i}].{}[{j}]", kind.setting()),
                 label,
             )),
         }
@@ -185,20 +227,31 @@ mod tests {
     #[test]
     fn labels_match_ignoring_case_spaces_and_punctuation() {
         let i = info(&["Company Name", "phone", "isActive"]);
-        assert_eq!(find(&i, "companyName").map(|v| v.value.as_str()), Some("1"));
-        assert_eq!(find(&i, "is_active").map(|v| v.value.as_str()), Some("3"));
-        assert_eq!(find(&i, "Status"), None);
+        assert_eq!(
+            find(&i, Labels::Fields, "companyName").map(|v| v.value.as_str()),
+            Some("1")
+        );
+        assert_eq!(
+            find(&i, Labels::Fields, "is_active").map(|v| v.value.as_str()),
+            Some("3")
+        );
+        assert_eq!(find(&i, Labels::Fields, "Status"), None);
+        assert_eq!(
+            find(&i, Labels::Udfs, "phone"),
+            None,
+            "UDFs come from udfFieldID"
+        );
     }
 
     #[test]
     fn suggestions_put_the_closest_first() {
         let i = info(&["companyName", "phone", "isActive", "companyType"]);
         assert_eq!(
-            closest(&i, "Company"),
+            closest(&i, Labels::Fields, "Company"),
             ["companyName", "companyType", "phone", "isActive"]
         );
-        assert_eq!(closest(&i, "fone")[0], "phone");
-        assert_eq!(closest(&i, "isActiv")[0], "isActive");
+        assert_eq!(closest(&i, Labels::Fields, "fone")[0], "phone");
+        assert_eq!(closest(&i, Labels::Fields, "isActiv")[0], "isActive");
     }
 
     #[test]
@@ -207,9 +260,17 @@ mod tests {
         s.webhook_families = vec![crate::settings::FamilySettings {
             family: WebhookFamily::Company,
             subscribed_fields: vec!["companyName".into(), "Status".into(), "fone".into()],
+            subscribed_udf_fields: Vec::new(),
         }];
         let i = info(&["companyName", "phone", "isActive"]);
-        let r = resolve(StepName::CheckWebhookFields, &s, WebhookFamily::Company, &i).unwrap_err();
+        let r = resolve(
+            StepName::CheckWebhookFields,
+            &s,
+            WebhookFamily::Company,
+            Labels::Fields,
+            &i,
+        )
+        .unwrap_err();
         assert_eq!(r.class, ErrorClass::Permanent);
         assert_eq!(r.findings.len(), 2);
         assert!(
@@ -231,9 +292,15 @@ mod tests {
             rem
         );
         assert_eq!(
-            resolve(StepName::CheckWebhookFields, &s, WebhookFamily::Ticket, &i)
-                .unwrap_err()
-                .reason,
+            resolve(
+                StepName::CheckWebhookFields,
+                &s,
+                WebhookFamily::Ticket,
+                Labels::Fields,
+                &i
+            )
+            .unwrap_err()
+            .reason,
             "Ticket is not a configured family"
         );
     }

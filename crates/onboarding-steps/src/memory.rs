@@ -13,7 +13,7 @@ use autotask_types::{
     AccessLevel, EntityInformation, FieldInfo, OrganizationalLevel1, OrganizationalLevel2,
     OrganizationalLevelAssociation, OrganizationalResource, PicklistValue, Query, Resource,
     ResourceId, ThresholdInformation, Webhook, WebhookExcludedResource, WebhookFamily,
-    WebhookField, WebhookId, ZoneInformation,
+    WebhookField, WebhookId, WebhookUdfField, ZoneInformation,
 };
 use serde::Serialize;
 
@@ -75,6 +75,10 @@ pub struct MemoryTenant {
     pub webhooks: BTreeMap<WebhookFamily, Vec<Webhook>>,
     /// Webhook fields per family.
     pub fields: BTreeMap<WebhookFamily, Vec<WebhookField>>,
+    /// The `udfFieldID` picklist: (value, label), for every family but TicketNote.
+    pub webhook_udf_labels: Vec<(i32, String)>,
+    /// Webhook UDF fields per family.
+    pub udf_fields: BTreeMap<WebhookFamily, Vec<WebhookUdfField>>,
     /// Excluded resources per family.
     pub excluded: BTreeMap<WebhookFamily, Vec<WebhookExcludedResource>>,
     /// Whether creates obey Autotask's duplicate rule (tests turn it off to see whether a
@@ -178,6 +182,8 @@ impl MemoryTenant {
             ],
             webhooks: BTreeMap::new(),
             fields: BTreeMap::new(),
+            webhook_udf_labels: vec![(29682901, "Sophos Tenant ID".into())],
+            udf_fields: BTreeMap::new(),
             excluded: BTreeMap::new(),
             duplicate_rule: true,
             next_id: 1000,
@@ -277,13 +283,19 @@ impl MemoryTenant {
             .flatten()
             .map(|w| {
                 let mut w = w.clone();
-                w.is_ready = Some(
-                    self.fields
-                        .get(&family)
-                        .into_iter()
-                        .flatten()
-                        .any(|f| f.webhook_id == w.id && f.is_subscribed_field == Some(true)),
-                );
+                let field = self
+                    .fields
+                    .get(&family)
+                    .into_iter()
+                    .flatten()
+                    .any(|f| f.webhook_id == w.id && f.is_subscribed_field == Some(true));
+                let udf = self
+                    .udf_fields
+                    .get(&family)
+                    .into_iter()
+                    .flatten()
+                    .any(|u| u.webhook_id == w.id && u.is_subscribed_field == Some(true));
+                w.is_ready = Some(field || udf);
                 w
             })
             .collect()
@@ -378,6 +390,17 @@ impl MemoryTenant {
             Read::WebhookFieldInfo { .. } => {
                 ReadResult::Fields(vec![picklist("fieldID", &self.webhook_field_labels)])
             }
+            Read::WebhookUdfFieldInfo { family, .. } if family.has_udf_fields() => {
+                ReadResult::Fields(vec![picklist("udfFieldID", &self.webhook_udf_labels)])
+            }
+            Read::WebhookUdfFieldInfo { .. } => return Err(CallFailure::NotFound),
+            Read::WebhookUdfFields { family, query, .. } => ReadResult::WebhookUdfFields(filter(
+                self.udf_fields
+                    .get(family)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default(),
+                query,
+            )),
             Read::Webhooks {
                 family,
                 query,
@@ -538,6 +561,9 @@ impl MemoryTenant {
                 if let Some(f) = self.fields.get_mut(family) {
                     f.retain(|f| f.webhook_id != Some(*id));
                 }
+                if let Some(u) = self.udf_fields.get_mut(family) {
+                    u.retain(|u| u.webhook_id != Some(*id));
+                }
                 if let Some(e) = self.excluded.get_mut(family) {
                     e.retain(|e| e.webhook_id != Some(*id));
                 }
@@ -605,6 +631,73 @@ impl MemoryTenant {
                 let before = list.len();
                 list.retain(|f| {
                     !(f.id.map(|i| i.get()) == Some(*id) && f.webhook_id == Some(*webhook))
+                });
+                if list.len() == before {
+                    return Err(CallFailure::NotFound);
+                }
+                Some(*id)
+            }
+            Call::CreateWebhookUdfField {
+                family,
+                webhook,
+                field,
+                ..
+            } => {
+                let parent = self.resolve(*webhook, created)?;
+                self.owned_webhook(owner, *family, parent)?;
+                let known = family.has_udf_fields()
+                    && field
+                        .udf_field_id
+                        .is_some_and(|id| self.webhook_udf_labels.iter().any(|(v, _)| *v == id));
+                let taken =
+                    self.udf_fields.get(family).into_iter().flatten().any(|u| {
+                        u.webhook_id == Some(parent) && u.udf_field_id == field.udf_field_id
+                    });
+                if !known || taken {
+                    return Err(CallFailure::Rejected {
+                        errors: vec!["invalid or duplicate udfFieldID".into()],
+                    });
+                }
+                self.next_id += 1;
+                let mut u = field.clone();
+                u.id = Some(self.next_id.into());
+                u.webhook_id = Some(parent);
+                self.udf_fields.entry(*family).or_default().push(u);
+                Some(self.next_id)
+            }
+            Call::UpdateWebhookUdfField {
+                family,
+                webhook,
+                field,
+                ..
+            } => {
+                self.owned_webhook(owner, *family, *webhook)?;
+                let row = self
+                    .udf_fields
+                    .get_mut(family)
+                    .into_iter()
+                    .flatten()
+                    .find(|u| u.id == field.id && u.webhook_id == Some(*webhook))
+                    .ok_or(CallFailure::NotFound)?;
+                if field.is_subscribed_field.is_some() {
+                    row.is_subscribed_field = field.is_subscribed_field;
+                }
+                row.id.map(|i| i.get())
+            }
+            Call::DeleteWebhookUdfField {
+                family,
+                webhook,
+                id,
+                ..
+            } => {
+                self.owned_webhook(owner, *family, *webhook)?;
+                let list = self
+                    .udf_fields
+                    .get_mut(family)
+                    .ok_or(CallFailure::NotFound)?;
+                let before = list.len();
+                list.retain(|u| {
+                    !(u.id.map(|i| i.get()) == Some(*id) && u.webhook_id == Some(*webhook))
                 });
                 if list.len() == before {
                     return Err(CallFailure::NotFound);

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use autotask_types::{
     EntityInformation, FieldInfo, OrganizationalLevel1, OrganizationalLevel2,
     OrganizationalLevelAssociation, OrganizationalResource, Query, Resource, ThresholdInformation,
-    Webhook, WebhookExcludedResource, WebhookFamily, WebhookField, ZoneInformation,
+    Webhook, WebhookExcludedResource, WebhookFamily, WebhookField, WebhookUdfField,
+    ZoneInformation,
 };
 use serde::{Deserialize, Serialize};
 
@@ -101,6 +102,15 @@ pub enum Read {
         /// The family.
         family: WebhookFamily,
     },
+    /// `GET {Family}WebhookUdfFields/entityInformation/fields` → [`ReadResult::Fields`]
+    /// (the picklist of `udfFieldID` names the user-defined fields a webhook can subscribe
+    /// to).
+    WebhookUdfFieldInfo {
+        /// Credentials.
+        credentials: Role,
+        /// The family (not TicketNote).
+        family: WebhookFamily,
+    },
     /// `POST {Family}Webhooks/query` → [`ReadResult::Webhooks`].
     Webhooks {
         /// Credentials.
@@ -115,6 +125,15 @@ pub enum Read {
         /// Credentials.
         credentials: Role,
         /// The family.
+        family: WebhookFamily,
+        /// The query.
+        query: Query,
+    },
+    /// `POST {Family}WebhookUdfFields/query` → [`ReadResult::WebhookUdfFields`].
+    WebhookUdfFields {
+        /// Credentials.
+        credentials: Role,
+        /// The family (not TicketNote).
         family: WebhookFamily,
         /// The query.
         query: Query,
@@ -144,6 +163,8 @@ impl Read {
             | Self::OrganizationalResources { credentials, .. }
             | Self::WebhookEntityInformation { credentials, .. }
             | Self::WebhookFieldInfo { credentials, .. }
+            | Self::WebhookUdfFieldInfo { credentials, .. }
+            | Self::WebhookUdfFields { credentials, .. }
             | Self::Webhooks { credentials, .. }
             | Self::WebhookFields { credentials, .. }
             | Self::WebhookExcludedResources { credentials, .. } => Some(*credentials),
@@ -217,6 +238,24 @@ impl Read {
                 who(credentials),
                 family.webhook_entity()
             ),
+            Self::WebhookUdfFieldInfo {
+                credentials,
+                family,
+            } => format!(
+                "{}: GET {}UdfFields/entityInformation/fields",
+                who(credentials),
+                family.webhook_entity()
+            ),
+            Self::WebhookUdfFields {
+                credentials,
+                family,
+                query,
+            } => format!(
+                "{}: POST {}UdfFields/query {}",
+                who(credentials),
+                family.webhook_entity(),
+                q(query)
+            ),
             Self::Webhooks {
                 credentials,
                 family,
@@ -267,6 +306,7 @@ pub enum ReadResult {
     EntityInformation(EntityInformation),
     Webhooks(Vec<Webhook>),
     WebhookFields(Vec<WebhookField>),
+    WebhookUdfFields(Vec<WebhookUdfField>),
     ExcludedResources(Vec<WebhookExcludedResource>),
 }
 
@@ -284,6 +324,7 @@ impl ReadResult {
             Self::EntityInformation(_) => "entity_information",
             Self::Webhooks(_) => "webhooks",
             Self::WebhookFields(_) => "webhook_fields",
+            Self::WebhookUdfFields(_) => "webhook_udf_fields",
             Self::ExcludedResources(_) => "excluded_resources",
         }
     }
@@ -307,6 +348,8 @@ impl ReadResult {
                     Self::EntityInformation(_)
                 )
                 | (Read::WebhookFieldInfo { .. }, Self::Fields(_))
+                | (Read::WebhookUdfFieldInfo { .. }, Self::Fields(_))
+                | (Read::WebhookUdfFields { .. }, Self::WebhookUdfFields(_))
                 | (Read::Webhooks { .. }, Self::Webhooks(_))
                 | (Read::WebhookFields { .. }, Self::WebhookFields(_))
                 | (
@@ -503,5 +546,6 @@ impl<'a> Lookup<'a> {
     typed_get!(entity_information, EntityInformation, EntityInformation);
     typed_get!(webhooks, Webhooks, Vec<Webhook>);
     typed_get!(webhook_fields, WebhookFields, Vec<WebhookField>);
+    typed_get!(webhook_udf_fields, WebhookUdfFields, Vec<WebhookUdfField>);
     typed_get!(excluded, ExcludedResources, Vec<WebhookExcludedResource>);
 }

@@ -5,7 +5,9 @@
 
 use std::fmt;
 
-use autotask_types::{Resource, ResourceId, Webhook, WebhookFamily, WebhookField, WebhookId};
+use autotask_types::{
+    Resource, ResourceId, Webhook, WebhookFamily, WebhookField, WebhookId, WebhookUdfField,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::StepName;
@@ -123,6 +125,39 @@ pub enum Call {
         /// The field row.
         id: i64,
     },
+    /// `POST {Family}Webhooks/{webhook}/UdfFields` (not TicketNote).
+    CreateWebhookUdfField {
+        /// Credentials.
+        credentials: Role,
+        /// The family.
+        family: WebhookFamily,
+        /// The parent webhook.
+        webhook: WebhookRef,
+        /// `udfFieldID`, `isSubscribedField`, `isDisplayAlwaysField`.
+        field: WebhookUdfField,
+    },
+    /// `PATCH {Family}Webhooks/{webhook}/UdfFields` with `id` and the changed flags.
+    UpdateWebhookUdfField {
+        /// Credentials.
+        credentials: Role,
+        /// The family.
+        family: WebhookFamily,
+        /// The parent webhook.
+        webhook: WebhookId,
+        /// `id` plus the flags to change.
+        field: WebhookUdfField,
+    },
+    /// `DELETE {Family}Webhooks/{webhook}/UdfFields/{id}`.
+    DeleteWebhookUdfField {
+        /// Credentials.
+        credentials: Role,
+        /// The family.
+        family: WebhookFamily,
+        /// The parent webhook.
+        webhook: WebhookId,
+        /// The UDF field row.
+        id: i64,
+    },
     /// `POST {Family}Webhooks/{webhook}/ExcludedResources` with `resourceID`.
     CreateWebhookExcludedResource {
         /// Credentials.
@@ -153,6 +188,9 @@ impl Call {
             | Self::CreateWebhookField { credentials, .. }
             | Self::UpdateWebhookField { credentials, .. }
             | Self::DeleteWebhookField { credentials, .. }
+            | Self::CreateWebhookUdfField { credentials, .. }
+            | Self::UpdateWebhookUdfField { credentials, .. }
+            | Self::DeleteWebhookUdfField { credentials, .. }
             | Self::CreateWebhookExcludedResource { credentials, .. }
             | Self::UpdateResource { credentials, .. } => *credentials,
         }
@@ -164,7 +202,9 @@ impl Call {
         matches!(
             (self, failure),
             (
-                Self::DeleteWebhook { .. } | Self::DeleteWebhookField { .. },
+                Self::DeleteWebhook { .. }
+                    | Self::DeleteWebhookField { .. }
+                    | Self::DeleteWebhookUdfField { .. },
                 CallFailure::NotFound
             )
         )
@@ -238,6 +278,38 @@ impl Call {
                 id,
             } => format!(
                 "{}: DELETE {}/{webhook}/Fields/{id}",
+                who(credentials),
+                family.webhooks_path()
+            ),
+            Self::CreateWebhookUdfField {
+                credentials,
+                family,
+                webhook,
+                field,
+            } => format!(
+                "{}: POST {}/{webhook}/UdfFields {}",
+                who(credentials),
+                family.webhooks_path(),
+                body(field)
+            ),
+            Self::UpdateWebhookUdfField {
+                credentials,
+                family,
+                webhook,
+                field,
+            } => format!(
+                "{}: PATCH {}/{webhook}/UdfFields {}",
+                who(credentials),
+                family.webhooks_path(),
+                body(field)
+            ),
+            Self::DeleteWebhookUdfField {
+                credentials,
+                family,
+                webhook,
+                id,
+            } => format!(
+                "{}: DELETE {}/{webhook}/UdfFields/{id}",
                 who(credentials),
                 family.webhooks_path()
             ),
@@ -465,6 +537,9 @@ pub enum Finding {
         label: String,
         /// The labels Autotask offers, closest first.
         valid: Vec<String>,
+        /// A user-defined field's label (else a standard field's).
+        #[serde(default)]
+        udf: bool,
     },
 }
 
@@ -526,9 +601,11 @@ impl Finding {
                 setting,
                 label,
                 valid,
+                udf,
             } => format!(
-                "setting `{setting}`: Autotask offers no {family} webhook field labelled \
+                "setting `{setting}`: Autotask offers no {family} webhook {} labelled \
                  {label:?}; valid labels (closest first): {}",
+                if *udf { "user-defined field" } else { "field" },
                 valid.join(", ")
             ),
         }
@@ -598,9 +675,15 @@ impl Finding {
                 setting,
                 label,
                 valid,
+                udf,
             } => format!(
-                "Einstellung `{setting}`: Autotask bietet für {family}-Webhooks kein Feld mit \
+                "Einstellung `{setting}`: Autotask bietet für {family}-Webhooks kein {} mit \
                  der Bezeichnung {label:?}; gültige Bezeichnungen (ähnlichste zuerst): {}",
+                if *udf {
+                    "benutzerdefiniertes Feld"
+                } else {
+                    "Feld"
+                },
                 valid.join(", ")
             ),
         }

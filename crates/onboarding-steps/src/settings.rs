@@ -56,6 +56,11 @@ pub struct FamilySettings {
     /// Labels of the subscribed fields (at least one: Autotask needs one to make a webhook
     /// ready).
     pub subscribed_fields: Vec<String>,
+    /// Labels of subscribed user-defined fields (the picklist of `udfFieldID` in
+    /// `{Family}WebhookUdfFields/entityInformation/fields`); none by default, and none
+    /// possible for TicketNote.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribed_udf_fields: Vec<String>,
 }
 
 impl FamilySettings {
@@ -67,6 +72,7 @@ impl FamilySettings {
                 .iter()
                 .map(|(label, _)| (*label).to_owned())
                 .collect(),
+            subscribed_udf_fields: Vec::new(),
         }
     }
 }
@@ -154,36 +160,35 @@ impl<'de> Deserialize<'de> for FamilySettings {
                 mut map: A,
             ) -> Result<FamilySettings, A::Error> {
                 use serde::de::Error as _;
+                const KEYS: &[&str] = &["family", "subscribed_fields", "subscribed_udf_fields"];
                 let mut family: Option<String> = None;
                 let mut fields: Option<Vec<String>> = None;
+                let mut udfs: Option<Vec<String>> = None;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "family" if family.is_none() => family = Some(map.next_value()?),
                         "subscribed_fields" if fields.is_none() => {
                             fields = Some(map.next_value()?);
                         }
-                        "family" | "subscribed_fields" => {
+                        "subscribed_udf_fields" if udfs.is_none() => {
+                            udfs = Some(map.next_value()?);
+                        }
+                        k if KEYS.contains(&k) => {
                             return Err(A::Error::custom(format!("duplicate field `{key}`")));
                         }
-                        other => {
-                            return Err(A::Error::unknown_field(
-                                other,
-                                &["family", "subscribed_fields"],
-                            ));
-                        }
+                        other => return Err(A::Error::unknown_field(other, KEYS)),
                     }
                 }
                 let family: WebhookFamily = family
                     .ok_or_else(|| A::Error::missing_field("family"))?
                     .parse()
                     .map_err(A::Error::custom)?;
-                Ok(match fields {
-                    Some(subscribed_fields) => FamilySettings {
-                        family,
-                        subscribed_fields,
-                    },
-                    None => FamilySettings::new(family),
-                })
+                let mut settings = FamilySettings::new(family);
+                if let Some(fields) = fields {
+                    settings.subscribed_fields = fields;
+                }
+                settings.subscribed_udf_fields = udfs.unwrap_or_default();
+                Ok(settings)
             }
         }
 
@@ -270,11 +275,15 @@ impl TenantSettings {
         self.webhook_families
             .iter()
             .map(|f| {
-                format!(
+                let mut line = format!(
                     "{} webhook fields: {}",
                     f.family,
                     f.subscribed_fields.join(", ")
-                )
+                );
+                if !f.subscribed_udf_fields.is_empty() {
+                    line.push_str(&format!("; UDFs: {}", f.subscribed_udf_fields.join(", ")));
+                }
+                line
             })
             .collect()
     }
@@ -329,6 +338,20 @@ impl TenantSettings {
                 if f.trim().is_empty() {
                     return bad(
                         format!("webhook_families[{i}].subscribed_fields[{j}]"),
+                        "must not be empty",
+                    );
+                }
+            }
+            if !fam.subscribed_udf_fields.is_empty() && !fam.family.has_udf_fields() {
+                return bad(
+                    format!("webhook_families[{i}].subscribed_udf_fields"),
+                    "TicketNote webhooks have no user-defined fields",
+                );
+            }
+            for (j, f) in fam.subscribed_udf_fields.iter().enumerate() {
+                if f.trim().is_empty() {
+                    return bad(
+                        format!("webhook_families[{i}].subscribed_udf_fields[{j}]"),
                         "must not be empty",
                     );
                 }
@@ -523,7 +546,7 @@ mod tests {
         assert!(err(serde_json::json!("Compnay")).contains("unknown webhook family \"Compnay\""));
         assert!(
             err(serde_json::json!({"family": "Company", "subscribed_field": ["x"]})).contains(
-                "unknown field `subscribed_field`, expected `family` or `subscribed_fields`"
+                "unknown field `subscribed_field`, expected one of `family`, `subscribed_fields`, `subscribed_udf_fields`"
             )
         );
         assert!(

@@ -14,7 +14,7 @@ use autotask_client::{AutotaskClient, Credentials, Error as ClientError, Tenant}
 use autotask_types::{
     Endpoint, OrganizationalLevel1, OrganizationalLevel2, OrganizationalLevelAssociation,
     OrganizationalResource, Resource, WebhookExcludedResource, WebhookField, WebhookId,
-    ZoneInformation,
+    WebhookUdfField, ZoneInformation,
 };
 use onboarding_steps::run::AttemptOutcome;
 use onboarding_steps::{
@@ -120,6 +120,22 @@ impl Session {
                 )))
                 .await
                 .map(ReadResult::Fields),
+            Read::WebhookUdfFieldInfo { family, .. } => t
+                .field_information(&Endpoint::<WebhookUdfField>::root(format!(
+                    "{}UdfFields",
+                    family.webhook_entity()
+                )))
+                .await
+                .map(ReadResult::Fields),
+            Read::WebhookUdfFields { family, query, .. } => {
+                match family.udf_fields(WebhookId::new(0)) {
+                    Some(endpoint) => t
+                        .query_all(&endpoint, query)
+                        .await
+                        .map(ReadResult::WebhookUdfFields),
+                    None => Ok(ReadResult::WebhookUdfFields(Vec::new())),
+                }
+            }
             Read::Webhooks { family, query, .. } => t
                 .query_all(&family.webhooks(), query)
                 .await
@@ -196,6 +212,35 @@ impl Session {
                 id,
                 ..
             } => t.delete(&family.fields(*webhook), *id).await.map(|()| None),
+            Call::CreateWebhookUdfField {
+                family,
+                webhook,
+                field,
+                ..
+            } => {
+                let parent = parent(webhook)?;
+                t.create(&udf_fields(*family, parent)?, field)
+                    .await
+                    .map(Some)
+            }
+            Call::UpdateWebhookUdfField {
+                family,
+                webhook,
+                field,
+                ..
+            } => t
+                .update(&udf_fields(*family, *webhook)?, field)
+                .await
+                .map(Some),
+            Call::DeleteWebhookUdfField {
+                family,
+                webhook,
+                id,
+                ..
+            } => t
+                .delete(&udf_fields(*family, *webhook)?, *id)
+                .await
+                .map(|()| None),
             Call::CreateWebhookExcludedResource {
                 family,
                 webhook,
@@ -217,6 +262,18 @@ impl Session {
         };
         id.map_err(|e| failure(&e))
     }
+}
+
+/// `{Family}Webhooks/{webhook}/UdfFields`; TicketNote has none, which no plan asks for.
+fn udf_fields(
+    family: autotask_types::WebhookFamily,
+    webhook: WebhookId,
+) -> Result<Endpoint<WebhookUdfField>, CallFailure> {
+    family
+        .udf_fields(webhook)
+        .ok_or_else(|| CallFailure::Rejected {
+            errors: vec![format!("{family} webhooks have no user-defined fields")],
+        })
 }
 
 /// Observes everything `step` needs, with fresh reads.

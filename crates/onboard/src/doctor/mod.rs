@@ -44,6 +44,9 @@ pub struct DoctorArgs {
     /// `enqueue`.
     #[arg(long, value_name = "FAMILY=LABEL,...")]
     fields: Vec<String>,
+    /// User-defined fields of one family by their labels, as for `enqueue`.
+    #[arg(long, value_name = "FAMILY=LABEL,...")]
+    udf_fields: Vec<String>,
     /// Secrets as JSON from this file ("-" = stdin), as for `enqueue`. Default: the
     /// ONBOARD_INTEGRATION_CODE, ONBOARD_NEW_SECRET, ONBOARD_PREVIOUS_SECRET and
     /// ONBOARD_ADMIN_SECRET variables.
@@ -66,12 +69,12 @@ pub async fn doctor(args: DoctorArgs, config: &Config, json: bool) -> anyhow::Re
     let mut settings: TenantSettings = serde_json::from_value(serde_json::json!({
         "webhook_url_base": "https://doctor.invalid/hooks",
     }))?;
-    if let Some(families) = families_from_flags(&args.families, &args.fields)? {
+    if let Some(families) = families_from_flags(&args.families, &args.fields, &args.udf_fields)? {
         settings.webhook_families = families;
     }
     settings
         .validate()
-        .map_err(|e| anyhow!("--families/--fields: {e}"))?;
+        .map_err(|e| anyhow!("--families/--fields/--udf-fields: {e}"))?;
     let mut ctx = StepContext::new("doctor", settings, &args.new_user);
     ctx.previous_user_name = args.previous_user.clone();
     ctx.has_previous_credentials = users.previous_user.is_some();

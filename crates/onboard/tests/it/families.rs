@@ -1,7 +1,8 @@
 //! Every webhook family out of the box: `onboard enqueue --families` with no field names
 //! onboards all five families with their default fields through a real `onboard worker`
-//! process, and a misspelt `--fields` label fails in `check_webhook_fields`, before any
-//! operator step, listing the family's valid labels.
+//! process; a misspelt `--fields` or `--udf-fields` label fails in `check_webhook_fields`,
+//! before any operator step, listing the family's valid labels; a UDF is subscribed by its
+//! label.
 
 use std::time::{Duration, Instant};
 
@@ -151,7 +152,15 @@ async fn five_families_with_default_fields_and_a_misspelt_field_fails_first() {
     // listing the valid labels closest first.
     let (ok, out, err) = cli
         .run(
-            &enqueue("globex", &["--fields", "Company=companyNme,isActive"]),
+            &enqueue(
+                "globex",
+                &[
+                    "--fields",
+                    "Company=companyNme,isActive",
+                    "--udf-fields",
+                    "Company=Sophos Tenant",
+                ],
+            ),
             &secrets,
         )
         .await;
@@ -166,7 +175,12 @@ async fn five_families_with_default_fields_and_a_misspelt_field_fails_first() {
     let reason = check["state"]["reason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("setting `webhook_families[0].subscribed_fields[0]`")
-            && reason.contains("\"companyNme\"; valid labels (closest first): companyName, "),
+            && reason.contains("\"companyNme\"; valid labels (closest first): companyName, ")
+            && reason.contains(
+                "setting `webhook_families[0].subscribed_udf_fields[0]`: Autotask offers no \
+                 Company webhook user-defined field labelled \"Sophos Tenant\"; valid labels \
+                 (closest first): Sophos Tenant ID, "
+            ),
         "{check:#}"
     );
     for later in [
@@ -185,6 +199,44 @@ async fn five_families_with_default_fields_and_a_misspelt_field_fails_first() {
         human.contains("(Deutsch)") && human.contains("Befund: Einstellung `webhook_families[0]"),
         "the German block is German: {human}"
     );
+
+    // A user-defined field subscribed by its label.
+    let (ok, out, err) = cli
+        .run(
+            &enqueue("hooli", &["--udf-fields", "Ticket=Sophos Tenant ID"]),
+            &secrets,
+        )
+        .await;
+    assert!(ok, "{err}");
+    let run = serde_json::from_str::<Value>(&out).unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for attested in ["confirm_unassigned_lob_visibility", "confirm_vendor_active"] {
+        let (ok, _, err) = cli
+            .run(&["ack", &run, attested, "--operator", "olga"], &[])
+            .await;
+        assert!(ok, "{err}");
+    }
+    let status = cli.finished(&run).await;
+    assert_eq!(status["state"], "succeeded", "{status:#}");
+    let hooli = db
+        .webhooks(WebhookFamily::Ticket)
+        .into_iter()
+        .find(|w| {
+            w["webhookUrl"]
+                .as_str()
+                .is_some_and(|u| u.contains("/hooli/"))
+        })
+        .expect("hooli's Ticket webhook");
+    let udfs: Vec<Value> = db
+        .rows("TicketWebhookUdfFields")
+        .unwrap()
+        .into_iter()
+        .filter(|r| r["webhookID"] == hooli["id"])
+        .collect();
+    assert_eq!(udfs.len(), 1, "{udfs:?}");
+    assert_eq!(udfs[0]["udfFieldID"], 29682901);
 
     // A --fields spec that is not FAMILY=LABEL,... is refused and stores nothing.
     let (ok, _, err) = cli

@@ -1,6 +1,8 @@
-//! `check_webhook_fields` (api, read-only, no seed step): every configured webhook field label
-//! is one that Autotask offers for its family (`{Family}WebhookFields/entityInformation/fields`,
-//! picklist of `fieldID`, read with the new user's credentials).
+//! `check_webhook_fields` (api, read-only, no seed step): every configured webhook field and
+//! user-defined field label is one that Autotask offers for its family (the picklists of
+//! `fieldID` in `{Family}WebhookFields/entityInformation/fields` and of `udfFieldID` in
+//! `{Family}WebhookUdfFields/entityInformation/fields`, read with the new user's credentials;
+//! the UDF metadata only for families that name UDFs).
 //!
 //! It runs right after the budget check and before any operator step, so a misspelt or
 //! foreign label (e.g. Ticket's "Status" for Company) fails the run within seconds, naming the
@@ -9,11 +11,11 @@
 //! ([`crate::fields`]). While the new user's credentials are rejected the step waits with
 //! `verify_api_user`'s instructions: the metadata cannot be read before the user exists.
 
-use autotask_types::FieldInfo;
+use autotask_types::{FieldInfo, WebhookFamily};
 
 use super::{Definition, StepContext};
 use crate::catalog::StepName;
-use crate::fields;
+use crate::fields::{self, Labels};
 use crate::observe::{CallFailure, Lookup, Read, Role};
 use crate::plan::{Drift, Finding, Plan, Refusal};
 use crate::remediation::Remediation;
@@ -23,7 +25,7 @@ pub(crate) struct Step;
 
 #[derive(Debug)]
 pub(crate) struct Found {
-    infos: Vec<(autotask_types::WebhookFamily, Vec<FieldInfo>)>,
+    infos: Vec<(WebhookFamily, Labels, Vec<FieldInfo>)>,
 }
 
 impl Definition for Step {
@@ -31,22 +33,28 @@ impl Definition for Step {
     type Found = Found;
 
     fn gather(ctx: &StepContext, l: &mut Lookup<'_>) -> Result<Option<Found>, Refusal> {
-        let answers: Vec<_> = ctx
-            .settings
-            .families()
-            .map(|family| {
-                let read = Read::WebhookFieldInfo {
+        let mut answers = Vec::new();
+        for f in &ctx.settings.webhook_families {
+            let family = f.family;
+            let read = Read::WebhookFieldInfo {
+                credentials: Role::New,
+                family,
+            };
+            answers.push((family, Labels::Fields, l.fields(read)));
+            if !f.subscribed_udf_fields.is_empty() {
+                let read = Read::WebhookUdfFieldInfo {
                     credentials: Role::New,
                     family,
                 };
-                (family, l.fields(read))
-            })
-            .collect();
+                answers.push((family, Labels::Udfs, l.fields(read)));
+            }
+        }
         let mut infos = Vec::new();
-        for (family, answer) in answers {
+        let mut complete = true;
+        for (family, labels, answer) in answers {
             match answer {
-                None => return Ok(None),
-                Some(Ok(info)) => infos.push((family, info)),
+                None => complete = false,
+                Some(Ok(info)) => infos.push((family, labels, info)),
                 Some(Err(CallFailure::CredentialsRejected)) => {
                     let found = [Finding::CredentialsRejected {
                         user_name: ctx.new_user_name.clone(),
@@ -61,19 +69,22 @@ impl Definition for Step {
                 Some(Err(f)) => {
                     return Err(Refusal::failed_read(
                         Self::NAME,
-                        &format!("{family} webhook fields"),
+                        &format!("{family} webhook field metadata"),
                         &f,
                     ));
                 }
             }
+        }
+        if !complete {
+            return Ok(None);
         }
         Ok(Some(Found { infos }))
     }
 
     fn plan(ctx: &StepContext, found: &Found) -> Result<Plan, Refusal> {
         let mut unknown = Vec::new();
-        for (family, info) in &found.infos {
-            if let Err(r) = fields::resolve(Self::NAME, &ctx.settings, *family, info) {
+        for (family, labels, info) in &found.infos {
+            if let Err(r) = fields::resolve(Self::NAME, &ctx.settings, *family, *labels, info) {
                 if r.findings.is_empty() {
                     return Err(r);
                 }

@@ -15,14 +15,14 @@
 use std::collections::BTreeMap;
 
 use autotask_types::{
-    Filter, Query, ResourceId, Webhook, WebhookExcludedResource, WebhookFamily, WebhookField,
-    WebhookId,
+    Filter, Id, Query, ResourceId, Webhook, WebhookExcludedResource, WebhookFamily, WebhookField,
+    WebhookId, WebhookUdfField,
 };
 
 use super::{Definition, StepContext, new_user_id, same_url, verify_by_plan};
 use crate::catalog::StepName;
-use crate::fields;
-use crate::observe::{Lookup, Read, Role};
+use crate::fields::{self, Labels};
+use crate::observe::{CallFailure, Lookup, Read, Role};
 use crate::plan::{Call, Drift, Plan, Refusal, SecretSlot, WebhookRef};
 use crate::retry::ErrorClass;
 use crate::settings::{TenantSettings, WEBHOOK_NAME_PREFIX};
@@ -33,8 +33,10 @@ pub(crate) struct Step;
 pub(crate) struct FamilyFound {
     family: WebhookFamily,
     desired_fields: Vec<i32>,
+    desired_udfs: Vec<i32>,
     webhooks: Vec<Webhook>,
     fields: Vec<WebhookField>,
+    udfs: Vec<WebhookUdfField>,
     excluded: Vec<WebhookExcludedResource>,
 }
 
@@ -77,68 +79,83 @@ impl Definition for Step {
     fn gather(ctx: &StepContext, l: &mut Lookup<'_>) -> Result<Option<Found>, Refusal> {
         let infos: Vec<_> = ctx
             .settings
-            .families()
-            .map(|family| {
-                let info = l.fields(Read::WebhookFieldInfo {
-                    credentials: Role::New,
+            .webhook_families
+            .iter()
+            .map(|f| {
+                let credentials = Role::New;
+                let family = f.family;
+                let fields = l.fields(Read::WebhookFieldInfo {
+                    credentials,
                     family,
                 });
-                (family, info)
+                // UDF metadata only when the family names UDFs.
+                let udfs = (!f.subscribed_udf_fields.is_empty()).then(|| {
+                    l.fields(Read::WebhookUdfFieldInfo {
+                        credentials,
+                        family,
+                    })
+                });
+                (family, fields, udfs)
             })
             .collect();
         let Some(user) = new_user_id(Self::NAME, ctx, l)? else {
             return Ok(None);
         };
+        let failed = |what: String, f: &CallFailure| Refusal::failed_read(Self::NAME, &what, f);
         let mut families = Vec::new();
         let mut complete = true;
-        for (family, info) in infos {
+        for (family, fields_info, udf_info) in infos {
             let url = ctx.settings.webhook_url(&ctx.tenant_id, user, family);
             let webhooks = l.webhooks(webhooks_read(&url, user, family));
-            let (info, webhooks) = match (info, webhooks) {
-                (Some(Ok(info)), Some(Ok(webhooks))) => (info, webhooks),
-                (Some(Err(f)), _) => {
-                    return Err(Refusal::failed_read(
-                        Self::NAME,
-                        &format!("{family} webhook fields"),
-                        &f,
-                    ));
+            let (fields_info, udf_info, webhooks) = match (fields_info, udf_info, webhooks) {
+                (Some(Err(f)), _, _) | (_, Some(Some(Err(f))), _) => {
+                    return Err(failed(format!("{family} webhook field metadata"), &f));
                 }
-                (_, Some(Err(f))) => {
-                    return Err(Refusal::failed_read(
-                        Self::NAME,
-                        &format!("{family} webhooks"),
-                        &f,
-                    ));
-                }
+                (_, _, Some(Err(f))) => return Err(failed(format!("{family} webhooks"), &f)),
+                (Some(Ok(fi)), None, Some(Ok(w))) => (fi, Vec::new(), w),
+                (Some(Ok(fi)), Some(Some(Ok(ui))), Some(Ok(w))) => (fi, ui, w),
                 _ => {
                     complete = false;
                     continue;
                 }
             };
-            let desired_fields = fields::resolve(Self::NAME, &ctx.settings, family, &info)?;
-            let (mut fields, mut excluded) = (Vec::new(), Vec::new());
+            let settings = &ctx.settings;
+            let desired_fields =
+                fields::resolve(Self::NAME, settings, family, Labels::Fields, &fields_info)?;
+            let desired_udfs =
+                fields::resolve(Self::NAME, settings, family, Labels::Udfs, &udf_info)?;
+            let (mut fields, mut udfs, mut excluded) = (Vec::new(), Vec::new(), Vec::new());
             if let Some(keeper) = ours(&webhooks, &url, user).first().and_then(|w| w.id) {
+                let credentials = Role::New;
+                let query = children_query(keeper);
                 let f = l.webhook_fields(Read::WebhookFields {
-                    credentials: Role::New,
+                    credentials,
                     family,
-                    query: children_query(keeper),
+                    query: query.clone(),
                 });
+                // Every UDF-capable family's UDF rows, so unconfigured ones are removed.
+                let u = if family.has_udf_fields() {
+                    l.webhook_udf_fields(Read::WebhookUdfFields {
+                        credentials,
+                        family,
+                        query: query.clone(),
+                    })
+                } else {
+                    Some(Ok(Vec::new()))
+                };
                 let e = l.excluded(Read::WebhookExcludedResources {
-                    credentials: Role::New,
+                    credentials,
                     family,
-                    query: children_query(keeper),
+                    query,
                 });
-                match (f, e) {
-                    (Some(Ok(f)), Some(Ok(e))) => {
+                match (f, u, e) {
+                    (Some(Ok(f)), Some(Ok(u)), Some(Ok(e))) => {
                         fields = f;
+                        udfs = u;
                         excluded = e;
                     }
-                    (Some(Err(f)), _) | (_, Some(Err(f))) => {
-                        return Err(Refusal::failed_read(
-                            Self::NAME,
-                            &format!("{family} webhook {keeper}'s children"),
-                            &f,
-                        ));
+                    (Some(Err(f)), _, _) | (_, Some(Err(f)), _) | (_, _, Some(Err(f))) => {
+                        return Err(failed(format!("{family} webhook {keeper}'s children"), &f));
                     }
                     _ => complete = false,
                 }
@@ -146,8 +163,10 @@ impl Definition for Step {
             families.push(FamilyFound {
                 family,
                 desired_fields,
+                desired_udfs,
                 webhooks,
                 fields,
+                udfs,
                 excluded,
             });
         }
@@ -266,6 +285,14 @@ fn plan_family(
                 },
             });
         }
+        for udf_id in &f.desired_udfs {
+            calls.push(Call::CreateWebhookUdfField {
+                credentials,
+                family,
+                webhook: WebhookRef::CreatedBy(index),
+                field: subscribed_udf(*udf_id),
+            });
+        }
         calls.push(Call::CreateWebhookExcludedResource {
             credentials,
             family,
@@ -323,65 +350,64 @@ fn plan_family(
         });
     }
 
-    // Subscribed fields: exactly the desired set.
-    let mut by_field: BTreeMap<i32, &WebhookField> = BTreeMap::new();
-    for row in &f.fields {
-        let Some(field_id) = row.field_id else {
-            continue;
-        };
-        let first = by_field.entry(field_id).or_insert(row);
-        if !std::ptr::eq(*first, row) {
-            // A second row for the same field: remove it.
-            if let Some(row_id) = row.id {
-                calls.push(Call::DeleteWebhookField {
-                    credentials,
-                    family,
-                    webhook: id,
-                    id: row_id.get(),
-                });
-            }
-        }
-    }
-    for field_id in &f.desired_fields {
-        match by_field.get(field_id) {
-            None => calls.push(Call::CreateWebhookField {
-                credentials,
-                family,
-                webhook: WebhookRef::Existing(id),
-                field: WebhookField {
-                    field_id: Some(*field_id),
-                    is_subscribed_field: Some(true),
-                    is_display_always_field: Some(false),
-                    ..WebhookField::default()
-                },
-            }),
-            Some(row) if row.is_subscribed_field != Some(true) => {
-                calls.push(Call::UpdateWebhookField {
-                    credentials,
-                    family,
-                    webhook: id,
-                    field: WebhookField {
-                        id: row.id,
-                        is_subscribed_field: Some(true),
-                        ..WebhookField::default()
-                    },
-                });
-            }
-            Some(_) => {}
-        }
-    }
-    for (field_id, row) in &by_field {
-        if !f.desired_fields.contains(field_id) {
-            if let Some(row_id) = row.id {
-                calls.push(Call::DeleteWebhookField {
-                    credentials,
-                    family,
-                    webhook: id,
-                    id: row_id.get(),
-                });
-            }
-        }
-    }
+    // Subscribed fields and UDF fields: exactly the desired sets; creates before deletes, so
+    // the webhook never loses its last subscribed field on the way.
+    let rows: Vec<_> = f
+        .fields
+        .iter()
+        .map(|r| (r.id.map(|i| i.get()), r.field_id, r.is_subscribed_field))
+        .collect();
+    let fix = children(&rows, &f.desired_fields);
+    calls.extend(fix.create.iter().map(|field_id| Call::CreateWebhookField {
+        credentials,
+        family,
+        webhook: WebhookRef::Existing(id),
+        field: subscribed_field(*field_id),
+    }));
+    calls.extend(fix.subscribe.iter().map(|row| Call::UpdateWebhookField {
+        credentials,
+        family,
+        webhook: id,
+        field: WebhookField {
+            id: Some(Id::new(*row)),
+            is_subscribed_field: Some(true),
+            ..WebhookField::default()
+        },
+    }));
+    calls.extend(fix.delete.iter().map(|row| Call::DeleteWebhookField {
+        credentials,
+        family,
+        webhook: id,
+        id: *row,
+    }));
+    let rows: Vec<_> = f
+        .udfs
+        .iter()
+        .map(|r| (r.id.map(|i| i.get()), r.udf_field_id, r.is_subscribed_field))
+        .collect();
+    let fix = children(&rows, &f.desired_udfs);
+    calls.extend(fix.create.iter().map(|udf_id| Call::CreateWebhookUdfField {
+        credentials,
+        family,
+        webhook: WebhookRef::Existing(id),
+        field: subscribed_udf(*udf_id),
+    }));
+    calls.extend(fix.subscribe.iter().map(|row| Call::UpdateWebhookUdfField {
+        credentials,
+        family,
+        webhook: id,
+        field: WebhookUdfField {
+            id: Some(Id::new(*row)),
+            is_subscribed_field: Some(true),
+            ..WebhookUdfField::default()
+        },
+    }));
+    calls.extend(fix.delete.iter().map(|row| Call::DeleteWebhookUdfField {
+        credentials,
+        family,
+        webhook: id,
+        id: *row,
+    }));
 
     if !f.excluded.iter().any(|e| e.resource_id == Some(user)) {
         calls.push(Call::CreateWebhookExcludedResource {
@@ -392,4 +418,84 @@ fn plan_family(
         });
     }
     Ok(())
+}
+
+fn subscribed_field(field_id: i32) -> WebhookField {
+    WebhookField {
+        field_id: Some(field_id),
+        is_subscribed_field: Some(true),
+        is_display_always_field: Some(false),
+        ..WebhookField::default()
+    }
+}
+
+fn subscribed_udf(udf_field_id: i32) -> WebhookUdfField {
+    WebhookUdfField {
+        udf_field_id: Some(udf_field_id),
+        is_subscribed_field: Some(true),
+        is_display_always_field: Some(false),
+        ..WebhookUdfField::default()
+    }
+}
+
+/// What to change in a webhook's child rows of one kind (fields or UDF fields) so that
+/// exactly `desired` are subscribed, once each.
+#[derive(Debug, Default, PartialEq)]
+struct ChildFix {
+    /// Row ids to delete: repeats of a value and values not desired.
+    delete: Vec<i64>,
+    /// Desired values without a row.
+    create: Vec<i32>,
+    /// Row ids of desired values that are not subscribed.
+    subscribe: Vec<i64>,
+}
+
+/// `rows` are (row id, picklist value, subscribed) as found; the first row of a value is
+/// kept.
+fn children(rows: &[(Option<i64>, Option<i32>, Option<bool>)], desired: &[i32]) -> ChildFix {
+    let mut fix = ChildFix::default();
+    let mut kept: BTreeMap<i32, (Option<i64>, Option<bool>)> = BTreeMap::new();
+    for (row, value, subscribed) in rows {
+        let Some(value) = value else { continue };
+        if kept.contains_key(value) || !desired.contains(value) {
+            fix.delete.extend(*row);
+        } else {
+            kept.insert(*value, (*row, *subscribed));
+        }
+    }
+    for value in desired {
+        match kept.get(value) {
+            None => fix.create.push(*value),
+            Some((Some(row), subscribed)) if *subscribed != Some(true) => {
+                fix.subscribe.push(*row);
+            }
+            Some(_) => {}
+        }
+    }
+    fix
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_rows_converge_to_the_desired_set() {
+        let rows = [
+            (Some(1), Some(7), Some(true)),
+            (Some(2), Some(7), Some(true)),
+            (Some(3), Some(5), Some(false)),
+            (Some(4), Some(9), Some(true)),
+            (Some(5), None, None),
+        ];
+        assert_eq!(
+            children(&rows, &[7, 5, 8]),
+            ChildFix {
+                delete: vec![2, 4],
+                create: vec![8],
+                subscribe: vec![3],
+            }
+        );
+        assert_eq!(children(&[], &[]), ChildFix::default());
+    }
 }

@@ -141,6 +141,9 @@ fn webhook_family(call: &Call) -> Option<WebhookFamily> {
         | Call::CreateWebhookField { family, .. }
         | Call::UpdateWebhookField { family, .. }
         | Call::DeleteWebhookField { family, .. }
+        | Call::CreateWebhookUdfField { family, .. }
+        | Call::UpdateWebhookUdfField { family, .. }
+        | Call::DeleteWebhookUdfField { family, .. }
         | Call::CreateWebhookExcludedResource { family, .. } => Some(*family),
         Call::UpdateResource { .. } => None,
     }

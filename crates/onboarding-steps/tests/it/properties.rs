@@ -21,6 +21,12 @@ fn ctx(families: &[WebhookFamily]) -> StepContext {
         .map(|f| onboarding_steps::settings::FamilySettings {
             family: *f,
             subscribed_fields: vec!["Status".into(), "Priority".into()],
+            // A UDF wherever the family has them, so every property covers UDF fields too.
+            subscribed_udf_fields: if f.has_udf_fields() {
+                vec!["Sophos Tenant ID".into()]
+            } else {
+                Vec::new()
+            },
         })
         .collect();
     let mut c = StepContext::new("acme", settings, "new@example.com");
@@ -172,6 +178,16 @@ fn assert_ensured(t: &mut MemoryTenant, c: &StepContext) {
             .collect();
         subscribed.sort();
         assert_eq!(subscribed, [1, 2]);
+        let udfs: Vec<_> = t
+            .udf_fields
+            .get(&f)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.webhook_id == w.id && r.is_subscribed_field == Some(true))
+            .filter_map(|r| r.udf_field_id)
+            .collect();
+        let want: &[i32] = if f.has_udf_fields() { &[29682901] } else { &[] };
+        assert_eq!(udfs, want, "{f}: exactly the configured UDF, once");
         assert!(
             t.excluded[&f]
                 .iter()
@@ -258,7 +274,11 @@ fn ensure_webhooks_survives_every_crash_point() {
         let observed = t.observe(S::EnsureWebhooks, &c);
         S::EnsureWebhooks.plan(&c, &observed).unwrap().calls.len()
     };
-    assert_eq!(n, 5 * 4, "create, two fields, excluded resource per family");
+    assert_eq!(
+        n,
+        5 * 4 + 4,
+        "create, two fields, excluded resource per family, a UDF field for all but TicketNote"
+    );
     for k in 0..n {
         for fault in [Fault::CrashBefore(k), Fault::LoseResponse(k)] {
             let mut t = fresh.clone();

@@ -280,7 +280,7 @@ fn verify_makes_only_reads_and_reports_drift() {
     ));
     assert_eq!(t.writes, writes);
     // A converged tenant re-verified: few reads.
-    expect!["18"].assert_eq(&(t.reads - reads).to_string());
+    expect!["19"].assert_eq(&(t.reads - reads).to_string());
 
     t.webhooks.get_mut(&WebhookFamily::Ticket).unwrap()[0].is_active = Some(false);
     let mut verify = new_run(RunKind::Verify, false);

@@ -350,10 +350,10 @@ fn ensure_webhooks_is_quiet_when_converged() {
         &ctx(),
         &converged(),
         expect![[r#"
-        ensure_webhooks (api), 5 read(s)
-        plan: nothing to do
-        verify: ok
-    "#]],
+            ensure_webhooks (api), 6 read(s)
+            plan: nothing to do
+            verify: ok
+        "#]],
     );
 }
 
@@ -374,13 +374,13 @@ fn ensure_webhooks_completes_a_webhook_whose_create_response_was_lost() {
         &ctx(),
         &t,
         expect![[r#"
-        ensure_webhooks (api), 5 read(s)
-        plan:
-          as new: POST TicketWebhooks/1003/Fields {"fieldID":1,"isSubscribedField":true,"isDisplayAlwaysField":false}
-          as new: POST TicketWebhooks/1003/Fields {"fieldID":2,"isSubscribedField":true,"isDisplayAlwaysField":false}
-          as new: POST TicketWebhooks/1003/ExcludedResources {"resourceID":100}
-        drift: needs as new: POST TicketWebhooks/1003/Fields {"fieldID":1,"isSubscribedField":true,"isDisplayAlwaysField":false}; needs as new: POST TicketWebhooks/1003/Fields {"fieldID":2,"isSubscribedField":true,"isDisplayAlwaysField":false}; needs as new: POST TicketWebhooks/1003/ExcludedResources {"resourceID":100}
-    "#]],
+            ensure_webhooks (api), 6 read(s)
+            plan:
+              as new: POST TicketWebhooks/1003/Fields {"fieldID":1,"isSubscribedField":true,"isDisplayAlwaysField":false}
+              as new: POST TicketWebhooks/1003/Fields {"fieldID":2,"isSubscribedField":true,"isDisplayAlwaysField":false}
+              as new: POST TicketWebhooks/1003/ExcludedResources {"resourceID":100}
+            drift: needs as new: POST TicketWebhooks/1003/Fields {"fieldID":1,"isSubscribedField":true,"isDisplayAlwaysField":false}; needs as new: POST TicketWebhooks/1003/Fields {"fieldID":2,"isSubscribedField":true,"isDisplayAlwaysField":false}; needs as new: POST TicketWebhooks/1003/ExcludedResources {"resourceID":100}
+        "#]],
     );
 }
 
@@ -423,14 +423,14 @@ fn ensure_webhooks_repairs_drift_and_removes_stale_webhooks() {
         &ctx(),
         &t,
         expect![[r#"
-        ensure_webhooks (api), 5 read(s)
-        plan:
-          as new: DELETE TicketWebhooks/1007
-          as new: PATCH TicketWebhooks {"id":1003,"name":"Sophos Central Ticket 100","isActive":true}
-          as new: PATCH TicketWebhooks/1003/Fields {"id":1004,"isSubscribedField":true}
-          as new: DELETE TicketWebhooks/1003/Fields/9001
-        drift: needs as new: DELETE TicketWebhooks/1007; needs as new: PATCH TicketWebhooks {"id":1003,"name":"Sophos Central Ticket 100","isActive":true}; needs as new: PATCH TicketWebhooks/1003/Fields {"id":1004,"isSubscribedField":true}; needs as new: DELETE TicketWebhooks/1003/Fields/9001
-    "#]],
+            ensure_webhooks (api), 6 read(s)
+            plan:
+              as new: DELETE TicketWebhooks/1007
+              as new: PATCH TicketWebhooks {"id":1003,"name":"Sophos Central Ticket 100","isActive":true}
+              as new: PATCH TicketWebhooks/1003/Fields {"id":1004,"isSubscribedField":true}
+              as new: DELETE TicketWebhooks/1003/Fields/9001
+            drift: needs as new: DELETE TicketWebhooks/1007; needs as new: PATCH TicketWebhooks {"id":1003,"name":"Sophos Central Ticket 100","isActive":true}; needs as new: PATCH TicketWebhooks/1003/Fields {"id":1004,"isSubscribedField":true}; needs as new: DELETE TicketWebhooks/1003/Fields/9001
+        "#]],
     );
 }
 
