@@ -120,13 +120,19 @@ pub async fn doctor(args: DoctorArgs, config: &Config, json: bool) -> anyhow::Re
         None => None,
     };
     if json {
-        outln!("{}", serde_json::to_string_pretty(&report)?);
+        // With --record, the report goes with the recording: it names users by the same
+        // pseudonyms.
+        let mut value = serde_json::to_value(&report)?;
+        if let Some((_, (_, redaction))) = &written {
+            redaction.apply(&mut value);
+        }
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         out!("{}", report.render());
-        if let Some((dir, n)) = written {
+        if let Some((dir, (n, _))) = written {
             outln!(
                 "\nrecorded {n} answer(s), redacted, in {}; replay them with \
-                 `autotask-sim --replay {}`",
+                 `onboard sim --replay {}`",
                 dir.display(),
                 dir.display()
             );

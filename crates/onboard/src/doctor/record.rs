@@ -56,15 +56,15 @@ impl Recording {
         })
     }
 
-    /// Writes the redacted files into `dir` (created if missing); returns how many.
-    /// `users`: (username, pseudonym) of the doctor's users; `secrets`: values that must
-    /// not appear anywhere.
+    /// Writes the redacted files into `dir` (created if missing); returns how many, and the
+    /// redaction (to apply to the report that goes with them). `users`: (username,
+    /// pseudonym) of the doctor's users; `secrets`: values that must not appear anywhere.
     pub fn write(
         &self,
         dir: &Path,
         users: &[(String, &str)],
         secrets: &[String],
-    ) -> anyhow::Result<usize> {
+    ) -> anyhow::Result<(usize, Redaction)> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--record: cannot create {}", dir.display()))?;
         let raw = self.raw.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -117,7 +117,19 @@ impl Recording {
             std::fs::write(dir.join(&*name), text)
                 .with_context(|| format!("--record: cannot write {}", dir.display()))?;
         }
-        Ok(files.len())
+        Ok((files.len(), Redaction { replace }))
+    }
+}
+
+/// The texts a recording replaced, to redact the report the same way.
+pub struct Redaction {
+    replace: Vec<(String, String)>,
+}
+
+impl Redaction {
+    /// Replaces every redacted text in every string of `v`.
+    pub fn apply(&self, v: &mut Value) {
+        substitute(v, &self.replace);
     }
 }
 

@@ -112,9 +112,16 @@ async fn doctor(base: &str, code: &str, users: &[(&str, &str)], record: Option<&
         .env("ONBOARD_AUTOTASK_BASE_URL", base)
         .env("RUST_LOG", "error")
         .env("ONBOARD_INTEGRATION_CODE", code)
-        .env("ONBOARD_NEW_SECRET", users[0].1)
-        .env("ONBOARD_PREVIOUS_SECRET", users[1].1)
-        .env("ONBOARD_ADMIN_SECRET", users[2].1)
+        .envs(
+            users
+                .iter()
+                .zip([
+                    "ONBOARD_NEW_SECRET",
+                    "ONBOARD_PREVIOUS_SECRET",
+                    "ONBOARD_ADMIN_SECRET",
+                ])
+                .map(|((_, secret), var)| (var, *secret)),
+        )
         .kill_on_drop(true)
         .output()
         .await
@@ -275,6 +282,19 @@ async fn default_tenant_shows_other_owners_and_unreadable_permissions() {
         ("permission".into(), "will show at webhook creation".into())
     );
     assert_no_write(&t.sim);
+
+    // An unknown user: the zone does not answer, and the report that goes with a recording
+    // names the user by its pseudonym only.
+    let dir = tempfile::tempdir().unwrap();
+    let unknown = [("nobody@msp.example", users[0].1)];
+    let report = doctor(t.sim.base_url(), &t.code, &unknown, Some(dir.path())).await;
+    assert_eq!(
+        statuses(&report)[0],
+        ("zone".into(), "does_not_hold".into())
+    );
+    let text = report.to_string();
+    assert!(!text.contains("nobody@msp.example"), "{report:#}");
+    assert!(text.contains("new-user"), "{report:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
