@@ -427,9 +427,10 @@ pub fn assess(ctx: &StepContext, admin: Option<&str>, o: &Observed) -> Report {
             },
             (Some(_), true, Status::Holds | Status::CannotTell) => Fallback {
                 topic: "previous_user_activation",
-                path: "REST".into(),
-                why: "admin credentials are given and isActive is not read-only; if Autotask \
-                  refuses or ignores the write, the web interface (operator)"
+                path: "REST, web interface (operator) if refused".into(),
+                why: "admin credentials are given and isActive is not read-only; whether Autotask \
+                  applies the write shows only at the first one, and a refused or ignored \
+                  write takes the web-interface path"
                     .into(),
             },
             (Some(_), false, _) => Fallback {
@@ -579,4 +580,91 @@ fn previous_credentials(ctx: &StepContext, o: &Observed) -> (Status, String) {
         Status::Holds,
         format!("its credentials list {own} webhook(s) of its own"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use autotask_types::{FieldInfo, Resource};
+
+    use super::*;
+
+    fn record(o: &mut Observed, read: Read, answer: Result<ReadResult, CallFailure>) {
+        o.record(&read, answer).unwrap();
+    }
+
+    #[test]
+    fn an_inactive_previous_user_and_hidden_webhooks_leave_the_audit_unchecked() {
+        let settings = serde_json::from_value(serde_json::json!({
+            "webhook_url_base": "https://doctor.invalid/hooks",
+        }))
+        .unwrap();
+        let mut ctx = StepContext::new("doctor", settings, "new@t");
+        ctx.previous_user_name = Some("old@t".into());
+        ctx.has_previous_credentials = true;
+        let user = |id: i64, active: bool| {
+            Ok(ReadResult::Resources(vec![Resource {
+                id: Some(ResourceId::new(id)),
+                is_active: Some(active),
+                ..Resource::default()
+            }]))
+        };
+        let mut o = Observed::new();
+        record(&mut o, user_read(Role::New, "new@t"), user(10, true));
+        record(&mut o, user_read(Role::New, "old@t"), user(11, false));
+        for family in WebhookFamily::ALL {
+            let read = owned_by_read(Role::Previous, family, ResourceId::new(11));
+            record(&mut o, read, Err(CallFailure::CredentialsRejected));
+        }
+        record(
+            &mut o,
+            all_webhooks_read(WebhookFamily::Ticket),
+            Ok(ReadResult::Webhooks(Vec::new())),
+        );
+        let read_only = FieldInfo {
+            name: "isActive".into(),
+            is_read_only: true,
+            ..FieldInfo::default()
+        };
+        record(
+            &mut o,
+            Read::ResourceFields {
+                credentials: Role::New,
+            },
+            Ok(ReadResult::Fields(vec![read_only])),
+        );
+        assert!(extra_reads(&ctx, None, &o).is_empty());
+        let report = assess(&ctx, None, &o);
+        let status = |id: &str| {
+            report
+                .assumptions
+                .iter()
+                .find(|a| a.id == id)
+                .map(|a| a.status)
+        };
+        assert_eq!(
+            [
+                status("resource_activation"),
+                status("previous_credentials"),
+                status("other_owners_webhooks_visible"),
+            ],
+            [
+                Some(Status::DoesNotHold),
+                Some(Status::DoesNotHold),
+                Some(Status::CannotTell),
+            ]
+        );
+        let paths: Vec<&str> = report.fallbacks.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths[1..],
+            [
+                "web interface (operator)",
+                "cannot be checked: leftovers hidden"
+            ]
+        );
+        assert!(
+            report
+                .render()
+                .contains("cannot be checked: leftovers hidden")
+        );
+    }
 }

@@ -182,7 +182,10 @@ const STRICT: &[(&str, &str)] = &[
 
 const STRICT_FALLBACKS: &[(&str, &str)] = &[
     ("permission", "read from userAccessForCreate"),
-    ("previous_user_activation", "REST"),
+    (
+        "previous_user_activation",
+        "REST, web interface (operator) if refused",
+    ),
     ("changeover_audit", "previous user's credentials"),
 ];
 
