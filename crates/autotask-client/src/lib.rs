@@ -29,6 +29,7 @@ mod config;
 mod credentials;
 mod error;
 mod limit;
+mod record;
 mod zone;
 
 pub use client::{AutotaskClient, Observer, Tenant};
@@ -36,3 +37,4 @@ pub use config::{ClientConfig, HttpRetry, Target};
 pub use credentials::{Credentials, Secret};
 pub use error::{Error, Limit, classify, decode, limit_refusal};
 pub use limit::{BoxFuture, LimitKey, LimitPermit, Limiter, LocalLimiter, Pace, Pacer, Unpaced};
+pub use record::{Exchange, Recorder};

@@ -32,6 +32,7 @@ mod error;
 mod faults;
 mod limits;
 mod metadata;
+pub mod replay;
 mod server;
 mod state;
 
@@ -43,5 +44,5 @@ pub use console::{
 };
 pub use error::Error;
 pub use faults::{Fault, FaultRule};
-pub use server::{RequestRecord, SimHandle, spawn};
+pub use server::{RequestRecord, SimHandle, spawn, spawn_replay};
 pub use state::{IntegrationVendor, SOPHOS_VENDOR_CODE, SOPHOS_VENDOR_NAME, SecurityLevel};

@@ -67,10 +67,12 @@ pub(crate) struct Inner {
     callouts: Mutex<Vec<CalloutRecord>>,
     pub(crate) dispatcher: Dispatcher,
     next_ci: AtomicI64,
+    /// A recorded tenant answering instead of the state (see `replay`).
+    pub(crate) replay: Option<crate::replay::Replay>,
 }
 
 impl Inner {
-    fn new(config: SimConfig, base_url: String) -> Self {
+    fn new(config: SimConfig, base_url: String, replay: Option<crate::replay::Replay>) -> Self {
         Self {
             dispatcher: Dispatcher::new(config.callouts.timeout()),
             config,
@@ -81,6 +83,7 @@ impl Inner {
             log_seq: AtomicU64::new(0),
             callouts: Mutex::new(Vec::new()),
             next_ci: AtomicI64::new(1001),
+            replay,
         }
     }
 
@@ -333,6 +336,22 @@ impl Connected<IncomingStream<'_, SimListener>> for Conn {
 
 /// Starts the simulator on `127.0.0.1:{config.port}` (0 = any free port).
 pub async fn spawn(config: SimConfig) -> Result<SimHandle, Error> {
+    start(config, None).await
+}
+
+/// Starts a simulator that serves a recorded tenant (see `replay`) on
+/// `127.0.0.1:{config.port}`; the configuration's databases are not used.
+pub async fn spawn_replay(
+    config: SimConfig,
+    replay: crate::replay::Replay,
+) -> Result<SimHandle, Error> {
+    start(config, Some(replay)).await
+}
+
+async fn start(
+    config: SimConfig,
+    replay: Option<crate::replay::Replay>,
+) -> Result<SimHandle, Error> {
     let listener = TcpListener::bind(("127.0.0.1", config.port))
         .await
         .map_err(|source| Error::Io {
@@ -344,15 +363,23 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, Error> {
         source,
     })?;
     let base_url = format!("http://{addr}");
-    let databases = config.databases.clone();
-    let inner = Arc::new(Inner::new(config, base_url.clone()));
+    let databases = if replay.is_some() {
+        Vec::new()
+    } else {
+        config.databases.clone()
+    };
+    let replaying = replay.is_some();
+    let inner = Arc::new(Inner::new(config, base_url.clone(), replay));
     for db in &databases {
         inner.add_db(db)?;
     }
-    let app = axum::Router::new()
-        .nest("/_sim", console::router())
-        .fallback(api::handle)
-        .with_state(inner.clone());
+    let app = axum::Router::new().nest("/_sim", console::router());
+    let app = if replaying {
+        app.fallback(crate::replay::handle)
+    } else {
+        app.fallback(api::handle)
+    }
+    .with_state(inner.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let _ = axum::serve(

@@ -159,6 +159,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sim(args) => demo::sim(args).await,
+        Command::Doctor(args) => crate::doctor::doctor(args, &config, json).await,
         Command::Demo(args) => demo::demo(args, config, json).await,
         Command::Worker(args) => worker(args, &config).await,
         Command::Api => api(&config).await,
@@ -318,7 +319,7 @@ fn family_labels(flag: &str, spec: &str) -> anyhow::Result<(WebhookFamily, Vec<S
 /// default fields; `--fields`/`--udf-fields` for a family that `--families` leaves out is an
 /// error, not a silent addition; without `--families` the families they name are the ones
 /// maintained.
-fn families_from_flags(
+pub(crate) fn families_from_flags(
     families: &[String],
     fields: &[String],
     udf_fields: &[String],
@@ -394,12 +395,26 @@ async fn enqueue(args: EnqueueArgs, onboard: &Onboard, json: bool) -> anyhow::Re
     Ok(())
 }
 
-fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
-    let need = |v: &Option<String>, flag: &str| {
-        v.clone()
-            .ok_or_else(|| anyhow!("--{flag} is required (or use --file)"))
-    };
-    let secrets: Secrets = match args.secrets.as_deref() {
+/// The credentials of each role, from `--secrets FILE|-` or the environment
+/// (`ONBOARD_INTEGRATION_CODE`, `ONBOARD_NEW_SECRET`, `ONBOARD_PREVIOUS_SECRET`,
+/// `ONBOARD_ADMIN_SECRET`); `enqueue` and `doctor` read them the same way.
+pub(crate) struct UserCredentials {
+    /// The (new) API user's.
+    pub new_user: CredentialInput,
+    /// The previous API user's, when `--previous-user` is given.
+    pub previous_user: Option<CredentialInput>,
+    /// The admin's, when `--admin-user` is given.
+    pub admin: Option<CredentialInput>,
+}
+
+/// Reads the secrets and pairs them with the usernames (an error names the missing one).
+pub(crate) fn user_credentials(
+    secrets: Option<&str>,
+    new_user: &str,
+    previous_user: Option<&str>,
+    admin_user: Option<&str>,
+) -> anyhow::Result<UserCredentials> {
+    let secrets: Secrets = match secrets {
         Some("-") => {
             let mut text = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
@@ -430,6 +445,44 @@ fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
                     .ok_or_else(|| anyhow!("{name}: missing (environment or --secrets)"))?,
             })
         };
+    Ok(UserCredentials {
+        new_user: input(
+            new_user,
+            secrets.new_secret,
+            "new_secret (ONBOARD_NEW_SECRET)",
+        )?,
+        previous_user: previous_user
+            .map(|u| {
+                input(
+                    u,
+                    secrets.previous_secret.clone(),
+                    "previous_secret (ONBOARD_PREVIOUS_SECRET)",
+                )
+            })
+            .transpose()?,
+        admin: admin_user
+            .map(|u| {
+                input(
+                    u,
+                    secrets.admin_secret.clone(),
+                    "admin_secret (ONBOARD_ADMIN_SECRET)",
+                )
+            })
+            .transpose()?,
+    })
+}
+
+fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
+    let need = |v: &Option<String>, flag: &str| {
+        v.clone()
+            .ok_or_else(|| anyhow!("--{flag} is required (or use --file)"))
+    };
+    let users = user_credentials(
+        args.secrets.as_deref(),
+        &need(&args.new_user, "new-user")?,
+        args.previous_user.as_deref(),
+        args.admin_user.as_deref(),
+    )?;
     let mut settings: TenantSettings = serde_json::from_value(serde_json::json!({
         "webhook_url_base": need(&args.webhook_url_base, "webhook-url-base")?,
     }))?;
@@ -443,33 +496,9 @@ fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
         tenant_id: need(&args.tenant, "tenant")?,
         tenant_name: args.tenant_name.clone(),
         settings,
-        new_user: input(
-            &need(&args.new_user, "new-user")?,
-            secrets.new_secret,
-            "new_secret (ONBOARD_NEW_SECRET)",
-        )?,
-        previous_user: args
-            .previous_user
-            .as_deref()
-            .map(|u| {
-                input(
-                    u,
-                    secrets.previous_secret.clone(),
-                    "previous_secret (ONBOARD_PREVIOUS_SECRET)",
-                )
-            })
-            .transpose()?,
-        admin: args
-            .admin_user
-            .as_deref()
-            .map(|u| {
-                input(
-                    u,
-                    secrets.admin_secret.clone(),
-                    "admin_secret (ONBOARD_ADMIN_SECRET)",
-                )
-            })
-            .transpose()?,
+        new_user: users.new_user,
+        previous_user: users.previous_user,
+        admin: users.admin,
         idempotency_key: args.idempotency_key.clone(),
         dry_run: args.dry_run,
         bulk: args.bulk,
