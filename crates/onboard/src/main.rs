@@ -12,6 +12,7 @@ mod commands;
 mod config;
 mod demo;
 mod doctor;
+mod flags;
 mod out;
 mod render;
 

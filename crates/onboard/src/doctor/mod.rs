@@ -21,8 +21,8 @@ use onboarding_steps::{Observed, Role, StepContext, TenantSettings};
 use onboarding_worker::execute::Session;
 use onboarding_worker::service::CredentialInput;
 
-use crate::commands::{families_from_flags, user_credentials};
 use crate::config::Config;
+use crate::flags::{families_from_flags, user_credentials};
 use crate::out::{out, outln};
 
 /// `onboard doctor`.
