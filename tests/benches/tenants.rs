@@ -23,7 +23,7 @@ use onboarding_steps::StepName;
 use onboarding_steps::TenantSettings;
 use onboarding_steps::run::{RunKind, RunState};
 use onboarding_worker::secrets::SecretBox;
-use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard};
+use onboarding_worker::service::{ApiCredentials, EnqueueRequest, Onboard};
 use redis_test_server::{Options, RedisServer};
 
 fn var(name: &str, default: usize) -> usize {
@@ -77,7 +77,7 @@ async fn enqueue_all(onboard: &Onboard, sim: &SimHandle, tenants: &[String]) -> 
             tenant_id: t.clone(),
             tenant_name: String::new(),
             settings: settings.clone(),
-            new_user: CredentialInput {
+            new_user: ApiCredentials {
                 integration_code: u.integration_code,
                 username: u.user_name,
                 secret: u.secret,

@@ -11,7 +11,7 @@ use onboarding_steps::TenantSettings;
 use onboarding_steps::run::{Run, RunKind, RunState, StepState};
 use onboarding_worker::metrics::Metrics;
 use onboarding_worker::secrets::SecretBox;
-use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard};
+use onboarding_worker::service::{ApiCredentials, EnqueueRequest, Onboard};
 use onboarding_worker::worker::{Handler, run_worker};
 use redis_test_server::{Options, RedisServer, unique_name};
 use tracing_subscriber::layer::SubscriberExt;
@@ -203,8 +203,8 @@ pub fn seed(sim: &SimHandle, db: &str, seed: SeedApiUser) -> SeededApiUser {
     user
 }
 
-pub fn credentials(u: &SeededApiUser) -> CredentialInput {
-    CredentialInput {
+pub fn credentials(u: &SeededApiUser) -> ApiCredentials {
+    ApiCredentials {
         integration_code: u.integration_code.clone(),
         username: u.user_name.clone(),
         secret: u.secret.clone(),

@@ -673,7 +673,7 @@ fn transport_error(e: reqwest::Error) -> Error {
 /// A stable, non-reversible name for an integration code (for limit keys and logs).
 fn fingerprint(code: &str) -> String {
     let digest = Sha1::digest(code.as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&digest[..8])
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -27,7 +27,7 @@ use clap::Args;
 use onboarding_steps::run::{Run, RunKind, StepState};
 use onboarding_steps::{StepName, TenantSettings};
 use onboarding_worker::secrets::SecretBox;
-use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard};
+use onboarding_worker::service::{ApiCredentials, EnqueueRequest, Onboard};
 use redis_test_server::{Options, RedisServer};
 
 use crate::app;
@@ -64,8 +64,8 @@ struct Scenario {
     request: EnqueueRequest,
 }
 
-fn input(u: &autotask_sim::SeededApiUser) -> CredentialInput {
-    CredentialInput {
+fn input(u: &autotask_sim::SeededApiUser) -> ApiCredentials {
+    ApiCredentials {
         integration_code: u.integration_code.clone(),
         username: u.user_name.clone(),
         secret: u.secret.clone(),

@@ -6,7 +6,7 @@
 use anyhow::{Context as _, anyhow, bail};
 use autotask_types::WebhookFamily;
 use onboarding_steps::settings::FamilySettings;
-use onboarding_worker::service::CredentialInput;
+use onboarding_worker::service::ApiCredentials;
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize)]
@@ -91,11 +91,11 @@ pub fn families_from_flags(
 /// `ONBOARD_ADMIN_SECRET`); `enqueue` and `doctor` read them the same way.
 pub struct UserCredentials {
     /// The (new) API user's.
-    pub new_user: CredentialInput,
+    pub new_user: ApiCredentials,
     /// The previous API user's, when `--previous-user` is given.
-    pub previous_user: Option<CredentialInput>,
+    pub previous_user: Option<ApiCredentials>,
     /// The admin's, when `--admin-user` is given.
-    pub admin: Option<CredentialInput>,
+    pub admin: Option<ApiCredentials>,
 }
 
 /// Reads the secrets and pairs them with the usernames (an error names the missing one).
@@ -128,8 +128,8 @@ pub fn user_credentials(
         anyhow!("integration_code: missing (ONBOARD_INTEGRATION_CODE or --secrets)")
     })?;
     let input =
-        |user: &str, secret: Option<String>, name: &str| -> anyhow::Result<CredentialInput> {
-            Ok(CredentialInput {
+        |user: &str, secret: Option<String>, name: &str| -> anyhow::Result<ApiCredentials> {
+            Ok(ApiCredentials {
                 integration_code: code.clone(),
                 username: user.to_owned(),
                 secret: secret

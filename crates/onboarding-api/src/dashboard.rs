@@ -100,7 +100,7 @@ fn csrf(api: &Api, target: &str) -> String {
     h.update(api.token_digest.unwrap_or_default());
     h.update(b"|dashboard|");
     h.update(target.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(h.finalize())
 }
 
 fn page(title: &str, body: &str) -> Html<String> {

@@ -84,7 +84,15 @@ impl From<ServiceError> for ApiError {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> ApiError {
+/// A 503 saying what failed; the causes go to the log only (they can name hosts).
+fn unavailable(e: impl std::error::Error) -> ApiError {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        chain.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    tracing::warn!(error = %chain, "request failed");
     ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::StepName;
 use crate::{Error, Timestamp};
 
+fn first_attempt() -> u32 {
+    1
+}
+
 /// The payload version this crate writes; it reads every version up to this one.
 pub const PAYLOAD_VERSION: u32 = 1;
 
@@ -86,7 +90,10 @@ pub struct StepJob {
     pub tenant_id: String,
     /// The step to run.
     pub step: StepName,
-    /// 1-based attempt.
+    /// Always 1. Workers of the first release require the field, so it is still written;
+    /// the attempt that counts is the queue's, taken at fetch (`JobContext::attempt` in
+    /// onboarding-queue), and the run record's per-step attempt count.
+    #[serde(default = "first_attempt")]
     pub attempt: u32,
     /// Trace context of the run.
     #[serde(default)]
@@ -129,28 +136,19 @@ impl TryFrom<Wire> for JobPayload {
                 job.v
             ));
         }
-        if job.attempt == 0 {
-            return Err("attempt must be at least 1".into());
-        }
         Ok(Self::Step(job))
     }
 }
 
 impl JobPayload {
     /// A step job of the current version.
-    pub fn step(
-        run_id: &str,
-        tenant_id: &str,
-        step: StepName,
-        attempt: u32,
-        trace: TraceContext,
-    ) -> Self {
+    pub fn step(run_id: &str, tenant_id: &str, step: StepName, trace: TraceContext) -> Self {
         Self::Step(StepJob {
             v: PAYLOAD_VERSION,
             run_id: run_id.into(),
             tenant_id: tenant_id.into(),
             step,
-            attempt,
+            attempt: first_attempt(),
             trace,
             dry_run: false,
             enqueued_at: None,
@@ -162,19 +160,10 @@ impl JobPayload {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// Parses a stored payload; refuses versions newer than this crate knows and attempt 0.
+    /// Parses a stored payload; refuses versions newer than this crate knows.
     pub fn from_json(s: &str) -> Result<Self, Error> {
         serde_json::from_str(s).map_err(|e| Error::InvalidPayload {
             reason: e.to_string(),
-        })
-    }
-
-    /// The same job as the next attempt, or the same attempt (budget deferral).
-    pub fn with_attempt(&self, attempt: u32) -> Self {
-        let Self::Step(job) = self;
-        Self::Step(StepJob {
-            attempt,
-            ..job.clone()
         })
     }
 }
@@ -191,21 +180,21 @@ mod tests {
             "run-1",
             "acme",
             StepName::EnsureWebhooks,
-            2,
             TraceContext::parse(TP).unwrap(),
         );
         let JobPayload::Step(job) = &mut p;
         job.enqueued_at = Some(Timestamp(1_700_000_000_000));
-        expect_test::expect![[r#"{"kind":"step","v":1,"run_id":"run-1","tenant_id":"acme","step":"ensure_webhooks","attempt":2,"trace":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},"dry_run":false,"enqueued_at":1700000000000}"#]]
+        expect_test::expect![[r#"{"kind":"step","v":1,"run_id":"run-1","tenant_id":"acme","step":"ensure_webhooks","attempt":1,"trace":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},"dry_run":false,"enqueued_at":1700000000000}"#]]
             .assert_eq(&p.to_json());
         assert_eq!(JobPayload::from_json(&p.to_json()).unwrap(), p);
     }
 
     #[test]
     fn an_older_payload_still_parses() {
-        // As written before `trace`, `dry_run` and `enqueued_at` existed, plus a field a newer
-        // writer added that this reader does not know.
-        let old = r#"{"kind":"step","v":1,"run_id":"r","tenant_id":"t","step":"verify_api_user","attempt":1,"future_field":true}"#;
+        // As written before `trace`, `dry_run` and `enqueued_at` existed (with an attempt other
+        // than 1, as some were), plus a field a newer writer added that this reader does not
+        // know.
+        let old = r#"{"kind":"step","v":1,"run_id":"r","tenant_id":"t","step":"verify_api_user","attempt":3,"future_field":true}"#;
         let JobPayload::Step(job) = JobPayload::from_json(old).unwrap();
         assert_eq!(job.step, StepName::VerifyApiUser);
         assert_eq!(job.trace, TraceContext::default());
@@ -217,7 +206,6 @@ mod tests {
     fn bad_payloads_are_refused() {
         for bad in [
             r#"{"kind":"step","v":2,"run_id":"r","tenant_id":"t","step":"verify_api_user","attempt":1}"#,
-            r#"{"kind":"step","v":1,"run_id":"r","tenant_id":"t","step":"verify_api_user","attempt":0}"#,
             r#"{"kind":"step","v":1,"run_id":"r","tenant_id":"t","step":"no_such_step","attempt":1}"#,
             r#"{"kind":"other","v":1}"#,
         ] {

@@ -20,7 +20,7 @@ use redis::{AsyncCommands, Script};
 #[derive(Debug, thiserror::Error)]
 pub enum RunStoreError {
     /// Redis failed.
-    #[error("redis: {0}")]
+    #[error("the run store's Redis request failed")]
     Redis(#[from] redis::RedisError),
     /// A stored record does not parse (names the run).
     #[error("run {id} is stored in a form this version cannot read: {message}")]

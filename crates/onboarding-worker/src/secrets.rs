@@ -33,13 +33,14 @@ pub enum SecretsError {
     #[error("stored credentials {0} cannot be decrypted with the configured key")]
     Undecryptable(String),
     /// Redis failed.
-    #[error("redis: {0}")]
+    #[error("the credential store's Redis request failed")]
     Redis(#[from] redis::RedisError),
 }
 
-/// The plaintext of one credential set. `Debug` redacts the secrets.
+/// One API user's credentials in clear: as a caller gives them (sealed at once), and as the
+/// worker unseals them just before a request. One type for both; `Debug` redacts the secret.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredCredentials {
+pub struct ApiCredentials {
     /// The integration code (API tracking identifier).
     pub integration_code: String,
     /// The API user's username.
@@ -48,9 +49,9 @@ pub struct StoredCredentials {
     pub secret: String,
 }
 
-impl std::fmt::Debug for StoredCredentials {
+impl std::fmt::Debug for ApiCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredCredentials")
+        f.debug_struct("ApiCredentials")
             .field("username", &self.username)
             .finish_non_exhaustive()
     }
@@ -153,7 +154,7 @@ impl CredentialStore {
     }
 
     /// Seals and stores; returns the new id.
-    pub async fn put(&self, credentials: &StoredCredentials) -> Result<String, SecretsError> {
+    pub async fn put(&self, credentials: &ApiCredentials) -> Result<String, SecretsError> {
         let id = ulid::Ulid::generate().to_string();
         let plaintext = serde_json::to_vec(credentials).expect("plain struct serializes");
         let sealed = self.sealer.seal(id.as_bytes(), &plaintext);
@@ -172,7 +173,7 @@ impl CredentialStore {
     }
 
     /// Loads and opens.
-    pub async fn get(&self, id: &str) -> Result<StoredCredentials, SecretsError> {
+    pub async fn get(&self, id: &str) -> Result<ApiCredentials, SecretsError> {
         let mut conn = self.redis.clone();
         let sealed: Option<Vec<u8>> = conn.get(self.key(id)).await?;
         let sealed = sealed.ok_or_else(|| SecretsError::Missing(id.to_owned()))?;
@@ -277,7 +278,7 @@ mod tests {
         let conn = ConnectionManager::new(client).await.unwrap();
         let prefix = redis_test_server::unique_name("onboard");
         let store = CredentialStore::new(conn.clone(), &prefix, sealer());
-        let creds = StoredCredentials {
+        let creds = ApiCredentials {
             integration_code: "VENDOR-CODE-123".into(),
             username: "api@tenant".into(),
             secret: "TopSecret!42".into(),

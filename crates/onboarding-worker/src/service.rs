@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
 use crate::runs::{Created, RunStore, RunStoreError};
-use crate::secrets::{CredentialStore, SecretsError, StoredCredentials, WebhookSecrets};
+pub use crate::secrets::ApiCredentials;
+use crate::secrets::{CredentialStore, SecretsError, WebhookSecrets};
 
 /// Failures of the service's operations, each naming what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -49,27 +50,8 @@ pub enum ServiceError {
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     /// The queue failed.
-    #[error("queue: {0}")]
+    #[error("the step queue failed")]
     Queue(#[from] QueueError),
-}
-
-/// One API user's credentials as given by the caller (sealed at once, never stored in clear).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CredentialInput {
-    /// The integration code (API tracking identifier).
-    pub integration_code: String,
-    /// The username.
-    pub username: String,
-    /// The secret.
-    pub secret: String,
-}
-
-impl std::fmt::Debug for CredentialInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CredentialInput")
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
 }
 
 /// A request to run onboarding for a tenant.
@@ -85,13 +67,13 @@ pub struct EnqueueRequest {
     /// Tenant settings.
     pub settings: TenantSettings,
     /// The (new) API user.
-    pub new_user: CredentialInput,
+    pub new_user: ApiCredentials,
     /// The previous API user (change of user, cleanup).
     #[serde(default)]
-    pub previous_user: Option<CredentialInput>,
+    pub previous_user: Option<ApiCredentials>,
     /// Admin credentials that may PATCH `Resources.isActive`.
     #[serde(default)]
-    pub admin: Option<CredentialInput>,
+    pub admin: Option<ApiCredentials>,
     /// Same key + same request → the same run; same key + another request → conflict.
     /// Default: derived from the request.
     #[serde(default)]
@@ -163,7 +145,7 @@ impl Onboard {
         traceparent: Option<&str>,
     ) -> Result<EnqueueResult, ServiceError> {
         let placeholder =
-            |r: &Option<CredentialInput>| r.as_ref().map(|_| CredentialRef(String::new()));
+            |r: &Option<ApiCredentials>| r.as_ref().map(|_| CredentialRef(String::new()));
         let run_request = RunRequest {
             kind: request.kind,
             tenant_id: request.tenant_id.clone(),
@@ -231,7 +213,7 @@ impl Onboard {
         run.idempotency_key = key.clone();
         run.trace = trace;
 
-        let seal = |c: &CredentialInput| StoredCredentials {
+        let seal = |c: &ApiCredentials| ApiCredentials {
             integration_code: c.integration_code.clone(),
             username: c.username.clone(),
             secret: c.secret.clone(),
@@ -290,7 +272,7 @@ impl Onboard {
         at: Option<SystemTime>,
         bulk: bool,
     ) -> Result<(), ServiceError> {
-        let payload = JobPayload::step(&run.id, &run.request.tenant_id, step, 1, run.trace.clone());
+        let payload = JobPayload::step(&run.id, &run.request.tenant_id, step, run.trace.clone());
         let mut job = NewJob::new(
             run.request.tenant_id.clone(),
             payload.to_json().into_bytes(),
@@ -543,12 +525,11 @@ fn new_traceparent(parent: Option<&str>) -> String {
     use chacha20poly1305::aead::rand_core::RngCore;
     let mut bytes = [0u8; 24];
     OsRng.fill_bytes(&mut bytes);
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let trace = parent
         .and_then(|p| TraceContext::parse(p).ok())
         .and_then(|t| t.trace_id().map(str::to_owned))
-        .unwrap_or_else(|| hex(&bytes[..16]));
-    format!("00-{trace}-{}-01", hex(&bytes[16..]))
+        .unwrap_or_else(|| hex::encode(&bytes[..16]));
+    format!("00-{trace}-{}-01", hex::encode(&bytes[16..]))
 }
 
 /// What an operator does to a run (CLI, HTTP API and dashboard alike).
@@ -603,7 +584,7 @@ impl ActionDone {
 /// Identifies a request for idempotency without holding its secrets: a digest of everything
 /// but the secrets (usernames and integration codes included, hashed).
 fn fingerprint(r: &EnqueueRequest) -> String {
-    let user = |c: &CredentialInput| (c.username.clone(), c.integration_code.clone());
+    let user = |c: &ApiCredentials| (c.username.clone(), c.integration_code.clone());
     let summary = serde_json::json!({
         "kind": r.kind,
         "tenant": r.tenant_id,
@@ -614,8 +595,5 @@ fn fingerprint(r: &EnqueueRequest) -> String {
         "admin": r.admin.as_ref().map(user),
         "dry_run": r.dry_run,
     });
-    Sha1::digest(summary.to_string().as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha1::digest(summary.to_string().as_bytes()))
 }

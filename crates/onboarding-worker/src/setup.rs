@@ -38,7 +38,7 @@ pub struct Setup {
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     /// Redis could not be reached.
-    #[error("cannot connect to Redis at {url}: {source}")]
+    #[error("cannot connect to Redis at {url}")]
     Redis {
         /// The URL.
         url: String,
@@ -46,7 +46,7 @@ pub enum SetupError {
         source: redis::RedisError,
     },
     /// The queue could not be opened.
-    #[error("cannot open the step queue at {url}: {source}")]
+    #[error("cannot open the step queue at {url}")]
     Queue {
         /// The URL.
         url: String,
@@ -54,7 +54,7 @@ pub enum SetupError {
         source: QueueError,
     },
     /// The HTTP client could not be built.
-    #[error("cannot build the Autotask client: {0}")]
+    #[error("cannot build the Autotask client")]
     Client(#[from] autotask_client::Error),
 }
 

@@ -19,7 +19,7 @@ use autotask_client::{AutotaskClient, ClientConfig, Credentials, Target};
 use clap::Args;
 use onboarding_steps::{Observed, Role, StepContext, TenantSettings};
 use onboarding_worker::execute::Session;
-use onboarding_worker::service::CredentialInput;
+use onboarding_worker::service::ApiCredentials;
 
 use crate::config::Config;
 use crate::flags::{families_from_flags, user_credentials};
@@ -101,7 +101,7 @@ pub async fn doctor(args: DoctorArgs, config: &Config, json: bool) -> anyhow::Re
         ),
         (Role::Admin, users.admin.as_ref(), "admin-user"),
     ] {
-        if let Some(CredentialInput {
+        if let Some(ApiCredentials {
             integration_code,
             username,
             secret,
