@@ -170,10 +170,25 @@ pub(crate) struct Decision {
 /// The active rules.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
-    pub(crate) rules: Vec<FaultRule>,
+    rules: Vec<FaultRule>,
 }
 
 impl Faults {
+    /// Adds a rule after the others.
+    pub(crate) fn add(&mut self, rule: FaultRule) {
+        self.rules.push(rule);
+    }
+
+    /// The active rules, in order.
+    pub(crate) fn rules(&self) -> &[FaultRule] {
+        &self.rules
+    }
+
+    /// Removes every rule.
+    pub(crate) fn clear(&mut self) {
+        self.rules.clear();
+    }
+
     /// Applies matching rules: all latency rules add up; the first other rule decides the
     /// outcome. Used-up rules are removed.
     pub(crate) fn decide(&mut self, db: &str, endpoint: &str, method: &str) -> Decision {

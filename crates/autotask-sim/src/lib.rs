@@ -31,8 +31,11 @@ mod console;
 mod error;
 mod faults;
 mod limits;
+mod listener;
 mod metadata;
+mod reqlog;
 mod server;
+mod shared;
 mod state;
 
 pub use behaviour::{Behaviour, Profile};
