@@ -2,6 +2,9 @@
 //! and add latency, answer 429 or 500, hold the request until it times out, reset the
 //! connection, or commit a write and then drop the response. Rules with `times` are used up
 //! after that many matches. Zone discovery and the console are never faulted.
+//!
+//! What it does not do: it only decides; the REST pipeline (`api`) sleeps, answers or
+//! drops the connection.
 
 use std::time::Duration;
 

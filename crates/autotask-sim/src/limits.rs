@@ -3,6 +3,9 @@
 //! (integration code, endpoint). No clock of its own: callers pass `now`, so tests can drive
 //! time; the REST pipeline applies the resulting latency and errors. [`Usage`] bundles one
 //! database's threshold, window and thread counters.
+//!
+//! What it does not do: no clock, no errors, no HTTP status (the behaviour knobs and the
+//! REST pipeline choose those).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
