@@ -26,8 +26,8 @@
 //!
 //! Imports point one way, top to bottom (`tests/it/layering.rs` fails on any cycle):
 //!
-//! - [`server`](crate::spawn) — `spawn` and [`SimHandle`]: binds the listener and wires the
-//!   app; imports `api`, `console`, `shared`, `listener`.
+//! - `server` — [`spawn`] and [`SimHandle`]: binds the listener and wires the app; imports
+//!   `api`, `console`, `shared`, `listener`.
 //! - `api` — the REST surface and its pipeline; `console` — the operator console (its Rust
 //!   API [`DbConsole`], the seed helpers, its HTTP routes). Both import `shared` and
 //!   `state`, never each other.

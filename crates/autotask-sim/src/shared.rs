@@ -18,7 +18,7 @@ use crate::faults::{Decision, FaultRule, Faults};
 use crate::reqlog::{RequestLog, RequestRecord};
 use crate::state::{Db, Outbound};
 
-/// State shared by the server, the callout workers and the handle.
+/// State shared by the REST pipeline, the console, the callout workers and the handle.
 pub(crate) struct Inner {
     pub(crate) config: SimConfig,
     pub(crate) base_url: String,
