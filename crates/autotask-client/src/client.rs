@@ -21,8 +21,8 @@ use url::Url;
 
 use crate::zone::{check_allowed, discovery_url, normalize_zone_url, same_origin};
 use crate::{
-    ClientConfig, Credentials, Error, LimitKey, Limiter, LocalLimiter, Pace, Pacer, Unpaced,
-    classify, decode,
+    ClientConfig, Credentials, Error, Exchange, LimitKey, Limiter, LocalLimiter, Pace, Pacer,
+    Recorder, Unpaced, classify, decode,
 };
 
 /// A shareable Autotask client (cheap to clone).
@@ -39,6 +39,7 @@ struct Inner {
     limiter: Arc<dyn Limiter>,
     pacer: Arc<dyn Pacer>,
     observer: Option<Observer>,
+    recorder: Option<Recorder>,
 }
 
 /// Told about every answered request: (entity, status; 0 when no answer came). For metrics.
@@ -93,6 +94,7 @@ impl AutotaskClient {
                 limiter,
                 pacer,
                 observer: None,
+                recorder: None,
             }),
         })
     }
@@ -100,6 +102,16 @@ impl AutotaskClient {
     /// The same client, telling `observer` about every request (entity and status). Zone
     /// and threshold caches start empty.
     pub fn observed_by(self, observer: Observer) -> Self {
+        self.rebuilt(Some(observer), self.inner.recorder.clone())
+    }
+
+    /// The same client, telling `recorder` about every answer (never the headers, so never a
+    /// credential). Zone and threshold caches start empty.
+    pub fn recorded_by(self, recorder: Recorder) -> Self {
+        self.rebuilt(self.inner.observer.clone(), Some(recorder))
+    }
+
+    fn rebuilt(&self, observer: Option<Observer>, recorder: Option<Recorder>) -> Self {
         let inner = &self.inner;
         Self {
             inner: Arc::new(Inner {
@@ -109,7 +121,8 @@ impl AutotaskClient {
                 thresholds: Mutex::default(),
                 limiter: inner.limiter.clone(),
                 pacer: inner.pacer.clone(),
-                observer: Some(observer),
+                observer,
+                recorder,
             }),
         }
     }
@@ -140,6 +153,7 @@ impl AutotaskClient {
                 .map_err(transport_error)?;
             let status = response.status().as_u16();
             let body = response.text().await.map_err(transport_error)?;
+            self.record("GET", &url, None, status, &body);
             match classify(status, &body, None, username) {
                 None => decode::<ZoneInformation>("ZoneInformation", &body),
                 Some(e) if e.is_retryable() => Err(e),
@@ -185,6 +199,25 @@ impl AutotaskClient {
             credentials,
             integration,
         })
+    }
+
+    fn record(
+        &self,
+        method: &str,
+        url: &Url,
+        request_body: Option<&Json>,
+        status: u16,
+        body: &str,
+    ) {
+        if let Some(record) = &self.inner.recorder {
+            record(&Exchange {
+                method,
+                url,
+                request_body,
+                status,
+                body,
+            });
+        }
     }
 
     fn backoff(&self) -> ExponentialBuilder {
@@ -545,7 +578,7 @@ impl Tenant {
                 observe(request.entity, status);
             }
             if let Err((_, e)) = &result {
-                span.record("error.type", error_type(e));
+                span.record("error.type", e.type_name());
             }
             self.count_request();
             result.map(|(_, body)| body).map_err(|(_, e)| e)
@@ -587,6 +620,13 @@ impl Tenant {
             .text()
             .await
             .map_err(|e| (Some(status), transport_error(e)))?;
+        self.client.record(
+            request.method.as_str(),
+            &request.url,
+            request.body,
+            status,
+            &body,
+        );
         match classify(status, &body, retry_after, &creds.username) {
             None => Ok((status, body)),
             Some(e) => Err((Some(status), e)),
@@ -611,25 +651,6 @@ fn endpoint_of(zone: &Url, url: &Url) -> String {
         .filter(|(version, _)| version.eq_ignore_ascii_case("v1.0"))
         .map_or(rest, |(_, rest)| rest);
     rest.split('/').next().unwrap_or_default().to_owned()
-}
-
-fn error_type(e: &Error) -> &'static str {
-    match e {
-        Error::CredentialsRejected { .. } => "credentials_rejected",
-        Error::NotPermitted { .. } => "not_permitted",
-        Error::NotFound => "not_found",
-        Error::MethodNotAllowed { .. } => "method_not_allowed",
-        Error::ThreadLimit { .. } => "thread_limit",
-        Error::ThresholdExceeded { .. } => "threshold_exceeded",
-        Error::Rejected { .. } => "rejected",
-        Error::Transient { .. } => "transient",
-        Error::UnexpectedStatus { .. } => "unexpected_status",
-        Error::ContractDrift { .. } => "contract_drift",
-        Error::Encode { .. } => "encode",
-        Error::HostNotAllowed { .. } => "host_not_allowed",
-        Error::ZoneNotFound { .. } => "zone_not_found",
-        Error::BudgetExhausted { .. } => "budget_exhausted",
-    }
 }
 
 fn transport_error(e: reqwest::Error) -> Error {

@@ -20,7 +20,7 @@ pub enum Target {
 /// jitter, bounded by attempts and total time; `Retry-After` honoured when present and not
 /// longer than `max_delay`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
+pub struct HttpRetry {
     /// Retries after the first attempt (0 disables in-process retries).
     pub max_retries: usize,
     /// First delay.
@@ -31,7 +31,7 @@ pub struct RetryPolicy {
     pub max_total_delay: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for HttpRetry {
     fn default() -> Self {
         Self {
             max_retries: 4,
@@ -52,7 +52,7 @@ pub struct ClientConfig {
     /// Timeout of connection setup.
     pub connect_timeout: Duration,
     /// In-process retries.
-    pub retry: RetryPolicy,
+    pub retry: HttpRetry,
     /// Concurrent requests per (integration code, endpoint) inside this process (Autotask
     /// allows 3).
     pub endpoint_concurrency: usize,
@@ -68,7 +68,7 @@ impl ClientConfig {
             target,
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
-            retry: RetryPolicy::default(),
+            retry: HttpRetry::default(),
             endpoint_concurrency: 3,
             zone_cache_ttl: Duration::from_secs(24 * 3600),
         }

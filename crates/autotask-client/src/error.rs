@@ -158,6 +158,26 @@ fn join(messages: &[String]) -> String {
 }
 
 impl Error {
+    /// A short name of the error's class, for spans (`error.type`).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::CredentialsRejected { .. } => "credentials_rejected",
+            Self::NotPermitted { .. } => "not_permitted",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::ThreadLimit { .. } => "thread_limit",
+            Self::ThresholdExceeded { .. } => "threshold_exceeded",
+            Self::Rejected { .. } => "rejected",
+            Self::Transient { .. } => "transient",
+            Self::UnexpectedStatus { .. } => "unexpected_status",
+            Self::ContractDrift { .. } => "contract_drift",
+            Self::Encode { .. } => "encode",
+            Self::HostNotAllowed { .. } => "host_not_allowed",
+            Self::ZoneNotFound { .. } => "zone_not_found",
+            Self::BudgetExhausted { .. } => "budget_exhausted",
+        }
+    }
+
     /// Whether trying again later can succeed (transient, thread limit, threshold, budget).
     pub fn is_retryable(&self) -> bool {
         matches!(

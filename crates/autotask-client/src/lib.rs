@@ -9,7 +9,7 @@
 //!   that follows `pageDetails.nextPageUrl` (POSTing the original body), count, create,
 //!   PATCH, delete, child paths, entity information and `ThresholdInformation`.
 //! - Failures are one [`Error`] enum decided by the pure [`classify`] function; transient ones
-//!   and thread-limit refusals are retried in-process with `backon` (see [`RetryPolicy`]),
+//!   and thread-limit refusals are retried in-process with `backon` (see [`HttpRetry`]),
 //!   then surfaced with [`Error::is_retryable`] telling the caller whether to schedule a
 //!   durable retry.
 //! - Answers are decoded leniently (the models of `autotask-types` accept what the contract
@@ -29,10 +29,12 @@ mod config;
 mod credentials;
 mod error;
 mod limit;
+mod record;
 mod zone;
 
 pub use client::{AutotaskClient, Observer, Tenant};
-pub use config::{ClientConfig, RetryPolicy, Target};
+pub use config::{ClientConfig, HttpRetry, Target};
 pub use credentials::{Credentials, Secret};
 pub use error::{Error, Limit, classify, decode, limit_refusal};
 pub use limit::{BoxFuture, LimitKey, LimitPermit, Limiter, LocalLimiter, Pace, Pacer, Unpaced};
+pub use record::{Exchange, Recorder};

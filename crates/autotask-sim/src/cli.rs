@@ -1,5 +1,5 @@
 //! The simulator's command line, shared by the `autotask-sim` binary and `onboard sim`:
-//! options for port, fixtures, profile, page size and latency, and [`serve`], which runs the
+//! options for port, fixtures, profile, replay, page size and latency, and [`serve`], which runs the
 //! simulator until a shutdown signal and says where everything is.
 //! What it does not do: no parsing of the fixtures format (that is `config`), no serving
 //! (that is `server`).
@@ -30,6 +30,9 @@ pub struct SimArgs {
     /// Latency added to every REST request, in milliseconds.
     #[arg(long)]
     pub latency_ms: Option<u64>,
+    /// Serve a tenant recorded by `onboard doctor --record DIR` instead of a simulated one.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["fixtures", "profile"])]
+    pub replay: Option<PathBuf>,
     /// Database to create when the fixtures define none.
     #[arg(long, default_value = "demo")]
     pub database: String,
@@ -64,6 +67,23 @@ pub async fn serve(
     args: &SimArgs,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), Error> {
+    if let Some(dir) = &args.replay {
+        let replay = crate::replay::Replay::load(dir)?;
+        let n = replay.len();
+        let sim = crate::spawn_replay(args.config()?, replay).await?;
+        println!(
+            "autotask-sim listening on {} (replaying {n} recorded answers from {})",
+            sim.base_url(),
+            dir.display()
+        );
+        println!(
+            "  zone discovery: {}?user=<username>",
+            sim.zone_discovery_url()
+        );
+        shutdown.await;
+        sim.shutdown().await;
+        return Ok(());
+    }
     let sim = spawn(args.config()?).await?;
     println!(
         "autotask-sim listening on {} (profile {})",
@@ -107,5 +127,12 @@ mod tests {
         let cli = Cli::try_parse_from(["sim"]).unwrap();
         assert_eq!(cli.args.config().unwrap().behaviour, Behaviour::default());
         assert!(Cli::try_parse_from(["sim", "--profile", "lenient"]).is_err());
+    }
+
+    #[test]
+    fn replay_takes_a_directory_and_no_profile() {
+        let cli = Cli::try_parse_from(["sim", "--replay", "rec"]).unwrap();
+        assert_eq!(cli.args.replay, Some(PathBuf::from("rec")));
+        assert!(Cli::try_parse_from(["sim", "--replay", "rec", "--profile", "strict"]).is_err());
     }
 }

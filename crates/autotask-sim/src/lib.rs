@@ -26,11 +26,12 @@
 //!
 //! Imports point one way, top to bottom (`tests/it/layering.rs` fails on any cycle):
 //!
-//! - `server` — [`spawn`] and [`SimHandle`]: binds the listener and wires the app; imports
-//!   `api`, `console`, `shared`, `listener`.
-//! - `api` — the REST surface and its pipeline; `console` — the operator console (its Rust
-//!   API [`DbConsole`], the seed helpers, its HTTP routes). Both import `shared` and
-//!   `state`, never each other.
+//! - `server` — [`spawn`], [`spawn_replay`] and [`SimHandle`]: binds the listener and wires
+//!   the app; imports `api`, `replay`, `console`, `shared`, `listener`.
+//! - `api` — the REST surface and its pipeline; [`replay`] — a recorded tenant answering
+//!   instead (`shared` and `reqlog` only); `console` — the operator console (its Rust API
+//!   [`DbConsole`], the seed helpers, its HTTP routes). They import `shared` and `state`,
+//!   never each other.
 //! - `shared` — what the layers above share: databases, fault rules, request and callout
 //!   logs, the callout dispatcher; it books delivery outcomes in the database.
 //! - `callout` — delivery; reports outcomes through a narrow trait (`Deliveries`) that
@@ -50,6 +51,7 @@ mod faults;
 mod limits;
 mod listener;
 mod metadata;
+pub mod replay;
 mod reqlog;
 mod server;
 mod shared;
@@ -63,5 +65,5 @@ pub use console::{
 };
 pub use error::Error;
 pub use faults::{Fault, FaultRule};
-pub use server::{RequestRecord, SimHandle, spawn};
+pub use server::{RequestRecord, SimHandle, spawn, spawn_replay};
 pub use state::{IntegrationVendor, SOPHOS_VENDOR_CODE, SOPHOS_VENDOR_NAME, SecurityLevel};

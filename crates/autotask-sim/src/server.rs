@@ -4,12 +4,16 @@
 //! `/atservicesrest/v1.0/zoneInformation`, the operator console under `/_sim/` — until
 //! [`SimHandle::shutdown`] or drop.
 //!
+//! [`spawn_replay`] serves a recorded tenant (`replay`) instead of the databases.
+//!
 //! What it does not do: it is the top of the crate's layering and holds no state or rule of
-//! its own; requests are answered by `api` and `console`, state lives in `shared`.
+//! its own; requests are answered by `api` (or `replay`) and `console`, state lives in
+//! `shared`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Extension;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -19,12 +23,23 @@ use crate::config::{DatabaseConfig, SimConfig};
 use crate::console::{self, DbConsole};
 use crate::faults::FaultRule;
 use crate::listener::{Conn, SimListener};
+use crate::replay::{self, Replay};
 pub use crate::reqlog::RequestRecord;
 use crate::shared::Inner;
 use crate::{Error, api};
 
 /// Starts the simulator on `127.0.0.1:{config.port}` (0 = any free port).
 pub async fn spawn(config: SimConfig) -> Result<SimHandle, Error> {
+    start(config, None).await
+}
+
+/// Starts a simulator that serves a recorded tenant (see `replay`) on
+/// `127.0.0.1:{config.port}`; the configuration's databases are not used.
+pub async fn spawn_replay(config: SimConfig, replay: Replay) -> Result<SimHandle, Error> {
+    start(config, Some(replay)).await
+}
+
+async fn start(config: SimConfig, replay: Option<Replay>) -> Result<SimHandle, Error> {
     let listener = TcpListener::bind(("127.0.0.1", config.port))
         .await
         .map_err(|source| Error::Io {
@@ -36,15 +51,24 @@ pub async fn spawn(config: SimConfig) -> Result<SimHandle, Error> {
         source,
     })?;
     let base_url = format!("http://{addr}");
-    let databases = config.databases.clone();
+    let databases = if replay.is_some() {
+        Vec::new()
+    } else {
+        config.databases.clone()
+    };
     let inner = Arc::new(Inner::new(config, base_url.clone()));
     for db in &databases {
         console::add_database(&inner, db)?;
     }
-    let app = axum::Router::new()
-        .nest("/_sim", console::router())
-        .fallback(api::handle)
-        .with_state(inner.clone());
+    let app = axum::Router::new().nest("/_sim", console::router());
+    // The recording travels as a request extension, so the shared state knows nothing of it.
+    let app = match replay {
+        Some(replay) => app
+            .fallback(replay::handle)
+            .layer(Extension(Arc::new(replay))),
+        None => app.fallback(api::handle),
+    }
+    .with_state(inner.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let _ = axum::serve(

@@ -2,7 +2,7 @@
 //! wiring of `onboarding_worker::setup`.
 
 use anyhow::{Context as _, bail};
-use onboarding_steps::retry::RetryPolicy;
+use onboarding_steps::retry::StepSchedule;
 use onboarding_telemetry::TelemetryConfig;
 use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::Onboard;
@@ -34,12 +34,12 @@ pub fn sealing_key(config: &Config, required: bool) -> anyhow::Result<SecretBox>
 /// The service for commands that open credentials (worker, api, enqueue, bulk): a sealing
 /// key is required.
 pub async fn connect(config: &Config) -> anyhow::Result<Onboard> {
-    connect_with(config, sealing_key(config, true)?, RetryPolicy::default()).await
+    connect_with(config, sealing_key(config, true)?, StepSchedule::default()).await
 }
 
 /// The service for commands that only read and steer runs (no key needed).
 pub async fn connect_plain(config: &Config) -> anyhow::Result<Onboard> {
-    connect_with(config, sealing_key(config, false)?, RetryPolicy::default()).await
+    connect_with(config, sealing_key(config, false)?, StepSchedule::default()).await
 }
 
 /// Telemetry from the standard `OTEL_*` variables (and `RUST_LOG`, `ONBOARD_LOG_FORMAT`).
@@ -51,7 +51,7 @@ pub fn telemetry_config() -> TelemetryConfig {
 pub async fn connect_with(
     config: &Config,
     key: SecretBox,
-    policy: RetryPolicy,
+    policy: StepSchedule,
 ) -> anyhow::Result<Onboard> {
     let setup = Setup {
         redis_url: config.redis_url.clone(),
@@ -62,4 +62,39 @@ pub async fn connect_with(
         policy,
     };
     Ok(onboarding_worker::setup::connect(&setup, key).await?)
+}
+
+/// A worker named `name` running `concurrency` steps at once until `shutdown`, with its
+/// Prometheus `/metrics` served on `listener` (stopped with the worker): the wiring
+/// `onboard worker` and the demo share.
+pub async fn serve_worker(
+    onboard: Onboard,
+    listener: tokio::net::TcpListener,
+    name: String,
+    concurrency: usize,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let metrics = std::sync::Arc::new(onboarding_worker::metrics::Metrics::default());
+    let router = onboarding_worker::metrics::router(metrics.clone(), onboard.clone());
+    let metrics_server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let handler = onboarding_worker::worker::Handler::new(onboard, metrics, name);
+    let result = onboarding_worker::worker::run_worker(handler, concurrency, shutdown).await;
+    metrics_server.abort();
+    Ok(result?)
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

@@ -2,23 +2,18 @@
 //! text or `--json`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
-use autotask_types::WebhookFamily;
 use clap::{Args, Subcommand};
 use onboarding_queue::DeadFilter;
 use onboarding_steps::run::{RunKind, RunState};
-use onboarding_steps::settings::FamilySettings;
 use onboarding_steps::{StepName, TenantSettings};
-use onboarding_worker::metrics::Metrics;
 use onboarding_worker::runs::RunFilter;
 use onboarding_worker::secrets::SecretBox;
-use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard, OperatorAction};
-use onboarding_worker::worker::{Handler, run_worker};
-use serde::Deserialize;
+use onboarding_worker::service::{EnqueueRequest, Onboard, OperatorAction};
 
 use crate::config::Config;
+use crate::flags::{families_from_flags, user_credentials};
 use crate::out::{out, outln};
 use crate::{Cli, Command, app, demo, render};
 
@@ -134,15 +129,6 @@ pub struct EnqueueArgs {
     secrets: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Secrets {
-    integration_code: Option<String>,
-    new_secret: Option<String>,
-    previous_secret: Option<String>,
-    admin_secret: Option<String>,
-}
-
 /// Runs the command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let var = |k: &str| std::env::var(k).ok();
@@ -162,6 +148,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Sim(args) => demo::sim(args).await,
+        Command::Doctor(args) => crate::doctor::doctor(args, &config, json).await,
         Command::Demo(args) => demo::demo(args, config, json).await,
         Command::Worker(args) => worker(args, &config).await,
         Command::Api => api(&config).await,
@@ -255,7 +242,6 @@ fn say(json: bool, value: serde_json::Value, human: &str) {
 async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
     let telemetry = onboarding_telemetry::init(&app::telemetry_config())?;
     let onboard = app::connect(config).await?;
-    let metrics = Arc::new(Metrics::default());
     let listener = tokio::net::TcpListener::bind(config.metrics_addr)
         .await
         .with_context(|| {
@@ -265,18 +251,12 @@ async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(addr = %config.metrics_addr, "metrics at /metrics");
-    let router = onboarding_worker::metrics::router(metrics.clone(), onboard.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    let handler = Handler::new(
+    app::serve_worker(
         onboard,
-        metrics,
+        listener,
         format!("{}-{}", args.name, std::process::id()),
-    );
-
-    run_worker(
-        handler,
         args.concurrency.unwrap_or(config.concurrency),
-        shutdown_signal(),
+        app::shutdown_signal(),
     )
     .await?;
     telemetry.shutdown();
@@ -297,94 +277,10 @@ async fn api(config: &Config) -> anyhow::Result<()> {
         },
     );
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(app::shutdown_signal())
         .await?;
     telemetry.shutdown();
     Ok(())
-}
-
-/// Resolves on ctrl-c or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-}
-
-/// `FAMILY=LABEL,...` of `--fields` or `--udf-fields`.
-fn family_labels(flag: &str, spec: &str) -> anyhow::Result<(WebhookFamily, Vec<String>)> {
-    let (family, labels) = spec.split_once('=').ok_or_else(|| {
-        anyhow!("{flag} {spec:?}: expected FAMILY=LABEL,... e.g. Company=companyName,phone")
-    })?;
-    let family: WebhookFamily = family
-        .trim()
-        .parse()
-        .map_err(|e| anyhow!("{flag} {spec:?}: {e}"))?;
-    let labels: Vec<String> = labels
-        .split(',')
-        .map(|l| l.trim().to_owned())
-        .filter(|l| !l.is_empty())
-        .collect();
-    if labels.is_empty() {
-        bail!("{flag} {spec:?}: name at least one label after '='");
-    }
-    Ok((family, labels))
-}
-
-/// The webhook families of `--families`, `--fields` and `--udf-fields`: `None` when none is
-/// given (the settings' default). A family of `--families` without `--fields` gets its
-/// default fields; `--fields`/`--udf-fields` for a family that `--families` leaves out is an
-/// error, not a silent addition; without `--families` the families they name are the ones
-/// maintained.
-fn families_from_flags(
-    families: &[String],
-    fields: &[String],
-    udf_fields: &[String],
-) -> anyhow::Result<Option<Vec<FamilySettings>>> {
-    let mut chosen: Vec<FamilySettings> = Vec::new();
-    for f in families {
-        let family: WebhookFamily = f.trim().parse().map_err(|e| anyhow!("--families: {e}"))?;
-        if chosen.iter().any(|c| c.family == family) {
-            bail!("--families: {family} is named twice");
-        }
-        chosen.push(FamilySettings::new(family));
-    }
-    let named_by_families = !chosen.is_empty();
-    let mut given: Vec<(WebhookFamily, &str)> = Vec::new();
-    for (flag, specs) in [("--fields", fields), ("--udf-fields", udf_fields)] {
-        for spec in specs {
-            let (family, labels) = family_labels(flag, spec)?;
-            if given.contains(&(family, flag)) {
-                bail!("{flag}: {family} is given twice");
-            }
-            given.push((family, flag));
-            let settings = match chosen.iter_mut().position(|c| c.family == family) {
-                Some(i) => &mut chosen[i],
-                None if named_by_families => bail!(
-                    "{flag} {spec:?}: {family} is not among --families; add it there or leave \
-                     --families out"
-                ),
-                None => {
-                    chosen.push(FamilySettings::new(family));
-                    chosen.last_mut().expect("just pushed")
-                }
-            };
-            if flag == "--fields" {
-                settings.subscribed_fields = labels;
-            } else {
-                settings.subscribed_udf_fields = labels;
-            }
-        }
-    }
-    Ok((!chosen.is_empty()).then_some(chosen))
 }
 
 async fn enqueue(args: EnqueueArgs, onboard: &Onboard, json: bool) -> anyhow::Result<()> {
@@ -425,37 +321,12 @@ fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
         v.clone()
             .ok_or_else(|| anyhow!("--{flag} is required (or use --file)"))
     };
-    let secrets: Secrets = match args.secrets.as_deref() {
-        Some("-") => {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .context("--secrets -: cannot read stdin")?;
-            serde_json::from_str(&text).map_err(|e| anyhow!("--secrets (stdin): {e}"))?
-        }
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("--secrets: cannot read {path}"))?;
-            serde_json::from_str(&text).map_err(|e| anyhow!("--secrets {path}: {e}"))?
-        }
-        None => Secrets {
-            integration_code: std::env::var("ONBOARD_INTEGRATION_CODE").ok(),
-            new_secret: std::env::var("ONBOARD_NEW_SECRET").ok(),
-            previous_secret: std::env::var("ONBOARD_PREVIOUS_SECRET").ok(),
-            admin_secret: std::env::var("ONBOARD_ADMIN_SECRET").ok(),
-        },
-    };
-    let code = secrets.integration_code.clone().ok_or_else(|| {
-        anyhow!("integration_code: missing (ONBOARD_INTEGRATION_CODE or --secrets)")
-    })?;
-    let input =
-        |user: &str, secret: Option<String>, name: &str| -> anyhow::Result<CredentialInput> {
-            Ok(CredentialInput {
-                integration_code: code.clone(),
-                username: user.to_owned(),
-                secret: secret
-                    .ok_or_else(|| anyhow!("{name}: missing (environment or --secrets)"))?,
-            })
-        };
+    let users = user_credentials(
+        args.secrets.as_deref(),
+        &need(&args.new_user, "new-user")?,
+        args.previous_user.as_deref(),
+        args.admin_user.as_deref(),
+    )?;
     let mut settings: TenantSettings = serde_json::from_value(serde_json::json!({
         "webhook_url_base": need(&args.webhook_url_base, "webhook-url-base")?,
     }))?;
@@ -469,33 +340,9 @@ fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
         tenant_id: need(&args.tenant, "tenant")?,
         tenant_name: args.tenant_name.clone(),
         settings,
-        new_user: input(
-            &need(&args.new_user, "new-user")?,
-            secrets.new_secret,
-            "new_secret (ONBOARD_NEW_SECRET)",
-        )?,
-        previous_user: args
-            .previous_user
-            .as_deref()
-            .map(|u| {
-                input(
-                    u,
-                    secrets.previous_secret.clone(),
-                    "previous_secret (ONBOARD_PREVIOUS_SECRET)",
-                )
-            })
-            .transpose()?,
-        admin: args
-            .admin_user
-            .as_deref()
-            .map(|u| {
-                input(
-                    u,
-                    secrets.admin_secret.clone(),
-                    "admin_secret (ONBOARD_ADMIN_SECRET)",
-                )
-            })
-            .transpose()?,
+        new_user: users.new_user,
+        previous_user: users.previous_user,
+        admin: users.admin,
         idempotency_key: args.idempotency_key.clone(),
         dry_run: args.dry_run,
         bulk: args.bulk,

@@ -18,7 +18,6 @@
 //! (`setup::fast_policy`: operator re-checks every second instead of minutes).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -27,15 +26,13 @@ use autotask_sim::{SeedApiUser, SimConfig, SimHandle};
 use clap::Args;
 use onboarding_steps::run::{Run, RunKind, StepState};
 use onboarding_steps::{StepName, TenantSettings};
-use onboarding_worker::metrics::Metrics;
 use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::{CredentialInput, EnqueueRequest, Onboard};
-use onboarding_worker::worker::{Handler, run_worker};
 use redis_test_server::{Options, RedisServer};
 
+use crate::app;
 use crate::config::{Config, KeySource};
 use crate::out::{out, outln};
-use crate::{app, commands};
 
 /// `onboard demo`.
 #[derive(Debug, Args)]
@@ -58,7 +55,7 @@ pub struct DemoArgs {
 
 /// `onboard sim`: the simulator's own command line.
 pub async fn sim(args: SimArgs) -> anyhow::Result<()> {
-    Ok(autotask_sim::cli::serve(&args, commands::shutdown_signal()).await?)
+    Ok(autotask_sim::cli::serve(&args, app::shutdown_signal()).await?)
 }
 
 struct Scenario {
@@ -145,32 +142,28 @@ pub async fn demo(args: DemoArgs, mut config: Config, json: bool) -> anyhow::Res
         ),
     );
 
-    let metrics = Arc::new(Metrics::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let metrics_addr = listener.local_addr()?;
-    let router = onboarding_worker::metrics::router(metrics.clone(), onboard.clone());
-    let metrics_server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let handler = Handler::new(
-        onboard.clone(),
-        metrics,
-        format!("demo-{}", std::process::id()),
-    );
-
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let worker = tokio::spawn(run_worker(handler, 8, async move {
-        let _ = stopped.await;
-    }));
+    let worker = tokio::spawn(app::serve_worker(
+        onboard.clone(),
+        listener,
+        format!("demo-{}", std::process::id()),
+        8,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let outcome = tokio::select! {
         r = tokio::time::timeout(Duration::from_secs(args.timeout_secs), play(&sim, &onboard, args.operator_delay_secs, json)) => {
             r.unwrap_or_else(|_| Err(anyhow::anyhow!("the demo did not finish within {} s", args.timeout_secs)))
         }
-        () = commands::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+        () = app::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
     };
     let _ = stop.send(());
     if let Ok(Err(e)) = worker.await {
         tracing::warn!(error = %e, "worker stopped with an error");
     }
-    metrics_server.abort();
     sim.shutdown().await;
     let runs = outcome?;
     if !json {

@@ -1,7 +1,7 @@
 //! `onboard`: brings Autotask PSA tenants into the Sophos Central – Security integration.
 //!
 //! Commands: `worker`, `api`, `enqueue`, `bulk`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
-//! `keygen`, `sim`, `demo`. Human output by default, `--json` for machines. Configuration:
+//! `keygen`, `sim`, `demo`, `doctor`. Human output by default, `--json` for machines. Configuration:
 //! `--config FILE` (TOML) and `ONBOARD_*` environment variables (see `config.rs`); an error
 //! names the bad setting and changes nothing. Secrets never come from argv: they come from a
 //! file, the environment or stdin.
@@ -11,6 +11,8 @@ mod bulk;
 mod commands;
 mod config;
 mod demo;
+mod doctor;
+mod flags;
 mod out;
 mod render;
 
@@ -82,6 +84,9 @@ enum Command {
     Dead(commands::DeadCommand),
     /// Print a new random sealing key (for ONBOARD_SECRET_KEY).
     Keygen,
+    /// Check a tenant read-only: which of onboard's assumptions hold, which fallback paths a
+    /// run will take (`--record DIR` saves the redacted answers).
+    Doctor(doctor::DoctorArgs),
     /// Run the Autotask simulator (for trying onboard without a real Autotask).
     Sim(autotask_sim::cli::SimArgs),
     /// The demo: simulator, worker and three tenants, with live progress and a summary.

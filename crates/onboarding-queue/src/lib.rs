@@ -19,16 +19,19 @@
 //! backend), and retry delays come from the caller.
 
 mod config;
+mod dead;
 mod error;
+mod inspect;
 mod job;
 mod limits;
 mod queue;
 mod scripts;
+mod verdict;
 mod wake;
 
 pub mod backend;
 
-pub use backend::{BackendOptions, JobContext, QueueBackoff, RedisBackend, Verdict};
+pub use backend::{BackendOptions, JobContext, RedisBackend};
 pub use config::QueueConfig;
 pub use error::QueueError;
 pub use job::{
@@ -37,3 +40,4 @@ pub use job::{
 };
 pub use limits::{HourlyCount, Limits, Permit};
 pub use queue::{FetchTicket, Fetched, Idle, Queue};
+pub use verdict::{QueueBackoff, Verdict, outcome_of};

@@ -1,6 +1,9 @@
 //! The plain async API of one queue on Redis: enqueue, fetch with leases, outcomes, dead
 //! letters and introspection.
 //!
+//! Dead letters are in [`crate::dead`], introspection in [`crate::inspect`] (more `impl
+//! Queue` blocks).
+//!
 //! Every state change is one Lua script call (see `lua/`), so it is atomic and fenced by lease
 //! tokens. This module turns Rust values into script arguments and replies back into values;
 //! it keeps no job state in memory. It does not retry on its own: callers (the apalis backend
@@ -11,16 +14,16 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
+use redis::Value;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Value};
 use tokio::sync::watch;
 use tracing::instrument;
 
 use crate::config::QueueConfig;
 use crate::error::QueueError;
 use crate::job::{
-    Ack, Counts, DeadFilter, DeadLetter, Enqueued, HistoryEntry, JobId, JobInfo, Lease, LeasedJob,
-    NewJob, Outcome, Priority, State, WorkerId, from_millis, millis,
+    Ack, Enqueued, JobId, Lease, LeasedJob, NewJob, Outcome, Priority, WorkerId, from_millis,
+    millis,
 };
 use crate::scripts::scripts;
 use crate::wake;
@@ -28,22 +31,22 @@ use crate::wake;
 /// Jobs per enqueue script call: bounds one call's run time (and Lua argument count).
 const ENQUEUE_CHUNK: usize = 1_000;
 /// Outcomes or renewals per script call.
-const FINISH_CHUNK: usize = 500;
+pub(crate) const FINISH_CHUNK: usize = 500;
 
 /// One queue on Redis. Cheap to clone: clones share the connection.
 #[derive(Clone)]
 pub struct Queue {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    name: String,
-    prefix: String,
-    client: redis::Client,
-    conn: ConnectionManager,
-    config: QueueConfig,
-    wake: OnceLock<watch::Receiver<u64>>,
-    semfree: OnceLock<watch::Receiver<u64>>,
+pub(crate) struct Inner {
+    pub(crate) name: String,
+    pub(crate) prefix: String,
+    pub(crate) client: redis::Client,
+    pub(crate) conn: ConnectionManager,
+    pub(crate) config: QueueConfig,
+    pub(crate) wake: OnceLock<watch::Receiver<u64>>,
+    pub(crate) semfree: OnceLock<watch::Receiver<u64>>,
 }
 
 impl std::fmt::Debug for Queue {
@@ -153,7 +156,7 @@ impl Queue {
         self.inner.conn.clone()
     }
 
-    fn limit(&self) -> u32 {
+    pub(crate) fn limit(&self) -> u32 {
         self.inner.config.group_running_limit
     }
 
@@ -459,312 +462,6 @@ impl Queue {
             out.extend(codes.into_iter().map(|c| c == 1));
         }
         Ok(out)
-    }
-
-    // ---------------------------------------------------------------- dead letters
-
-    /// Dead letters, newest first, with paging.
-    #[instrument(skip_all, fields(queue = %self.inner.name))]
-    pub async fn dead_letters(
-        &self,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<DeadLetter>, QueueError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let key = format!("{}dead", self.inner.prefix);
-        let mut conn = self.conn();
-        let ids: Vec<(String, f64)> = redis::cmd("ZRANGE")
-            .arg(&key)
-            .arg(offset)
-            .arg(offset + limit - 1)
-            .arg("REV")
-            .arg("WITHSCORES")
-            .query_async(&mut conn)
-            .await
-            .map_err(QueueError::redis("dead letters"))?;
-        let p = &self.inner.prefix;
-        let mut pipe = redis::pipe();
-        for (id, _) in &ids {
-            pipe.hget(format!("{p}g"), id)
-                .hget(format!("{p}r"), id)
-                .hget(format!("{p}a"), id);
-        }
-        let fields: Vec<(Option<String>, Option<String>, Option<u32>)> = if ids.is_empty() {
-            Vec::new()
-        } else {
-            let flat: Vec<Value> = pipe
-                .query_async(&mut conn)
-                .await
-                .map_err(QueueError::redis("dead letters"))?;
-            flat.chunks(3)
-                .map(|c| redis::from_redis_value(Value::Array(c.to_vec())))
-                .collect::<Result<_, _>>()
-                .map_err(|e| QueueError::protocol("dead letters", e.to_string()))?
-        };
-        Ok(ids
-            .into_iter()
-            .zip(fields)
-            .map(|((id, score), (group, reason, attempts))| DeadLetter {
-                id: JobId(id),
-                group: group
-                    .as_deref()
-                    .and_then(parse_group_column)
-                    .map(|g| g.3)
-                    .unwrap_or_default(),
-                reason: reason.unwrap_or_default(),
-                dead_at: score as u64,
-                attempts: attempts.unwrap_or(0),
-            })
-            .collect())
-    }
-
-    /// Requeues one dead job to run at `at` (None = now) with a fresh attempt budget. Returns
-    /// false if the job is not dead.
-    #[instrument(skip_all, fields(queue = %self.inner.name))]
-    pub async fn retry_dead(&self, id: &JobId, at: Option<SystemTime>) -> Result<bool, QueueError> {
-        Ok(self
-            .requeue(&[(id.clone(), at.map(millis).unwrap_or(0))])
-            .await?
-            == 1)
-    }
-
-    /// Requeues every dead job matching `filter`. With `pace`, the n-th job (oldest death
-    /// first) is scheduled at `now + n * pace`, so a large set does not arrive at once.
-    /// Returns the number requeued.
-    #[instrument(skip_all, fields(queue = %self.inner.name))]
-    pub async fn retry_dead_where(
-        &self,
-        filter: &DeadFilter,
-        pace: Option<Duration>,
-    ) -> Result<u64, QueueError> {
-        let matching = self.dead_matching(filter).await?;
-        let now = SystemTime::now();
-        let pairs: Vec<(JobId, u64)> = matching
-            .into_iter()
-            .enumerate()
-            .map(|(i, id)| {
-                // The first goes now (0 = the server's now), the rest `pace` apart.
-                let at = match pace {
-                    Some(p) if i > 0 => millis(now + p * i as u32),
-                    _ => 0,
-                };
-                (id, at)
-            })
-            .collect();
-        let mut n = 0;
-        for chunk in pairs.chunks(FINISH_CHUNK) {
-            n += self.requeue(chunk).await?;
-        }
-        Ok(n)
-    }
-
-    #[instrument(skip_all, fields(queue = %self.inner.name))]
-    async fn requeue(&self, pairs: &[(JobId, u64)]) -> Result<u64, QueueError> {
-        let mut inv = scripts().requeue.prepare_invoke();
-        inv.key(&self.inner.prefix).arg(0).arg(self.limit());
-        for (id, at) in pairs {
-            inv.arg(id.as_str()).arg(*at);
-        }
-        inv.invoke_async(&mut self.conn())
-            .await
-            .map_err(QueueError::redis("requeue"))
-    }
-
-    /// Dead job ids matching `filter`, oldest death first. Reads the dead set page by page.
-    #[instrument(skip_all, fields(queue = %self.inner.name))]
-    pub async fn dead_matching(&self, filter: &DeadFilter) -> Result<Vec<JobId>, QueueError> {
-        const PAGE: u64 = 1_000;
-        let total = self.counts().await?.dead;
-        let mut out = Vec::new();
-        // Newest first pages; collect then reverse for oldest first.
-        let mut offset = 0;
-        while offset < total {
-            let page = self.dead_letters(offset, PAGE).await?;
-            if page.is_empty() {
-                break;
-            }
-            offset += page.len() as u64;
-            out.extend(page.into_iter().filter(|d| filter.matches(d)).map(|d| d.id));
-        }
-        out.reverse();
-        Ok(out)
-    }
-
-    /// Deletes the given dead jobs (with their history). Returns the number deleted.
-    #[instrument(skip_all, fields(queue = %self.inner.name))]
-    pub async fn purge_dead(&self, ids: &[JobId]) -> Result<u64, QueueError> {
-        let mut n = 0;
-        for chunk in ids.chunks(FINISH_CHUNK) {
-            let mut inv = scripts().purge.prepare_invoke();
-            inv.key(&self.inner.prefix).arg("dead");
-            for id in chunk {
-                inv.arg(id.as_str());
-            }
-            let k: u64 = inv
-                .invoke_async(&mut self.conn())
-                .await
-                .map_err(QueueError::redis("purge"))?;
-            n += k;
-        }
-        Ok(n)
-    }
-
-    /// Deletes every dead job matching `filter`. Returns the number deleted.
-    #[instrument(skip_all, fields(queue = %self.inner.name))]
-    pub async fn purge_dead_where(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
-        let ids = self.dead_matching(filter).await?;
-        self.purge_dead(&ids).await
-    }
-
-    // ---------------------------------------------------------------- introspection
-
-    /// Jobs per state, each an O(1) `ZCARD`, in one round trip.
-    #[instrument(skip_all, fields(queue = %self.inner.name))]
-    pub async fn counts(&self) -> Result<Counts, QueueError> {
-        let p = &self.inner.prefix;
-        let (scheduled, ready, running, done, dead): (u64, u64, u64, u64, u64) = redis::pipe()
-            .zcard(format!("{p}sched"))
-            .zcard(format!("{p}ready"))
-            .zcard(format!("{p}lease"))
-            .zcard(format!("{p}done"))
-            .zcard(format!("{p}dead"))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(QueueError::redis("counts"))?;
-        Ok(Counts {
-            scheduled,
-            ready,
-            running,
-            done,
-            dead,
-        })
-    }
-
-    /// Ids of jobs in `state`, with paging. Order: scheduled by due time, ready by the time
-    /// they became ready, running by lease deadline, done and dead oldest first.
-    #[instrument(skip_all, fields(queue = %self.inner.name))]
-    pub async fn jobs(
-        &self,
-        state: State,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Vec<JobId>, QueueError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let ids: Vec<String> = self
-            .conn()
-            .zrange(
-                format!("{}{}", self.inner.prefix, state.set()),
-                offset as isize,
-                (offset + limit - 1) as isize,
-            )
-            .await
-            .map_err(QueueError::redis("jobs"))?;
-        Ok(ids.into_iter().map(JobId).collect())
-    }
-
-    /// Everything about one job: payload, metadata, lease holder and attempt history. None if
-    /// the job does not exist (never did, or was trimmed by retention or purged).
-    #[instrument(skip_all, fields(queue = %self.inner.name, job = %id))]
-    pub async fn job(&self, id: &JobId) -> Result<Option<JobInfo>, QueueError> {
-        let p = &self.inner.prefix;
-        let mut pipe = redis::pipe();
-        for col in ["d", "m", "g", "a", "l", "h", "r", "idemof"] {
-            pipe.hget(format!("{p}{col}"), id.as_str());
-        }
-        for set in ["sched", "ready", "lease", "done", "dead"] {
-            pipe.zscore(format!("{p}{set}"), id.as_str());
-        }
-        type Cols = (
-            Option<Vec<u8>>,
-            Option<String>,
-            Option<String>,
-            Option<u32>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
-        type Scores = (
-            Option<f64>,
-            Option<f64>,
-            Option<f64>,
-            Option<f64>,
-            Option<f64>,
-        );
-        let ((payload, meta, group, attempts, lease, history, reason, idem), scores): (
-            Cols,
-            Scores,
-        ) = {
-            let v: Vec<Value> = pipe
-                .query_async(&mut self.conn())
-                .await
-                .map_err(QueueError::redis("job"))?;
-            let (cols, sets) = v.split_at(8);
-            let cols: Cols = redis::from_redis_value(Value::Array(cols.to_vec()))
-                .map_err(|e| QueueError::protocol("job", e.to_string()))?;
-            let sets: Scores = redis::from_redis_value(Value::Array(sets.to_vec()))
-                .map_err(|e| QueueError::protocol("job", e.to_string()))?;
-            (cols, sets)
-        };
-        let Some(group) = group else {
-            return Ok(None);
-        };
-        let (sched, ready, leased, done, dead) = scores;
-        let ms = |s: Option<f64>| s.map(|v| v as u64);
-        let (state, score) = match (sched, ready, leased, done, dead) {
-            (Some(s), ..) => (State::Scheduled, s),
-            (_, Some(s), ..) => (State::Ready, s),
-            (_, _, Some(s), ..) => (State::Running, s),
-            (.., Some(s), _) => (State::Done, s),
-            (.., Some(s)) => (State::Dead, s),
-            _ => return Err(QueueError::protocol("job", "job in no state set")),
-        };
-        let (prio, max, created, group) = parse_group_column(&group)
-            .ok_or_else(|| QueueError::protocol("job", "malformed group column"))?;
-        let meta = meta
-            .filter(|m| !m.is_empty())
-            .map(|m| serde_json::from_str::<BTreeMap<String, String>>(&m))
-            .transpose()
-            .map_err(QueueError::Codec)?
-            .unwrap_or_default();
-        let history = history
-            .filter(|h| !h.is_empty())
-            .map(|h| {
-                h.split('\x1e')
-                    .map(HistoryEntry::parse)
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| QueueError::protocol("job", "malformed history entry"))
-            })
-            .transpose()?
-            .unwrap_or_default();
-        // The lease column is "token|worker|leased_at" while running.
-        let lease_worker = lease.as_deref().and_then(|l| {
-            let rest = l.split_once('|')?.1;
-            Some(rest.rsplit_once('|')?.0.to_owned())
-        });
-        let worker = lease_worker.or_else(|| history.iter().rev().find_map(|h| h.worker.clone()));
-        Ok(Some(JobInfo {
-            id: id.clone(),
-            state,
-            group,
-            priority: Priority::from_index(prio),
-            attempts: attempts.unwrap_or(0),
-            max_attempts: max,
-            payload: payload.unwrap_or_default(),
-            meta,
-            created_at: created,
-            run_at: matches!(state, State::Scheduled | State::Ready).then_some(score as u64),
-            worker,
-            lease_deadline: ms(leased),
-            dead_reason: if state == State::Dead { reason } else { None },
-            ended_at: matches!(state, State::Done | State::Dead).then_some(score as u64),
-            idempotency_key: idem,
-            history,
-        }))
     }
 }
 

@@ -12,8 +12,11 @@
 //! - [`settings`]: tenant settings with defaults and validation naming the field.
 //! - [`retry`]: error classes and retry schedules (PRODUCT.md §4), one type.
 //! - [`payload`]: the versioned job payload stored in Redis.
-//! - [`memory`]: an in-memory Autotask tenant that answers reads and applies calls, for tests
-//!   (and for anyone who wants to rehearse a plan).
+//! - [`attempt`]: one step attempt as a sans-IO state machine (reads and calls out, answers
+//!   in, an outcome at the end), the one protocol every executor drives.
+//! - [`fields`]: how configured webhook field and UDF labels find Autotask's fields.
+//!
+//! The in-memory tenant its tests run against is the `onboarding-memory` crate.
 //!
 //! What it must not hold: no async, no HTTP, no Redis, no clock and no randomness it does not
 //! receive (`make boundaries` checks the dependency tree). Time comes in as [`Timestamp`],
@@ -24,7 +27,7 @@
 //!    perform every [`Read`] and [`Observed::record`] its answer or its [`CallFailure`]
 //!    (failures are observations: a 401 on the previous user's credentials is a finding).
 //! 2. `step.plan(&ctx, &observed)`: `Err(refusal)` → schedule by `refusal.class`
-//!    ([`retry::RetryPolicy::decide`]); `Ok(plan)` → execute `plan.calls` in order
+//!    ([`retry::StepSchedule::decide`]); `Ok(plan)` → execute `plan.calls` in order
 //!    (resolving [`WebhookRef::CreatedBy`] to earlier calls' item ids; a failure that
 //!    [`Call::tolerates`] counts as done), and record `plan.facts` in the run. A call that
 //!    fails otherwise ends the attempt with
@@ -33,10 +36,11 @@
 //! 3. Read again from scratch and `step.verify(&ctx, &observed)`: `Ok` → step succeeded;
 //!    `Err(drift)` → transient retry (the next attempt re-plans from fresh reads).
 
+pub mod attempt;
 pub mod catalog;
 mod error;
 pub mod fields;
-pub mod memory;
+pub mod finding;
 pub mod observe;
 pub mod payload;
 pub mod plan;

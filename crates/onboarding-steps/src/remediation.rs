@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{SeedStep, StepName};
-use crate::plan::Finding;
+use crate::finding::Finding;
 
 /// The seed's instruction for one step, English rendering.
 pub fn seed_text_en(step: SeedStep) -> &'static str {

@@ -1,4 +1,4 @@
-//! Error classes and retry schedules (PRODUCT.md §4) as data, in one type: [`RetryPolicy`].
+//! Error classes and retry schedules (PRODUCT.md §4) as data, in one type: [`StepSchedule`].
 //!
 //! - **transient** (network, timeouts, 5xx without a business error, 429, `Itgenatr005`, a
 //!   step that is not converged yet): fast exponential backoff with jitter and a cap, a
@@ -76,7 +76,7 @@ impl Exponential {
 
 /// The retry policy: one schedule per retrying class, attempt limits, the budget deferral.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct RetryPolicy {
+pub struct StepSchedule {
     /// Transient failures.
     pub transient: Exponential,
     /// Attempts (the first included) before a transient failure goes to dead letter.
@@ -87,7 +87,7 @@ pub struct RetryPolicy {
     pub budget_defer: Exponential,
 }
 
-impl Default for RetryPolicy {
+impl Default for StepSchedule {
     /// Transient: 1 s doubling to 60 s, ±25 %, 8 attempts. Operator: 5 min growing 1.5× to
     /// 6 h, ±10 %. Budget: 5 min, ±20 %.
     fn default() -> Self {
@@ -134,7 +134,7 @@ pub enum RetryDecision {
     DeadlinePassed,
 }
 
-impl RetryPolicy {
+impl StepSchedule {
     /// The decision after attempt `attempt` (1-based) failed with `class`, at `now`, for a run
     /// whose operator deadline is `deadline`; `random` chooses the jitter.
     pub fn decide(
@@ -186,7 +186,7 @@ mod tests {
 
     #[test]
     fn transient_schedule_doubles_and_caps() {
-        let p = RetryPolicy::default();
+        let p = StepSchedule::default();
         let delays: Vec<_> = (1..=8)
             .map(|k| p.transient.delay(k, MID).as_millis())
             .collect();
@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn jitter_stays_in_bounds_and_is_deterministic() {
-        let p = RetryPolicy::default();
+        let p = StepSchedule::default();
         assert_eq!(p.transient.delay(3, 0).as_millis(), 3000);
         let top = p.transient.delay(3, u64::MAX).as_millis();
         assert!((4990..=5000).contains(&top), "{top}");
@@ -206,7 +206,7 @@ mod tests {
 
     #[test]
     fn decisions_per_class() {
-        let p = RetryPolicy::default();
+        let p = StepSchedule::default();
         let now = Timestamp(1_000_000);
         let deadline = Timestamp(1_000_000 + 7 * 86_400_000);
         assert_eq!(

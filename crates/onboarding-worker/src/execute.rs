@@ -16,6 +16,7 @@ use autotask_types::{
     OrganizationalResource, Resource, WebhookExcludedResource, WebhookField, WebhookId,
     WebhookUdfField, ZoneInformation,
 };
+use onboarding_steps::attempt::{Attempt, Want};
 use onboarding_steps::run::AttemptOutcome;
 use onboarding_steps::{
     Call, CallFailure, Observed, Read, ReadResult, Role, StepContext, StepName, WebhookRef,
@@ -280,7 +281,7 @@ fn udf_fields(
 pub async fn observe(session: &Session, step: StepName, ctx: &StepContext) -> Observed {
     let mut observed = Observed::new();
     // Reads come in phases; a step names at most a few rounds.
-    for _ in 0..16 {
+    for _ in 0..onboarding_steps::attempt::MAX_ROUNDS {
         let reads = step.reads(ctx, &observed);
         if reads.is_empty() {
             break;
@@ -295,8 +296,77 @@ pub async fn observe(session: &Session, step: StepName, ctx: &StepContext) -> Ob
     observed
 }
 
-/// One attempt of `step`: observe → plan → calls → observe again → verify. With
-/// `verify_only` (verify runs) no call is made: a non-empty plan is drift.
+/// The I/O one attempt needs: reads and calls with each role's credentials.
+pub trait Io {
+    /// Performs one read.
+    fn read(&self, read: &Read) -> impl Future<Output = Result<ReadResult, CallFailure>> + Send;
+    /// Performs one call; `created` holds the item ids of the plan's earlier calls. A
+    /// webhook create gets its secret key here.
+    fn call(
+        &self,
+        call: &Call,
+        created: &[Option<i64>],
+    ) -> impl Future<Output = Result<Option<i64>, CallFailure>> + Send;
+}
+
+/// Drives one [`Attempt`] through `io`: the thin loop every executor shares (the worker, the
+/// steps crate's end-to-end test), so they all run the one protocol of
+/// `onboarding_steps::attempt`.
+pub async fn drive(io: &impl Io, mut attempt: Attempt) -> AttemptOutcome {
+    loop {
+        match attempt.want() {
+            Want::Reads(reads) => {
+                for read in reads {
+                    let answer = io.read(&read).await;
+                    attempt.read(&read, answer);
+                }
+            }
+            Want::Call { call, created } => {
+                let what = call.describe();
+                let result = io.call(call, created).await;
+                match &result {
+                    Ok(_) => tracing::info!(call = %what, "call made"),
+                    Err(f) => tracing::info!(call = %what, failure = %f.describe(), "call failed"),
+                }
+                attempt.called(result);
+            }
+            Want::Done(outcome) => return outcome,
+        }
+    }
+}
+
+/// The worker's [`Io`]: a [`Session`] for Autotask, [`WebhookSecrets`] for the secret key of
+/// a webhook create (stored before the create is sent, reused by a repeated create).
+pub struct Worker<'a> {
+    /// Reads and calls.
+    pub session: &'a Session,
+    /// Webhook secret keys.
+    pub secrets: &'a WebhookSecrets,
+}
+
+impl Io for Worker<'_> {
+    async fn read(&self, read: &Read) -> Result<ReadResult, CallFailure> {
+        self.session.read(read).await
+    }
+
+    async fn call(&self, call: &Call, created: &[Option<i64>]) -> Result<Option<i64>, CallFailure> {
+        let secret_key = match call {
+            Call::CreateWebhook { secret, .. } => Some(
+                self.secrets
+                    .get_or_create(&secret.to_string())
+                    .await
+                    .map_err(|e| CallFailure::Transient {
+                        detail: e.to_string(),
+                    })?,
+            ),
+            _ => None,
+        };
+        self.session.call(call, created, secret_key).await
+    }
+}
+
+/// One attempt of `step` by the worker (see `onboarding_steps::attempt` for the protocol).
+/// With `verify_only` (verify runs) no call is made: a non-empty plan is drift.
 pub async fn execute(
     session: &Session,
     step: StepName,
@@ -304,56 +374,8 @@ pub async fn execute(
     secrets: &WebhookSecrets,
     verify_only: bool,
 ) -> AttemptOutcome {
-    let observed = observe(session, step, ctx).await;
-    let plan = match step.plan(ctx, &observed) {
-        Ok(plan) => plan,
-        Err(refusal) => return AttemptOutcome::Refused(refusal),
-    };
-    if verify_only || plan.is_empty() {
-        return match step.verify(ctx, &observed) {
-            Ok(()) => AttemptOutcome::Succeeded {
-                changed: false,
-                facts: plan.facts,
-            },
-            Err(drift) => AttemptOutcome::Drifted(drift),
-        };
-    }
-    let mut created = Vec::with_capacity(plan.calls.len());
-    for call in &plan.calls {
-        // The secret is stored before the create is sent and reused by a repeated create.
-        let secret_key = match call {
-            Call::CreateWebhook { secret, .. } => {
-                match secrets.get_or_create(&secret.to_string()).await {
-                    Ok(key) => Some(key),
-                    Err(e) => {
-                        return AttemptOutcome::Failed(CallFailure::Transient {
-                            detail: e.to_string(),
-                        });
-                    }
-                }
-            }
-            _ => None,
-        };
-        match session.call(call, &created, secret_key).await {
-            Ok(id) => created.push(id),
-            Err(f) if call.tolerates(&f) => created.push(None),
-            Err(failure) => {
-                tracing::info!(call = %call.describe(), failure = %failure.describe(), "call failed");
-                // The step may read it as a finding (a refused webhook create is W1–W4, a
-                // refused PATCH Resources isActive the web-interface path).
-                return AttemptOutcome::call_failed(step, ctx, call, failure);
-            }
-        }
-        tracing::info!(call = %call.describe(), "call made");
-    }
-    let after = observe(session, step, ctx).await;
-    match step.verify(ctx, &after) {
-        Ok(()) => AttemptOutcome::Succeeded {
-            changed: true,
-            facts: plan.facts,
-        },
-        Err(drift) => AttemptOutcome::Drifted(drift),
-    }
+    let io = Worker { session, secrets };
+    drive(&io, Attempt::new(step, ctx.clone(), verify_only)).await
 }
 
 /// Maps a client error to what the step crate reasons about.

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use autotask_client::{AutotaskClient, Credentials};
 use onboarding_queue::{DeadFilter, DeadLetter, JobId, NewJob, Priority, Queue, QueueError};
 use onboarding_steps::payload::{CredentialRef, JobPayload, TraceContext};
-use onboarding_steps::retry::RetryPolicy;
+use onboarding_steps::retry::StepSchedule;
 use onboarding_steps::run::{Actor, Run, RunCredentials, RunKind, RunRequest, RunState, StepState};
 use onboarding_steps::{Role, StepName, TenantSettings, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -129,7 +129,7 @@ pub struct Onboard {
     /// The Autotask client (shared limits plugged in).
     pub client: AutotaskClient,
     /// Retry schedules.
-    pub policy: RetryPolicy,
+    pub policy: StepSchedule,
 }
 
 /// Now, as the step crate's timestamp.

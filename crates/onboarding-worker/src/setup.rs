@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use autotask_client::{AutotaskClient, ClientConfig, Target};
 use onboarding_queue::{Queue, QueueConfig, QueueError};
-use onboarding_steps::retry::RetryPolicy;
+use onboarding_steps::retry::StepSchedule;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use url::Url;
 
@@ -31,7 +31,7 @@ pub struct Setup {
     /// Share of each tenant's hourly request budget onboard may use.
     pub budget_share: f64,
     /// Retry schedules.
-    pub policy: RetryPolicy,
+    pub policy: StepSchedule,
 }
 
 /// Wiring failures, naming what could not be reached.
@@ -60,14 +60,14 @@ pub enum SetupError {
 
 /// Retry schedules for demos and tests: the production shapes (exponential, jitter, cap,
 /// attempt limit) with delays of milliseconds to seconds instead of seconds to hours.
-pub fn fast_policy() -> RetryPolicy {
+pub fn fast_policy() -> StepSchedule {
     let fast = |min_ms, max_ms| onboarding_steps::retry::Exponential {
         min_ms,
         factor: 2.0,
         max_ms,
         jitter: 0.2,
     };
-    RetryPolicy {
+    StepSchedule {
         transient: fast(100, 1_000),
         transient_max_attempts: 8,
         operator: fast(500, 1_000),

@@ -123,3 +123,62 @@ async fn no_secret_in_logs_spans_or_errors() {
         assert!(!shown.contains(CODE), "integration code leaked: {shown}");
     }
 }
+
+#[tokio::test]
+async fn a_recorder_sees_every_answer_and_never_a_credential() {
+    let server = server().await;
+    Mock::given(method("POST"))
+        .and(path("/zone/ATServicesRest/V1.0/Resources/query"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [{"id": 7}], "pageDetails": {"count": 1, "nextPageUrl": null}
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/zone/ATServicesRest/V1.0/ThresholdInformation"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("denied"))
+        .mount(&server)
+        .await;
+    let seen = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let client = AutotaskClient::new(config(&server))
+        .unwrap()
+        .recorded_by(std::sync::Arc::new(
+            move |e: &autotask_client::Exchange<'_>| {
+                sink.lock().unwrap().push(format!(
+                    "{} {} {} {} {}",
+                    e.method,
+                    e.url.path(),
+                    e.request_body.map(ToString::to_string).unwrap_or_default(),
+                    e.status,
+                    e.body
+                ));
+            },
+        ));
+    let tenant = client.tenant(credentials()).await.unwrap();
+    tenant
+        .query_all(&Resource::endpoint(), &Query::all())
+        .await
+        .unwrap();
+    assert!(tenant.threshold_information().await.is_err());
+    let seen = seen.lock().unwrap().clone();
+    let shapes: Vec<String> = seen
+        .iter()
+        .map(|s| s.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        shapes,
+        [
+            "GET /atservicesrest/v1.0/zoneInformation",
+            "POST /zone/ATServicesRest/V1.0/Resources/query",
+            "GET /zone/ATServicesRest/V1.0/ThresholdInformation",
+        ]
+    );
+    assert!(
+        seen[1].contains("\"filter\"") && seen[2].ends_with("401 denied"),
+        "{seen:?}"
+    );
+    for s in &seen {
+        assert!(!s.contains(SECRET) && !s.contains(CODE), "{s}");
+    }
+}

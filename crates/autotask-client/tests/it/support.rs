@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use autotask_client::{AutotaskClient, ClientConfig, Credentials, RetryPolicy, Target, Tenant};
+use autotask_client::{AutotaskClient, ClientConfig, Credentials, HttpRetry, Target, Tenant};
 use serde_json::json;
 use url::Url;
 use wiremock::matchers::{method, path, query_param};
@@ -18,7 +18,7 @@ pub fn credentials() -> Credentials {
 
 pub fn config(server: &MockServer) -> ClientConfig {
     let mut config = ClientConfig::new(Target::Explicit(Url::parse(&server.uri()).unwrap()));
-    config.retry = RetryPolicy {
+    config.retry = HttpRetry {
         max_retries: 3,
         min_delay: Duration::from_millis(1),
         max_delay: Duration::from_secs(2),

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use autotask_client::{
-    AutotaskClient, ClientConfig, Credentials, Error, RetryPolicy, Target, Tenant,
+    AutotaskClient, ClientConfig, Credentials, Error, HttpRetry, Target, Tenant,
 };
 use autotask_sim::{Fault, FaultRule, SeededApiUser, SimConfig};
 use autotask_types::{
@@ -20,7 +20,7 @@ fn client_config(env: &Env, retries: usize, concurrency: usize) -> ClientConfig 
     let mut cfg = ClientConfig::new(Target::Explicit(env.sim.base_url().parse().unwrap()));
     cfg.request_timeout = Duration::from_secs(5);
     cfg.endpoint_concurrency = concurrency;
-    cfg.retry = RetryPolicy {
+    cfg.retry = HttpRetry {
         max_retries: retries,
         min_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(50),

@@ -4,6 +4,7 @@
 
 use std::process::{Command, Output};
 
+mod doctor;
 mod families;
 
 use redis_test_server::{Options, RedisServer};

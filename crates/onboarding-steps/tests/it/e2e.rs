@@ -1,30 +1,32 @@
 //! End to end: each run kind driven to its end against `autotask-sim` over real HTTP on
-//! loopback, through `autotask-client` and the worker's I/O (`onboarding_worker::execute`),
-//! by a simple in-test executor (no queue): reads →
-//! `Observed` → plan → calls → fresh reads → verify, and `Run::begin_attempt`/`end_attempt`
+//! loopback, through `autotask-client` and the worker's own attempt driver and I/O
+//! (`onboarding_worker::execute::{drive, Session}`), without the queue: the test adds only
+//! in-memory webhook secrets and fault arming per call, and `Run::begin_attempt`/`end_attempt`
 //! for what comes next. Retries run at once (the schedule is the queue's business); the
 //! operator is played through the simulator's console.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use autotask_client::{
-    AutotaskClient, ClientConfig, Credentials, RetryPolicy as ClientRetry, Target,
-};
+use autotask_client::{AutotaskClient, ClientConfig, Credentials, HttpRetry, Target};
 use autotask_sim::{
     CalloutConfig, DbConsole, Fault, FaultRule, SeedApiUser, SeededApiUser, SimConfig, SimHandle,
     spawn,
 };
 use autotask_types::WebhookFamily;
 use onboarding_steps::payload::{CredentialRef, TraceContext};
-use onboarding_steps::retry::RetryPolicy;
+use onboarding_steps::retry::StepSchedule;
 use onboarding_steps::run::{
     Actor, AttemptOutcome, Next, Run, RunCredentials, RunKind, RunRequest, RunState,
 };
 use onboarding_steps::{
     Call, CallFailure, Refusal, Role, StepKind, StepName as S, TenantSettings, Timestamp,
 };
-use onboarding_worker::execute::{Session, observe};
+use std::sync::Mutex;
+
+use onboarding_steps::attempt::Attempt;
+use onboarding_steps::{Read, ReadResult};
+use onboarding_worker::execute::{Io, Session, drive as drive_attempt, observe};
 
 async fn sim() -> SimHandle {
     spawn(
@@ -48,7 +50,7 @@ async fn sim() -> SimHandle {
 fn client(sim: &SimHandle) -> AutotaskClient {
     let mut cfg = ClientConfig::new(Target::Explicit(sim.base_url().parse().unwrap()));
     cfg.request_timeout = Duration::from_secs(5);
-    cfg.retry = ClientRetry {
+    cfg.retry = HttpRetry {
         max_retries: 2,
         min_delay: Duration::from_millis(5),
         max_delay: Duration::from_millis(20),
@@ -73,6 +75,9 @@ struct Exec<'a> {
     sim: Option<&'a SimHandle>,
     lose: Vec<&'static str>,
     refuse: Vec<(&'static str, Vec<String>)>,
+    /// The step being attempted, and every call sent: `step: description`.
+    step: Option<S>,
+    calls: Vec<String>,
 }
 
 impl Exec<'_> {
@@ -85,15 +90,15 @@ impl Exec<'_> {
             sim: None,
             lose: Vec::new(),
             refuse: Vec::new(),
+            step: None,
+            calls: Vec::new(),
         }
     }
 
-    async fn call(
-        &mut self,
-        session: &Session,
-        call: &Call,
-        created: &[Option<i64>],
-    ) -> Result<Option<i64>, CallFailure> {
+    /// Before a call is sent: arms the simulator's faults for it, counts it, and gives a
+    /// webhook create its secret key (stored before the create is sent, reused if the slot
+    /// has one).
+    fn prepare(&mut self, call: &Call) -> Option<String> {
         let tag = serde_json::to_value(call).unwrap()["call"].clone();
         if let Some(i) = self.lose.iter().position(|l| tag == *l) {
             self.lose.remove(i);
@@ -116,8 +121,13 @@ impl Exec<'_> {
                 .times(1),
             );
         }
-        // Stored before the create is sent, reused if the slot has one.
-        let secret_key = match call {
+        self.writes += 1;
+        self.calls.push(format!(
+            "{}: {}",
+            self.step.map(S::as_str).unwrap_or("-"),
+            call.describe()
+        ));
+        match call {
             Call::CreateWebhook { secret, .. } => Some(
                 self.secrets
                     .entry(secret.to_string())
@@ -125,44 +135,36 @@ impl Exec<'_> {
                     .clone(),
             ),
             _ => None,
-        };
-        self.writes += 1;
-        session.call(call, created, secret_key).await
+        }
     }
 
+    /// One attempt through the worker's own driver ([`drive_attempt`]) and [`Session`].
     async fn attempt(&mut self, run: &Run, step: S) -> AttemptOutcome {
-        let ctx = run.context();
         let session = Session::new(self.client.clone(), self.creds.clone());
-        let observed = observe(&session, step, &ctx).await;
-        if run.request.kind.verify_only() {
-            return match step.verify(&ctx, &observed) {
-                Ok(()) => AttemptOutcome::Succeeded {
-                    changed: false,
-                    facts: Vec::new(),
-                },
-                Err(d) => AttemptOutcome::Drifted(d),
-            };
-        }
-        let plan = match step.plan(&ctx, &observed) {
-            Ok(plan) => plan,
-            Err(r) => return AttemptOutcome::Refused(r),
+        let verify_only = run.request.kind.verify_only();
+        self.step = Some(step);
+        let io = TestIo {
+            session,
+            exec: Mutex::new(self),
         };
-        let mut created = Vec::new();
-        for call in &plan.calls {
-            match self.call(&session, call, &created).await {
-                Ok(id) => created.push(id),
-                Err(f) if call.tolerates(&f) => created.push(None),
-                Err(f) => return AttemptOutcome::call_failed(step, &ctx, call, f),
-            }
-        }
-        let again = observe(&session, step, &ctx).await;
-        match step.verify(&ctx, &again) {
-            Ok(()) => AttemptOutcome::Succeeded {
-                changed: !plan.calls.is_empty(),
-                facts: plan.facts,
-            },
-            Err(d) => AttemptOutcome::Drifted(d),
-        }
+        drive_attempt(&io, Attempt::new(step, run.context(), verify_only)).await
+    }
+}
+
+/// The test's [`Io`]: the worker's [`Session`], with [`Exec::prepare`] before each call.
+struct TestIo<'e, 'a> {
+    session: Session,
+    exec: Mutex<&'e mut Exec<'a>>,
+}
+
+impl Io for TestIo<'_, '_> {
+    async fn read(&self, read: &Read) -> Result<ReadResult, CallFailure> {
+        self.session.read(read).await
+    }
+
+    async fn call(&self, call: &Call, created: &[Option<i64>]) -> Result<Option<i64>, CallFailure> {
+        let secret_key = self.exec.lock().unwrap().prepare(call);
+        self.session.call(call, created, secret_key).await
     }
 }
 
@@ -178,7 +180,7 @@ async fn drive(
     run: &mut Run,
     mut operator: impl FnMut(&mut Run, &Refusal),
 ) -> Ended {
-    let policy = RetryPolicy::default();
+    let policy = StepSchedule::default();
     let w = || Actor::Worker("e2e".into());
     let mut now = Timestamp(1_000);
     let mut next = Next::RunStep {
@@ -493,4 +495,112 @@ async fn writes_whose_responses_are_lost_create_no_duplicate() {
     let session = Session::new(exec.client.clone(), exec.creds.clone());
     let observed = observe(&session, S::EnsureWebhooks, &run.context()).await;
     S::EnsureWebhooks.verify(&run.context(), &observed).unwrap();
+}
+
+/// Digits (ids, which differ between the simulator and the model) as `#`.
+fn shape(calls: &[String]) -> Vec<String> {
+    calls
+        .iter()
+        .map(|c| {
+            let mut out = String::new();
+            for ch in c.chars() {
+                if ch.is_ascii_digit() {
+                    if !out.ends_with('#') {
+                        out.push('#');
+                    }
+                } else {
+                    out.push(ch);
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// The worker's driver (over HTTP against the simulator) and the in-memory driver (against
+/// `onboarding-memory`) make the same calls, step by step, for every run kind, from the same
+/// situation: a previous user with its Ticket webhook and a new user with the permission.
+#[tokio::test]
+async fn the_worker_and_the_in_memory_driver_make_the_same_calls() {
+    use onboarding_memory::MemoryTenant;
+
+    for kind in [
+        RunKind::Onboard,
+        RunKind::ChangeApiUser,
+        RunKind::CleanupWebhooks,
+        RunKind::Verify,
+    ] {
+        // Over HTTP: the previous user onboarded itself (its Ticket webhook), then the run.
+        let sim = sim().await;
+        let db = sim.db("acme").unwrap();
+        let old = db.seed_api_user(&SeedApiUser::default()).unwrap();
+        let new = db.seed_api_user(&SeedApiUser::default()).unwrap();
+        let mut exec = Exec::new(client(&sim));
+        onboard(&mut exec, &old).await;
+        exec.calls.clear();
+        exec.creds.insert(Role::New, creds(&new));
+        exec.creds.insert(Role::Previous, creds(&old));
+        let previous = kind.needs_previous_user().then_some(&old);
+        let mut run = run_of(request(kind, &new, previous));
+        let http = drive(&mut exec, &mut run, |run, r| {
+            assert!(ack(run, r), "unexpected wait: {r}")
+        })
+        .await;
+        let http_states: Vec<_> = run
+            .steps
+            .iter()
+            .map(|s| format!("{} {}", s.step, s.state.status().as_str()))
+            .collect();
+
+        // In memory: the same situation.
+        let mut t = MemoryTenant::seeded();
+        t.webhook_field_labels = vec![(7, "Status".into()), (5, "Priority".into())];
+        t.add_api_user(50, "old@example.com", true, WebhookFamily::ALL);
+        t.credentials
+            .insert(Role::Previous, "old@example.com".into());
+        t.add_webhook(
+            WebhookFamily::Ticket,
+            50,
+            "Sophos Central Ticket 50",
+            "https://hooks.example.com/onboard/acme/50/ticket",
+            true,
+            true,
+        );
+        let mut req = request(kind, &new, previous);
+        req.new_user_name = "new@example.com".into();
+        req.previous_user_name = previous.map(|_| "old@example.com".into());
+        let mut memory_run = run_of(req);
+        let memory =
+            crate::support::drive(&mut memory_run, &mut t, &mut Vec::new(), |_, run, r| {
+                ack(run, r)
+            });
+        let memory_states: Vec<_> = memory_run
+            .steps
+            .iter()
+            .map(|s| format!("{} {}", s.step, s.state.status().as_str()))
+            .collect();
+
+        assert_eq!(
+            shape(&exec.calls),
+            shape(&t.calls_made),
+            "{kind:?}: the same calls in the same order ({http:?} / {memory:?})"
+        );
+        assert_eq!(
+            http_states, memory_states,
+            "{kind:?}: the same step outcomes"
+        );
+        if kind == RunKind::ChangeApiUser {
+            assert!(
+                exec.calls
+                    .iter()
+                    .any(|c| c.starts_with("ensure_webhooks: "))
+                    && exec
+                        .calls
+                        .iter()
+                        .any(|c| c.starts_with("delete_previous_webhooks: ")),
+                "the changeover creates and deletes: {:#?}",
+                exec.calls
+            );
+        }
+    }
 }

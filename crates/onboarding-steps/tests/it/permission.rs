@@ -5,11 +5,11 @@
 //! contract drift ending a run as a permanent failure that names entity and field.
 
 use autotask_types::{EntityInformation, Filter, Query, WebhookFamily};
-use onboarding_steps::memory::MemoryTenant;
+use onboarding_memory::MemoryTenant;
 use onboarding_steps::observe::{CallFailure, Read, ReadResult, Role};
 use onboarding_steps::payload::{CredentialRef, TraceContext};
 use onboarding_steps::plan::SecretSlot;
-use onboarding_steps::retry::{ErrorClass, RetryPolicy};
+use onboarding_steps::retry::{ErrorClass, StepSchedule};
 use onboarding_steps::run::{
     Actor, AttemptOutcome, Next, Run, RunCredentials, RunKind, RunRequest, RunState, StepState,
 };
@@ -301,7 +301,7 @@ fn contract_drift_fails_the_run_at_once_naming_entity_and_field() {
     let mut run = run();
     let w = || Actor::Worker("test".into());
     let mut now = Timestamp(1_000);
-    let policy = RetryPolicy::default();
+    let policy = StepSchedule::default();
     // Drive the run to this step.
     loop {
         let next = run.next_step(now, w()).unwrap();

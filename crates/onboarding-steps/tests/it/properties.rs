@@ -4,12 +4,21 @@
 //! rule is off here, so a planner that created a second webhook would be seen doing it.
 
 use autotask_types::{WebhookExcludedResource, WebhookFamily, WebhookField};
-use onboarding_steps::memory::MemoryTenant;
+use onboarding_memory::MemoryTenant;
 use onboarding_steps::observe::Role;
 use onboarding_steps::{StepContext, StepName as S, TenantSettings};
 use proptest::prelude::*;
 
-use crate::support::{Fault, execute};
+use onboarding_memory::Fault;
+
+/// Applies a plan as an executor does, with an optional fault.
+fn execute(
+    t: &mut MemoryTenant,
+    plan: &onboarding_steps::Plan,
+    fault: Option<Fault>,
+) -> Result<(), onboarding_steps::CallFailure> {
+    t.execute(plan, fault).map_err(|(_, f)| f)
+}
 
 const NEW: i64 = 100;
 const OLD: i64 = 50;

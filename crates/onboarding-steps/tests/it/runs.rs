@@ -3,7 +3,7 @@
 
 use autotask_types::WebhookFamily;
 use expect_test::expect;
-use onboarding_steps::memory::MemoryTenant;
+use onboarding_memory::MemoryTenant;
 use onboarding_steps::observe::Role;
 use onboarding_steps::payload::{CredentialRef, TraceContext};
 use onboarding_steps::run::{
@@ -12,7 +12,9 @@ use onboarding_steps::run::{
 use onboarding_steps::{Refusal, StepName as S, TenantSettings, Timestamp};
 use proptest::prelude::*;
 
-use crate::support::{Ended, Fault, drive};
+use onboarding_memory::Fault;
+
+use crate::support::{Ended, drive};
 
 const OLD: i64 = 50;
 

@@ -2,7 +2,7 @@
 
 use autotask_types::WebhookFamily;
 use expect_test::expect;
-use onboarding_steps::memory::MemoryTenant;
+use onboarding_memory::MemoryTenant;
 use onboarding_steps::observe::Role;
 use onboarding_steps::{StepContext, StepName as S, TenantSettings};
 
@@ -55,7 +55,7 @@ fn converged() -> MemoryTenant {
     let c = ctx();
     let obs = t.observe(S::EnsureWebhooks, &c);
     let plan = S::EnsureWebhooks.plan(&c, &obs).unwrap();
-    t.execute(&plan).unwrap();
+    t.execute(&plan, None).unwrap();
     t
 }
 
@@ -738,7 +738,8 @@ fn refused_call(step: S, c: &StepContext, t: &MemoryTenant) -> String {
     let mut t = t.clone();
     let observed = t.observe(step, c);
     let plan = step.plan(c, &observed).unwrap();
-    let (i, failure) = t.execute(&plan).unwrap_err();
+    let (i, failure) = t.execute(&plan, None).unwrap_err();
+    let i = i.expect("no fault was injected");
     let Some(r) = step.call_failed(c, &plan.calls[i], &failure) else {
         return format!("no other path for {}", failure.describe());
     };

@@ -1,10 +1,12 @@
-//! Test support: the `check` snapshot helper, fault injection, and a worker-like driver that
-//! executes whole runs against the in-memory tenant.
+//! Test support: the `check` snapshot helper and a driver of whole runs against the in-memory
+//! tenant: every attempt goes through the one attempt protocol (`onboarding_steps::attempt`)
+//! by `onboarding_memory`'s driver, the run through `Run::begin_attempt`/`end_attempt`.
 
-use onboarding_steps::memory::MemoryTenant;
-use onboarding_steps::retry::RetryPolicy;
+use onboarding_memory::{Fault, MemoryTenant};
+use onboarding_steps::attempt::Attempt;
+use onboarding_steps::retry::StepSchedule;
 use onboarding_steps::run::{Actor, AttemptOutcome, Next, Run, RunState, StepState};
-use onboarding_steps::{CallFailure, Plan, Refusal, StepContext, StepName, Timestamp};
+use onboarding_steps::{Refusal, StepContext, StepName, Timestamp};
 
 /// Observes `step` in a copy of `tenant` and renders reads, plan or refusal, and verify.
 pub fn render(step: StepName, ctx: &StepContext, tenant: &MemoryTenant) -> String {
@@ -53,53 +55,6 @@ pub fn check(
     expect.assert_eq(&render(step, ctx, tenant));
 }
 
-/// A fault during one plan execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The worker dies before call `k` is sent.
-    CrashBefore(usize),
-    /// Call `k` is committed but its response is lost.
-    LoseResponse(usize),
-}
-
-/// Executes a plan as the worker does, with an optional fault.
-pub fn execute(t: &mut MemoryTenant, plan: &Plan, fault: Option<Fault>) -> Result<(), CallFailure> {
-    run_plan(t, plan, fault).map_err(|(_, f)| f)
-}
-
-/// [`execute`], also naming the call that failed (`None` for an injected fault).
-fn run_plan(
-    t: &mut MemoryTenant,
-    plan: &Plan,
-    fault: Option<Fault>,
-) -> Result<(), (Option<usize>, CallFailure)> {
-    let mut created = Vec::new();
-    for (i, call) in plan.calls.iter().enumerate() {
-        if fault == Some(Fault::CrashBefore(i)) {
-            return Err((
-                None,
-                CallFailure::Transient {
-                    detail: "worker died".into(),
-                },
-            ));
-        }
-        match t.apply(call, &created) {
-            Ok(id) => created.push(id),
-            Err(f) if call.tolerates(&f) => created.push(None),
-            Err(f) => return Err((Some(i), f)),
-        }
-        if fault == Some(Fault::LoseResponse(i)) {
-            return Err((
-                None,
-                CallFailure::Transient {
-                    detail: "response lost".into(),
-                },
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// How a driven run ended.
 #[derive(Debug)]
 pub enum Ended {
@@ -111,44 +66,16 @@ pub enum Ended {
     Stuck(Box<Refusal>),
 }
 
-/// One attempt of `step`, as the worker makes it: reads, plan, execute (with `fault`), fresh
-/// reads, verify. Verify-only runs only verify.
+/// One attempt of `step` through the in-memory driver (the worker's protocol, see
+/// `onboarding_steps::attempt`), with `fault` at one of its calls.
 pub fn attempt(
     t: &mut MemoryTenant,
     run: &Run,
     step: StepName,
     fault: Option<Fault>,
 ) -> AttemptOutcome {
-    let ctx = run.context();
-    let observed = t.observe(step, &ctx);
-    if run.request.kind.verify_only() {
-        return match step.verify(&ctx, &observed) {
-            Ok(()) => AttemptOutcome::Succeeded {
-                changed: false,
-                facts: Vec::new(),
-            },
-            Err(d) => AttemptOutcome::Drifted(d),
-        };
-    }
-    let plan = match step.plan(&ctx, &observed) {
-        Ok(plan) => plan,
-        Err(r) => return AttemptOutcome::Refused(r),
-    };
-    if let Err((failed, f)) = run_plan(t, &plan, fault) {
-        // As the worker: the step may read a failed call as a finding.
-        return match failed {
-            Some(i) => AttemptOutcome::call_failed(step, &ctx, &plan.calls[i], f),
-            None => AttemptOutcome::Failed(f),
-        };
-    }
-    let again = t.observe(step, &ctx);
-    match step.verify(&ctx, &again) {
-        Ok(()) => AttemptOutcome::Succeeded {
-            changed: !plan.calls.is_empty(),
-            facts: plan.facts,
-        },
-        Err(d) => AttemptOutcome::Drifted(d),
-    }
+    let verify_only = run.request.kind.verify_only();
+    t.attempt(Attempt::new(step, run.context(), verify_only), fault)
 }
 
 /// Drives a run to its end like the worker, through `Run::begin_attempt`/`end_attempt`: one
@@ -160,7 +87,7 @@ pub fn drive(
     faults: &mut Vec<Option<Fault>>,
     mut operator: impl FnMut(&mut MemoryTenant, &mut Run, &Refusal) -> bool,
 ) -> Ended {
-    let policy = RetryPolicy::default();
+    let policy = StepSchedule::default();
     let w = || Actor::Worker("test".into());
     let mut now = Timestamp(1_000);
     let mut last: Option<Refusal> = None;

@@ -3,9 +3,15 @@
 //! rejected with 401), webhook permission per family (403), owner-only management of
 //! webhooks, the duplicate rule (same family + URL + event, any owner, inactive included),
 //! `isReady` once a subscribed field exists, and deactivating a user deactivating its
-//! webhooks. Used by this crate's tests (idempotency properties, snapshots) and usable to
-//! rehearse a plan without a network. It is a model, not the simulator: no HTTP, no paging,
-//! no limits.
+//! webhooks. Used by `onboarding-steps`' tests (idempotency properties, snapshots, whole runs)
+//! and usable to rehearse a plan without a network. It is a model, not the simulator: no
+//! HTTP, no paging, no limits.
+//!
+//! [`MemoryTenant::attempt`] is the in-memory driver of one step attempt: the same thin loop
+//! over `onboarding_steps::attempt::Attempt` as the worker's `execute::drive`, with
+//! [`Fault`]s injected at a chosen call (a worker crash before it is sent, a response lost
+//! after it is committed). [`MemoryTenant::execute`] applies a bare plan the same way, for
+//! plan-level properties.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,10 +23,11 @@ use autotask_types::{
 };
 use serde::Serialize;
 
-use crate::StepName;
-use crate::observe::{CallFailure, Observed, Read, ReadResult, Role};
-use crate::plan::{Call, Plan, WebhookRef};
-use crate::steps::StepContext;
+use onboarding_steps::attempt::{Attempt, Want};
+use onboarding_steps::run::AttemptOutcome;
+use onboarding_steps::{
+    Call, CallFailure, Observed, Plan, Read, ReadResult, Role, StepContext, StepName, WebhookRef,
+};
 
 /// A user of the model tenant.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +97,8 @@ pub struct MemoryTenant {
     pub reads: u64,
     /// Calls applied (successful writes).
     pub writes: u64,
+    /// Every call an attempt driven by [`MemoryTenant::attempt`] sent: `step: description`.
+    pub calls_made: Vec<String>,
 }
 
 fn row<T: Serialize>(v: &T) -> serde_json::Map<String, serde_json::Value> {
@@ -189,6 +198,7 @@ impl MemoryTenant {
             next_id: 1000,
             reads: 0,
             writes: 0,
+            calls_made: Vec::new(),
         };
         t.add_api_user(100, "new@example.com", true, [WebhookFamily::Ticket]);
         t.credentials.insert(Role::New, "new@example.com".into());
@@ -435,7 +445,7 @@ impl MemoryTenant {
     /// Performs `step`'s reads until it needs no more, as the worker does.
     pub fn observe(&mut self, step: StepName, ctx: &StepContext) -> Observed {
         let mut observed = Observed::new();
-        for _phase in 0..8 {
+        for _ in 0..onboarding_steps::attempt::MAX_ROUNDS {
             let reads = step.reads(ctx, &observed);
             if reads.is_empty() {
                 break;
@@ -759,17 +769,81 @@ impl MemoryTenant {
         Ok(result)
     }
 
-    /// Executes a plan's calls in order, as the worker does; stops at the first failure that
-    /// the call does not tolerate and returns its index and failure.
-    pub fn execute(&mut self, plan: &Plan) -> Result<(), (usize, CallFailure)> {
+    /// Applies `plan`'s calls in order as an executor does (a failure the call tolerates
+    /// counts as done), with an optional `fault`; the error names the failed call (`None`
+    /// for an injected fault).
+    pub fn execute(
+        &mut self,
+        plan: &Plan,
+        fault: Option<Fault>,
+    ) -> Result<(), (Option<usize>, CallFailure)> {
         let mut created = Vec::with_capacity(plan.calls.len());
         for (i, call) in plan.calls.iter().enumerate() {
+            if let Some(f) = Fault::before(fault, i) {
+                return Err((None, f));
+            }
             match self.apply(call, &created) {
                 Ok(id) => created.push(id),
                 Err(f) if call.tolerates(&f) => created.push(None),
-                Err(f) => return Err((i, f)),
+                Err(f) => return Err((Some(i), f)),
+            }
+            if let Some(f) = Fault::after(fault, i) {
+                return Err((None, f));
             }
         }
         Ok(())
+    }
+
+    /// Drives one attempt to its outcome against this tenant, the in-memory twin of the
+    /// worker's `execute::drive`; `fault` hits the attempt's call of that index.
+    pub fn attempt(&mut self, mut attempt: Attempt, fault: Option<Fault>) -> AttemptOutcome {
+        let step = attempt.step();
+        let mut calls = 0;
+        loop {
+            match attempt.want() {
+                Want::Reads(reads) => {
+                    for read in reads {
+                        let answer = self.answer(&read);
+                        attempt.read(&read, answer);
+                    }
+                }
+                Want::Call { call, created } => {
+                    if let Some(f) = Fault::before(fault, calls) {
+                        return AttemptOutcome::Failed(f);
+                    }
+                    let result = self.apply(call, created);
+                    if let Some(f) = Fault::after(fault, calls) {
+                        return AttemptOutcome::Failed(f);
+                    }
+                    self.calls_made.push(format!("{step}: {}", call.describe()));
+                    calls += 1;
+                    attempt.called(result);
+                }
+                Want::Done(outcome) => return outcome,
+            }
+        }
+    }
+}
+
+/// A fault during one plan execution or attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The worker dies before call `k` is sent.
+    CrashBefore(usize),
+    /// Call `k` is committed but its response is lost.
+    LoseResponse(usize),
+}
+
+impl Fault {
+    fn before(fault: Option<Fault>, k: usize) -> Option<CallFailure> {
+        (fault == Some(Fault::CrashBefore(k))).then(|| CallFailure::Transient {
+            detail: "worker died".into(),
+        })
+    }
+
+    fn after(fault: Option<Fault>, k: usize) -> Option<CallFailure> {
+        (fault == Some(Fault::LoseResponse(k))).then(|| CallFailure::Transient {
+            detail: "response lost".into(),
+        })
     }
 }
