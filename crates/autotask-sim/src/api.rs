@@ -4,6 +4,10 @@
 //!
 //! Path layout: `{base}/zones/{db}/ATServicesRest/V1.0/{Entity}[/...]`; zone discovery at
 //! `{base}/atservicesrest/v1.0/zoneInformation?user=` (any casing, also under a zone).
+//!
+//! What it does not do: no Autotask rule (the database in `state` applies them), no console
+//! routes, no delivery (callouts the operation returns are handed to the shared dispatcher
+//! after the database lock is released).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,12 +21,13 @@ use serde_json::{Value as Json, json};
 
 use crate::Error;
 use crate::behaviour::NextPageBody;
-use crate::callout::Dispatcher;
 use crate::faults::Fault;
 use crate::limits::Admission;
-use crate::metadata::{EntityDef, registry};
-use crate::server::{Conn, Inner, RequestRecord};
-use crate::state::{Caller, Cursor, Write};
+use crate::listener::Conn;
+use crate::metadata::{EntityDef, Kind, registry};
+use crate::reqlog::RequestRecord;
+use crate::shared::Inner;
+use crate::state::{Caller, Cursor, Db, Write};
 
 /// The metadata documents of an entity.
 #[derive(Debug, Clone, Copy)]
@@ -283,11 +288,10 @@ async fn pipeline(
             header(headers, "Secret"),
             header(headers, "ApiIntegrationCode"),
         )?;
-        let threshold = db.hourly_threshold;
-        let latency = match db.window.admit(
+        let threshold = db.usage().hourly_threshold();
+        let latency = match db.usage_mut().admit(
             tokio::time::Instant::now(),
             Duration::from_secs(cfg.threshold_window_secs),
-            threshold,
             Duration::from_millis(cfg.threshold_latency_50_ms),
             Duration::from_millis(cfg.threshold_latency_75_ms),
         ) {
@@ -300,7 +304,10 @@ async fn pipeline(
                 });
             }
         };
-        if !db.threads.try_acquire(&code, &endpoint, cfg.thread_limit) {
+        if !db
+            .usage_mut()
+            .try_acquire(&code, &endpoint, cfg.thread_limit)
+        {
             rec.refused_by = Some("thread_limit".into());
             return Err(Error::ThreadLimit {
                 limit: cfg.thread_limit,
@@ -315,12 +322,7 @@ async fn pipeline(
         code,
         endpoint: endpoint.clone(),
     };
-    let decision =
-        inner
-            .faults
-            .lock()
-            .expect("not poisoned")
-            .decide(db_name, &endpoint, method.as_str());
+    let decision = inner.decide_faults(db_name, &endpoint, method.as_str());
     if decision.latency > Duration::ZERO && decision.terminal.is_none() {
         rec.fault = Some("latency".into());
     }
@@ -365,7 +367,7 @@ async fn pipeline(
 
 /// Gives the thread slot back when the request ends, however it ends.
 struct Slot {
-    db: Arc<std::sync::Mutex<crate::state::Db>>,
+    db: Arc<std::sync::Mutex<Db>>,
     code: String,
     endpoint: String,
 }
@@ -373,7 +375,7 @@ struct Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         if let Ok(mut db) = self.db.lock() {
-            db.threads.release(&self.code, &self.endpoint);
+            db.usage_mut().release(&self.code, &self.endpoint);
         }
     }
 }
@@ -413,7 +415,7 @@ fn encode(s: &str) -> String {
 fn execute(
     inner: &Arc<Inner>,
     db_name: &str,
-    db: &Arc<std::sync::Mutex<crate::state::Db>>,
+    db: &Arc<std::sync::Mutex<Db>>,
     caller: &Caller,
     route: Route,
     uri: &Uri,
@@ -425,7 +427,7 @@ fn execute(
         serde_json::from_slice(body)
             .map_err(|e| Error::rejected(format!("The request body is not valid JSON: {e}")))
     };
-    let page = |db: &mut crate::state::Db,
+    let page = |db: &mut Db,
                 def: &EntityDef,
                 query: Query,
                 cursor: Option<Cursor>,
@@ -472,12 +474,12 @@ fn execute(
         let mut db = db.lock().expect("not poisoned");
         match route {
             Route::Threshold => {
-                let count = db.window.count(
+                let count = db.usage_mut().count(
                     tokio::time::Instant::now(),
                     Duration::from_secs(cfg.threshold_window_secs),
                 );
                 json!({
-                    "externalRequestThreshold": db.hourly_threshold,
+                    "externalRequestThreshold": db.usage().hourly_threshold(),
                     "requestThresholdTimeframe": cfg.threshold_window_secs / 60,
                     "currentTimeframeRequestCount": count,
                 })
@@ -527,7 +529,7 @@ fn execute(
                 if let Some(f) = def.kind.family() {
                     // The collection of a webhook the caller cannot see is a 404 whatever the
                     // unknown-id knob says (that knob is about `GET {Entity}/{id}`).
-                    let parent_def = registry().get(crate::metadata::Kind::Webhooks(f));
+                    let parent_def = registry().get(Kind::Webhooks(f));
                     if db.find(parent_def, parent, None, caller).is_none() {
                         return Err(Error::not_found(format!(
                             "{} with id {parent}",
@@ -557,7 +559,7 @@ fn execute(
             }
         }
     };
-    Dispatcher::send(inner, out);
+    inner.send_callouts(out);
     Ok(answer)
 }
 
@@ -571,9 +573,9 @@ fn zone_information(inner: &Arc<Inner>, uri: &Uri) -> Result<Json, Error> {
     })?;
     let db = db.lock().expect("not poisoned");
     Ok(json!({
-        "zoneName": db.zone_name,
+        "zoneName": db.zone_name(),
         "url": format!("{}/zones/{name}/ATServicesRest/", inner.base_url),
         "webUrl": format!("{}/zones/{name}/web/", inner.base_url),
-        "ci": db.ci,
+        "ci": db.ci(),
     }))
 }

@@ -1,56 +1,27 @@
-//! Webhook callouts: payload encoding the way Autotask writes it, the `X-Hook-Signature`
-//! header, and delivery with Autotask's timeout, retries and deactivation after consecutive
-//! failures.
+//! Webhook callout delivery: the `X-Hook-Signature` header, and delivery with Autotask's
+//! timeout and retries.
 //!
 //! Each webhook has its own ordered queue (a task fed by a channel), so events of one webhook
-//! arrive in trigger order while a slow receiver does not hold up other webhooks. Delivery
-//! outcomes go to the callout log and, on the failure limit, deactivate the webhook (which
-//! itself sends a deactivation callout to `deactivationUrl`).
+//! arrive in trigger order while a slow receiver does not hold up other webhooks. Outcomes go
+//! back through the narrow [`Deliveries`] trait (the callout log, the failure counter that
+//! deactivates a webhook, the event error log), so this module knows nothing of the
+//! simulator's shared state, the console or the REST layer.
+//!
+//! What it does not do: no payloads (the database rules build them, see `state`), no
+//! deactivation decision (the database books each outcome and says whether to go on).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use autotask_types::WebhookFamily;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
-use serde_json::Value as Json;
 use sha1::Sha1;
 use tokio::sync::mpsc;
 
-use crate::server::Inner;
+use crate::config::CalloutConfig;
 use crate::state::Outbound;
-
-/// Serializes a payload as Autotask does: `& < > ' +` and every non-ASCII character are
-/// written as `\uXXXX` inside strings, so only the raw bytes verify.
-pub(crate) fn encode(payload: &Json) -> Vec<u8> {
-    struct AutotaskFormatter;
-    impl serde_json::ser::Formatter for AutotaskFormatter {
-        fn write_string_fragment<W: ?Sized + std::io::Write>(
-            &mut self,
-            writer: &mut W,
-            fragment: &str,
-        ) -> std::io::Result<()> {
-            for ch in fragment.chars() {
-                if ch.is_ascii() && !matches!(ch, '&' | '<' | '>' | '\'' | '+') {
-                    writer.write_all(&[ch as u8])?;
-                } else {
-                    let mut buf = [0u16; 2];
-                    for unit in ch.encode_utf16(&mut buf) {
-                        write!(writer, "\\u{unit:04x}")?;
-                    }
-                }
-            }
-            Ok(())
-        }
-    }
-    let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, AutotaskFormatter);
-    payload
-        .serialize(&mut ser)
-        .expect("a JSON value always serializes");
-    out
-}
 
 /// `sha1=<base64 HMAC-SHA1(secret, body)>`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
@@ -85,45 +56,58 @@ pub struct CalloutRecord {
     pub delivered: bool,
 }
 
+/// Where delivery outcomes go: implemented by the simulator's shared state.
+pub(crate) trait Deliveries: Send + Sync + 'static {
+    /// Records one attempt in the callout log.
+    fn record(&self, rec: CalloutRecord);
+    /// Books an event's attempt (not for deactivation notices); returns whether to keep
+    /// retrying it.
+    fn booked(self: Arc<Self>, c: &Outbound, delivered: bool) -> bool;
+    /// An event whose every attempt failed, with the last error.
+    fn dropped(&self, c: &Outbound, error: &str);
+}
+
 /// Routes callouts to one ordered worker per webhook.
 pub(crate) struct Dispatcher {
     queues:
         std::sync::Mutex<HashMap<(String, WebhookFamily, i64), mpsc::UnboundedSender<Outbound>>>,
     client: reqwest::Client,
+    config: CalloutConfig,
     /// The runtime the simulator was spawned on, so console methods called from plain
     /// threads can still start delivery workers.
     runtime: tokio::runtime::Handle,
 }
 
 impl Dispatcher {
-    pub(crate) fn new(timeout: std::time::Duration) -> Self {
+    pub(crate) fn new(config: CalloutConfig) -> Self {
         // reqwest is built with `rustls-no-provider`: install ring if nobody did.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
-            .timeout(timeout)
+            .timeout(config.timeout())
             .build()
             .expect("a reqwest client with a crypto provider builds");
         Self {
             queues: std::sync::Mutex::new(HashMap::new()),
             client,
+            config,
             runtime: tokio::runtime::Handle::current(),
         }
     }
 
-    /// Queues callouts; each webhook's queue is delivered in order.
-    pub(crate) fn send(inner: &Arc<Inner>, callouts: Vec<Outbound>) {
+    /// Queues callouts; each webhook's queue is delivered in order. Outcomes go to `sink`
+    /// while it lives.
+    pub(crate) fn send<D: Deliveries>(&self, sink: &Arc<D>, callouts: Vec<Outbound>) {
         for c in callouts {
             if c.url.is_empty() {
                 continue;
             }
             let key = (c.database.clone(), c.family, c.webhook_id);
-            let mut queues = inner.dispatcher.queues.lock().expect("not poisoned");
+            let mut queues = self.queues.lock().expect("not poisoned");
             let tx = queues.entry(key).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                inner
-                    .dispatcher
-                    .runtime
-                    .spawn(worker(Arc::downgrade(inner), rx));
+                let sink: Weak<dyn Deliveries> = Arc::downgrade(sink) as Weak<dyn Deliveries>;
+                self.runtime
+                    .spawn(worker(sink, self.client.clone(), self.config.clone(), rx));
                 tx
             });
             let _ = tx.send(c);
@@ -131,12 +115,16 @@ impl Dispatcher {
     }
 }
 
-async fn worker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<Outbound>) {
+async fn worker(
+    sink: Weak<dyn Deliveries>,
+    client: reqwest::Client,
+    cfg: CalloutConfig,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+) {
     while let Some(c) = rx.recv().await {
-        let Some(sim) = inner.upgrade() else { return };
-        let cfg = sim.config.callouts.clone();
-        let client = sim.dispatcher.client.clone();
-        drop(sim);
+        if sink.strong_count() == 0 {
+            return;
+        }
         let mut last_error = String::new();
         let mut delivered = false;
         for attempt in 1..=cfg.max_attempts.max(1) {
@@ -155,8 +143,8 @@ async fn worker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<O
                 (Ok(_), Some(s)) => format!("The webhook URL answered HTTP {s}."),
                 (Ok(_), None) => String::new(),
             };
-            let Some(sim) = inner.upgrade() else { return };
-            sim.record_callout(CalloutRecord {
+            let Some(sim) = sink.upgrade() else { return };
+            sim.record(CalloutRecord {
                 database: c.database.clone(),
                 family: c.family,
                 webhook_id: c.webhook_id,
@@ -172,7 +160,7 @@ async fn worker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<O
                     break;
                 }
             } else {
-                let more = sim.after_delivery(&c, delivered);
+                let more = sim.clone().booked(&c, delivered);
                 if delivered || !more {
                     break;
                 }
@@ -183,8 +171,8 @@ async fn worker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<O
             }
         }
         if !delivered && c.action != "Deactivated" {
-            if let Some(sim) = inner.upgrade() {
-                sim.event_dropped(&c, &last_error);
+            if let Some(sim) = sink.upgrade() {
+                sim.dropped(&c, &last_error);
             }
         }
     }
@@ -193,16 +181,6 @@ async fn worker(inner: std::sync::Weak<Inner>, mut rx: mpsc::UnboundedReceiver<O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn payload_escapes_like_autotask() {
-        let body = encode(&json!({"Fields": {"title": "A&B <x> it's 1+1 café"}}));
-        assert_eq!(
-            String::from_utf8(body).unwrap(),
-            r#"{"Fields":{"title":"A\u0026B \u003cx\u003e it\u0027s 1\u002b1 caf\u00e9"}}"#
-        );
-    }
 
     #[test]
     fn signature_is_base64_hmac_sha1() {

@@ -1,6 +1,8 @@
 //! The simulator's command line, shared by the `autotask-sim` binary and `onboard sim`:
 //! options for port, fixtures, profile, replay, page size and latency, and [`serve`], which runs the
 //! simulator until a shutdown signal and says where everything is.
+//! What it does not do: no parsing of the fixtures format (that is `config`), no serving
+//! (that is `server`).
 
 use std::path::PathBuf;
 

@@ -6,6 +6,9 @@
 //! from the binary's fixtures file (TOML or JSON). Durations are milliseconds on the wire.
 //! A fixtures file's `profile` sets every behaviour knob; its `[behaviour]` table then
 //! overrides single knobs.
+//!
+//! What it does not do: no state; it checks nothing beyond what deserializing checks
+//! (database names are checked when a database is added).
 
 use std::time::Duration;
 

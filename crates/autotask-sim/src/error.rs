@@ -1,6 +1,6 @@
 //! The simulator's one error enum: REST answers (with the status and body Autotask would send)
 //! and operator-console failures share it, so every rule is one `Err(...)` away from its
-//! response. It does not log: the server layer records the status in the request log.
+//! response. It does not log: the REST pipeline (`api`) records the status in the request log.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

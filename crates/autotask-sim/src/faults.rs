@@ -2,6 +2,9 @@
 //! and add latency, answer 429 or 500, hold the request until it times out, reset the
 //! connection, or commit a write and then drop the response. Rules with `times` are used up
 //! after that many matches. Zone discovery and the console are never faulted.
+//!
+//! What it does not do: it only decides; the REST pipeline (`api`) sleeps, answers or
+//! drops the connection.
 
 use std::time::Duration;
 
@@ -170,10 +173,25 @@ pub(crate) struct Decision {
 /// The active rules.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
-    pub(crate) rules: Vec<FaultRule>,
+    rules: Vec<FaultRule>,
 }
 
 impl Faults {
+    /// Adds a rule after the others.
+    pub(crate) fn add(&mut self, rule: FaultRule) {
+        self.rules.push(rule);
+    }
+
+    /// The active rules, in order.
+    pub(crate) fn rules(&self) -> &[FaultRule] {
+        &self.rules
+    }
+
+    /// Removes every rule.
+    pub(crate) fn clear(&mut self) {
+        self.rules.clear();
+    }
+
     /// Applies matching rules: all latency rules add up; the first other rule decides the
     /// outcome. Used-up rules are removed.
     pub(crate) fn decide(&mut self, db: &str, endpoint: &str, method: &str) -> Decision {

@@ -21,6 +21,24 @@
 //! State lives in memory behind one mutex per database; handlers do no I/O except webhook
 //! callouts, which run on their own tasks. See the crate README for the URL layout, the
 //! console endpoints and the decisions taken where Autotask's documentation is silent.
+//!
+//! # Layering
+//!
+//! Imports point one way, top to bottom (`tests/it/layering.rs` fails on any cycle):
+//!
+//! - `server` — [`spawn`], [`spawn_replay`] and [`SimHandle`]: binds the listener and wires
+//!   the app; imports `api`, `replay`, `console`, `shared`, `listener`.
+//! - `api` — the REST surface and its pipeline; [`replay`] — a recorded tenant answering
+//!   instead (`shared` and `reqlog` only); `console` — the operator console (its Rust API
+//!   [`DbConsole`], the seed helpers, its HTTP routes). They import `shared` and `state`,
+//!   never each other.
+//! - `shared` — what the layers above share: databases, fault rules, request and callout
+//!   logs, the callout dispatcher; it books delivery outcomes in the database.
+//! - `callout` — delivery; reports outcomes through a narrow trait (`Deliveries`) that
+//!   `shared` implements, so it imports only `state` (for the callout as data) and `config`.
+//! - `state` — one database and every Autotask rule; synchronous, imports only the leaves.
+//! - leaves: `metadata`, `limits`, `faults`, `reqlog`, `listener`, `config`, `behaviour`,
+//!   `error`. `cli` sits beside `server` (it only calls `spawn`).
 
 mod api;
 pub mod behaviour;
@@ -31,9 +49,12 @@ mod console;
 mod error;
 mod faults;
 mod limits;
+mod listener;
 mod metadata;
 pub mod replay;
+mod reqlog;
 mod server;
+mod shared;
 mod state;
 
 pub use behaviour::{Behaviour, Profile};

@@ -1,7 +1,11 @@
 //! The two Autotask limits as pure bookkeeping: the rolling hourly request window per
 //! database (with its latency steps at 50 % and 75 %) and the concurrent-thread counter per
 //! (integration code, endpoint). No clock of its own: callers pass `now`, so tests can drive
-//! time; the server applies the resulting latency and errors.
+//! time; the REST pipeline applies the resulting latency and errors. [`Usage`] bundles one
+//! database's threshold, window and thread counters.
+//!
+//! What it does not do: no clock, no errors, no HTTP status (the behaviour knobs and the
+//! REST pipeline choose those).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -93,6 +97,63 @@ impl Threads {
                 self.in_flight.remove(&key);
             }
         }
+    }
+}
+
+/// One database's limit bookkeeping: its hourly threshold, the rolling request window and the
+/// thread counters. Changed only through these methods.
+#[derive(Debug)]
+pub(crate) struct Usage {
+    hourly_threshold: u32,
+    window: RequestWindow,
+    threads: Threads,
+}
+
+impl Usage {
+    /// No requests yet, under `hourly_threshold`.
+    pub(crate) fn new(hourly_threshold: u32) -> Self {
+        Self {
+            hourly_threshold,
+            window: RequestWindow::default(),
+            threads: Threads::default(),
+        }
+    }
+
+    /// The hourly threshold.
+    pub(crate) fn hourly_threshold(&self) -> u32 {
+        self.hourly_threshold
+    }
+
+    /// Changes the hourly threshold.
+    pub(crate) fn set_hourly_threshold(&mut self, threshold: u32) {
+        self.hourly_threshold = threshold;
+    }
+
+    /// Requests counted in the window ending at `now`.
+    pub(crate) fn count(&mut self, now: Instant, window: Duration) -> u32 {
+        self.window.count(now, window)
+    }
+
+    /// [`RequestWindow::admit`] against this database's threshold.
+    pub(crate) fn admit(
+        &mut self,
+        now: Instant,
+        window: Duration,
+        at_50: Duration,
+        at_75: Duration,
+    ) -> Admission {
+        self.window
+            .admit(now, window, self.hourly_threshold, at_50, at_75)
+    }
+
+    /// [`Threads::try_acquire`].
+    pub(crate) fn try_acquire(&mut self, code: &str, endpoint: &str, limit: u32) -> bool {
+        self.threads.try_acquire(code, endpoint, limit)
+    }
+
+    /// [`Threads::release`].
+    pub(crate) fn release(&mut self, code: &str, endpoint: &str) {
+        self.threads.release(code, endpoint);
     }
 }
 

@@ -1,6 +1,7 @@
 //! `autotask-sim`: runs the simulator on 127.0.0.1 until Ctrl-C, with tenant fixtures from a
 //! TOML or JSON file and command-line overrides for port, page size and latency (the
 //! options live in the library's `cli` module, shared with `onboard sim`).
+//! What it does not do: nothing beyond logging setup and Ctrl-C; no simulator logic.
 
 use clap::Parser;
 

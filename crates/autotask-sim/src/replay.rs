@@ -18,6 +18,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -26,7 +27,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::Error;
-use crate::server::{Inner, RequestRecord};
+use crate::reqlog::RequestRecord;
+use crate::shared::Inner;
 
 /// One recorded answer.
 #[derive(Debug, Clone, Deserialize)]
@@ -148,19 +150,17 @@ fn rebase(v: &mut Value, base: &str) {
     }
 }
 
-/// The server's fallback handler in replay mode.
+/// The server's fallback handler in replay mode (the recording comes as a request
+/// extension; the shared state only logs the request and gives the base URL).
 pub(crate) async fn handle(
     State(inner): State<Arc<Inner>>,
+    Extension(replay): Extension<Arc<Replay>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
-    let replay = inner
-        .replay
-        .as_ref()
-        .expect("the replay handler is only routed with a replay");
     let request_body = if body.is_empty() {
         Value::Null
     } else {

@@ -9,6 +9,7 @@ mod client;
 mod conformance;
 mod console;
 mod faults;
+mod layering;
 mod limits;
 mod metadata;
 mod org;
