@@ -280,7 +280,7 @@ pub(crate) fn normalize(def: &EntityDef, body: &Row, mode: Write) -> Result<Row,
 pub(crate) fn guid() -> String {
     let mut rng = rand::rng();
     let b: [u8; 16] = rng.random();
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let h = hex::encode(b);
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],
