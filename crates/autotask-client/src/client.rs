@@ -267,6 +267,12 @@ impl Tenant {
         &self.zone.url
     }
 
+    /// Which Autotask database these credentials resolved to: `ci:{ci}` from zone discovery,
+    /// or the zone URL when Autotask sends no `ci`. The same for every user of one database.
+    pub fn database(&self) -> &str {
+        &self.zone.database
+    }
+
     /// The username these calls authenticate as.
     pub fn username(&self) -> &str {
         &self.credentials.username

@@ -10,31 +10,50 @@ use onboarding_worker::setup::Setup;
 
 use crate::config::{Config, KeySource};
 
-/// Reads the sealing key; `required` commands fail without one, others get a throwaway key
-/// (they never open credentials).
+fn read_key(source: &KeySource, setting: &str) -> anyhow::Result<Option<(String, String)>> {
+    Ok(match source {
+        KeySource::Inline(k) => Some((k.clone(), setting.to_owned())),
+        KeySource::File(path, file_setting) => Some((
+            std::fs::read_to_string(path)
+                .with_context(|| format!("{file_setting}: cannot read {path}"))?,
+            (*file_setting).to_owned(),
+        )),
+        KeySource::Missing => None,
+    })
+}
+
+/// Reads the sealing key and the opening-only keys (`ONBOARD_SECRET_KEYS_OLD`); `required`
+/// commands fail without a sealing key, others get a throwaway key (they never open
+/// credentials).
 pub fn sealing_key(config: &Config, required: bool) -> anyhow::Result<SecretBox> {
-    match &config.secret_key {
-        KeySource::Inline(k) => Ok(SecretBox::from_base64(k, "ONBOARD_SECRET_KEY")?),
-        KeySource::File(path, setting) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("{setting}: cannot read {path}"))?;
-            Ok(SecretBox::from_base64(&text, setting)?)
-        }
-        KeySource::Missing if required => bail!(
+    let sealing = match read_key(&config.secret_key, "ONBOARD_SECRET_KEY")? {
+        Some((text, setting)) => SecretBox::from_base64(&text, &setting)?,
+        None if required => bail!(
             "ONBOARD_SECRET_KEY: not set; credentials are sealed with a key you provide \
              (ONBOARD_SECRET_KEY, ONBOARD_SECRET_KEY_FILE or secret_key_file; `onboard keygen` prints a new one)"
         ),
-        KeySource::Missing => Ok(SecretBox::from_base64(
-            &SecretBox::generate_key(),
-            "generated",
-        )?),
-    }
+        None => {
+            return Ok(SecretBox::from_base64(
+                &SecretBox::generate_key(),
+                "generated",
+            )?);
+        }
+    };
+    Ok(
+        match read_key(&config.secret_keys_old, "ONBOARD_SECRET_KEYS_OLD")? {
+            Some((text, setting)) => sealing.with_opening_keys(&text, &setting)?,
+            None => sealing,
+        },
+    )
 }
 
-/// The service for commands that open credentials (worker, api, enqueue, bulk): a sealing
-/// key is required.
+/// The service for commands that open or seal credentials (worker, api, enqueue, bulk,
+/// rekey): a sealing key is required, and it must match the deployment's key check record
+/// (created on first use), else this fails naming `ONBOARD_SECRET_KEY`.
 pub async fn connect(config: &Config) -> anyhow::Result<Onboard> {
-    connect_with(config, sealing_key(config, true)?, StepSchedule::default()).await
+    let onboard = connect_with(config, sealing_key(config, true)?, StepSchedule::default()).await?;
+    onboard.credentials.check_key().await?;
+    Ok(onboard)
 }
 
 /// The service for commands that only read and steer runs (no key needed).
@@ -81,6 +100,26 @@ pub async fn serve_worker(
     let result = onboarding_worker::worker::run_worker(handler, concurrency, shutdown).await;
     metrics_server.abort();
     Ok(result?)
+}
+
+/// Removes finished runs and dead letters older than `retention` now and every hour (the
+/// worker runs it; several workers sweeping at once remove each run once).
+pub async fn sweep_periodically(onboard: Onboard, retention: std::time::Duration) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match onboard
+            .sweep(retention, onboarding_worker::service::now())
+            .await
+        {
+            Ok(r) => tracing::info!(
+                runs = r.runs,
+                dead_letters = r.dead_letters,
+                "retention sweep"
+            ),
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed; next hour again"),
+        }
+    }
 }
 
 /// Resolves on ctrl-c or SIGTERM.

@@ -147,6 +147,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             outln!("{}", SecretBox::generate_key());
             Ok(())
         }
+        Command::Rekey { limit } => {
+            let report = app::connect(&config).await?.rekey(limit).await?;
+            let mut human = format!(
+                "{} re-sealed, {} already under key id {}, {} old webhook-secret slots removed{}\n",
+                report.resealed,
+                report.current,
+                app::sealing_key(&config, true)?.key_id(),
+                report.removed,
+                if report.complete {
+                    ""
+                } else {
+                    "; stopped at --limit: run it again"
+                }
+            );
+            for line in &report.unreadable {
+                human.push_str(&format!("cannot open {line}\n"));
+            }
+            print(json, &report, || human);
+            if report.unreadable.is_empty() {
+                Ok(())
+            } else {
+                Err(anyhow!(
+                    "{} records open with no configured key",
+                    report.unreadable.len()
+                ))
+            }
+        }
         Command::Sim(args) => demo::sim(args).await,
         Command::Doctor(args) => crate::doctor::doctor(args, &config, json).await,
         Command::Demo(args) => demo::demo(args, config, json).await,
@@ -251,14 +278,17 @@ async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(addr = %config.metrics_addr, "metrics at /metrics");
-    app::serve_worker(
+    let sweeper = tokio::spawn(app::sweep_periodically(onboard.clone(), config.retention));
+    let served = app::serve_worker(
         onboard,
         listener,
         format!("{}-{}", args.name, std::process::id()),
         args.concurrency.unwrap_or(config.concurrency),
         app::shutdown_signal(),
     )
-    .await?;
+    .await;
+    sweeper.abort();
+    served?;
     telemetry.shutdown();
     Ok(())
 }

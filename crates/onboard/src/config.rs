@@ -7,6 +7,8 @@
 //! | Redis URL | `redis_url` | `ONBOARD_REDIS_URL`, then `REDIS_URL` | `redis://127.0.0.1:6379/` |
 //! | key prefix (queue name) | `prefix` | `ONBOARD_PREFIX` | `onboard` |
 //! | sealing key (base64, 32 bytes) | `secret_key_file` | `ONBOARD_SECRET_KEY` or `ONBOARD_SECRET_KEY_FILE` | none (required for commands that touch credentials) |
+//! | opening-only keys (rotation; comma-separated) | `secret_keys_old_file` | `ONBOARD_SECRET_KEYS_OLD` or `ONBOARD_SECRET_KEYS_OLD_FILE` | none |
+//! | retention of finished runs and dead letters | `retention_days` | `ONBOARD_RETENTION_DAYS` | 30 |
 //! | Autotask base URL (simulator) | `autotask.base_url` | `ONBOARD_AUTOTASK_BASE_URL` | unset = the real Autotask |
 //! | worker concurrency | `worker.concurrency` | `ONBOARD_WORKER_CONCURRENCY` | 16 |
 //! | metrics listen address | `worker.metrics_addr` | `ONBOARD_METRICS_ADDR` | `127.0.0.1:9464` |
@@ -44,6 +46,8 @@ struct File {
     redis_url: Option<String>,
     prefix: Option<String>,
     secret_key_file: Option<String>,
+    secret_keys_old_file: Option<String>,
+    retention_days: Option<u64>,
     #[serde(default)]
     autotask: AutotaskFile,
     #[serde(default)]
@@ -93,6 +97,10 @@ pub struct Config {
     pub prefix: String,
     /// The sealing key's source.
     pub secret_key: KeySource,
+    /// Keys that only open (rotation), comma-separated; `Missing` when none.
+    pub secret_keys_old: KeySource,
+    /// How long finished runs (audit trails included) and dead letters are kept.
+    pub retention: Duration,
     /// Explicit Autotask base URL (simulator); `None` = the real Autotask.
     pub autotask_base_url: Option<Url>,
     /// Steps run at once by one worker process.
@@ -160,6 +168,31 @@ impl Config {
             (None, None, Some(p)) => KeySource::File(p, "secret_key_file"),
             (None, None, None) => KeySource::Missing,
         };
+        let secret_keys_old = match (
+            env("ONBOARD_SECRET_KEYS_OLD"),
+            env("ONBOARD_SECRET_KEYS_OLD_FILE"),
+            f.secret_keys_old_file,
+        ) {
+            (Some(k), _, _) => KeySource::Inline(k),
+            (None, Some(p), _) => KeySource::File(p, "ONBOARD_SECRET_KEYS_OLD_FILE"),
+            (None, None, Some(p)) => KeySource::File(p, "secret_keys_old_file"),
+            (None, None, None) => KeySource::Missing,
+        };
+        let retention =
+            match env("ONBOARD_RETENTION_DAYS").or(f.retention_days.map(|d| d.to_string())) {
+                None => Duration::from_secs(30 * 24 * 3600),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|d| (1..=3650).contains(d))
+                    .map(|d| Duration::from_secs(d * 24 * 3600))
+                    .ok_or_else(|| {
+                        bad(
+                            "retention_days (ONBOARD_RETENTION_DAYS)",
+                            format!("{v:?} is not a number of days from 1 to 3650"),
+                        )
+                    })?,
+            };
         let autotask_base_url = match env("ONBOARD_AUTOTASK_BASE_URL").or(f.autotask.base_url) {
             None => None,
             Some(u) => Some(Url::parse(&u).map_err(|e| {
@@ -243,6 +276,8 @@ impl Config {
             redis_url,
             prefix,
             secret_key,
+            secret_keys_old,
+            retention,
             autotask_base_url,
             concurrency,
             metrics_addr,
@@ -271,6 +306,8 @@ mod tests {
         assert_eq!(c.redis_url, "redis://127.0.0.1:6379/");
         assert_eq!((c.prefix.as_str(), c.concurrency), ("onboard", 16));
         assert_eq!(c.secret_key, KeySource::Missing);
+        assert_eq!(c.secret_keys_old, KeySource::Missing);
+        assert_eq!(c.retention, Duration::from_secs(30 * 24 * 3600));
         let c = load(
             Some("redis_url = \"redis://h:1/\"\n[worker]\nconcurrency = 4\n"),
             &[("ONBOARD_WORKER_CONCURRENCY", "8")],
@@ -291,6 +328,15 @@ mod tests {
             c.secret_key,
             KeySource::File("/k".into(), "ONBOARD_SECRET_KEY_FILE")
         );
+        let c = load(
+            Some("retention_days = 7\nsecret_keys_old_file = \"/old\"\n"),
+            &[("ONBOARD_SECRET_KEYS_OLD", "a,b")],
+        )
+        .unwrap();
+        assert_eq!(c.retention, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(c.secret_keys_old, KeySource::Inline("a,b".into()));
+        let c = load(None, &[("ONBOARD_RETENTION_DAYS", "90")]).unwrap();
+        assert_eq!(c.retention, Duration::from_secs(90 * 24 * 3600));
     }
 
     #[test]
@@ -333,6 +379,10 @@ mod tests {
         );
         assert!(
             err(None, &[("ONBOARD_METRICS_ADDR", "nowhere")]).starts_with("worker.metrics_addr")
+        );
+        assert_eq!(
+            err(None, &[("ONBOARD_RETENTION_DAYS", "0")]),
+            "retention_days (ONBOARD_RETENTION_DAYS): \"0\" is not a number of days from 1 to 3650"
         );
     }
 }

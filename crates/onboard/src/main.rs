@@ -1,7 +1,7 @@
 //! `onboard`: brings Autotask PSA tenants into the Sophos Central – Security integration.
 //!
 //! Commands: `worker`, `api`, `enqueue`, `bulk`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
-//! `keygen`, `sim`, `demo`, `doctor`. Human output by default, `--json` for machines. Configuration:
+//! `keygen`, `rekey`, `sim`, `demo`, `doctor`. Human output by default, `--json` for machines. Configuration:
 //! `--config FILE` (TOML) and `ONBOARD_*` environment variables (see `config.rs`); an error
 //! names the bad setting and changes nothing. Secrets never come from argv: they come from a
 //! file, the environment or stdin.
@@ -84,6 +84,13 @@ enum Command {
     Dead(commands::DeadCommand),
     /// Print a new random sealing key (for ONBOARD_SECRET_KEY).
     Keygen,
+    /// Re-seal every stored secret under ONBOARD_SECRET_KEY (the old key in
+    /// ONBOARD_SECRET_KEYS_OLD); safe to stop and run again.
+    Rekey {
+        /// Stop after re-sealing this many records (run again to go on).
+        #[arg(long)]
+        limit: Option<u64>,
+    },
     /// Check a tenant read-only: which of onboard's assumptions hold, which fallback paths a
     /// run will take (`--record DIR` saves the redacted answers).
     Doctor(doctor::DoctorArgs),

@@ -4,7 +4,8 @@
 //! maps client errors to the step crate's [`CallFailure`]s.
 //!
 //! What it does not do: no scheduling, no run records (see `worker`); no secrets in its
-//! output (webhook secret keys come from [`WebhookSecrets`] just before a create is sent).
+//! output (webhook secret keys come from [`WebhookSecrets`] just before a create is sent, and
+//! are deleted when their webhook is).
 //! [`Session`] is the plain I/O part (reads and calls with each role's credentials), usable
 //! without Redis.
 
@@ -59,6 +60,11 @@ impl Session {
             .map_err(|e| failure(&e))?;
         self.tenants.lock().await.insert(role, tenant.clone());
         Ok(tenant)
+    }
+
+    /// The Autotask database `role`'s credentials resolve to (zone discovery only).
+    pub async fn database(&self, role: Role) -> Result<String, CallFailure> {
+        Ok(self.tenant(role).await?.database().to_owned())
     }
 
     /// Performs one read.
@@ -350,18 +356,57 @@ impl Io for Worker<'_> {
     }
 
     async fn call(&self, call: &Call, created: &[Option<i64>]) -> Result<Option<i64>, CallFailure> {
-        let secret_key = match call {
-            Call::CreateWebhook { secret, .. } => Some(
-                self.secrets
-                    .get_or_create(&secret.to_string())
-                    .await
-                    .map_err(|e| CallFailure::Transient {
-                        detail: e.to_string(),
-                    })?,
-            ),
-            _ => None,
+        let stored = |e: crate::secrets::SecretsError| {
+            if e.is_retryable() {
+                CallFailure::Transient {
+                    detail: e.to_string(),
+                }
+            } else {
+                CallFailure::Rejected {
+                    errors: vec![e.to_string()],
+                }
+            }
         };
-        self.session.call(call, created, secret_key).await
+        match call {
+            Call::CreateWebhook {
+                credentials,
+                secret,
+                ..
+            } => {
+                // Slots are keyed by database: the same tenant id in another database never
+                // shares a secret.
+                let database = self.session.database(*credentials).await?;
+                let slot = secret.to_string();
+                let key = self
+                    .secrets
+                    .get_or_create(&database, &slot)
+                    .await
+                    .map_err(stored)?;
+                let id = self.session.call(call, created, Some(key)).await?;
+                if let Some(id) = id {
+                    self.secrets
+                        .created(&database, &slot, id)
+                        .await
+                        .map_err(stored)?;
+                }
+                Ok(id)
+            }
+            Call::DeleteWebhook {
+                credentials, id, ..
+            } => {
+                let database = self.session.database(*credentials).await?;
+                let result = self.session.call(call, created, None).await;
+                // Gone (now or before): its secret goes too.
+                if matches!(result, Ok(_) | Err(CallFailure::NotFound)) {
+                    self.secrets
+                        .forget_webhook(&database, id.get())
+                        .await
+                        .map_err(stored)?;
+                }
+                result
+            }
+            _ => self.session.call(call, created, None).await,
+        }
     }
 }
 

@@ -5,7 +5,9 @@
 //! `{p}:run:{id}` hash `doc` (the run as JSON) + `ver` (optimistic version);
 //! `{p}:runs` zset of ids by creation time; `{p}:runs:state:{state}` sets;
 //! `{p}:runs:tenant:{tenant}` zsets; `{p}:idem:{key}` → `{run id}|{request fingerprint}`.
-//! Every write is one Lua script, so a record and its indexes never disagree.
+//! Every write is one Lua script, so a record and its indexes never disagree; so is removing
+//! a finished run after its retention ([`RunStore::remove`]: record, index entries and its
+//! idempotency key together; the audit trail is part of the record).
 //!
 //! Records hold no secret: credentials appear as references only.
 
@@ -93,7 +95,24 @@ end
 return 1
 "#;
 
+const REMOVE: &str = r#"
+-- Removes a run if its version is still ARGV[2]: the record, its index entries, and its
+-- idempotency key when that still names it. KEYS: run, runs, state set, tenant zset, idem.
+-- ARGV: id, expected version. Returns 1 when removed.
+if tonumber(redis.call('HGET', KEYS[1], 'ver')) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+local held = redis.call('GET', KEYS[5])
+if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
+  redis.call('DEL', KEYS[5])
+end
+return 1
+"#;
+
 /// Loaded once per process and called by hash (`EVALSHA`, falling back to loading it).
+static REMOVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REMOVE));
 static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE));
 static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE));
 
@@ -243,6 +262,53 @@ impl RunStore {
             }
         }
         Ok(runs.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// Run ids, oldest first, from position `start` (for walks over every run).
+    pub async fn ids(&self, start: usize, count: usize) -> Result<Vec<String>, RunStoreError> {
+        let mut conn = self.redis.clone();
+        let stop = (start + count).saturating_sub(1);
+        Ok(conn
+            .zrange(self.key("runs"), start as isize, stop as isize)
+            .await?)
+    }
+
+    /// Runs created before `before` (ms since the epoch), oldest first, at most `count`
+    /// from position `start` of that range.
+    pub async fn created_before(
+        &self,
+        before: u64,
+        start: usize,
+        count: usize,
+    ) -> Result<Vec<(Run, u64)>, RunStoreError> {
+        let mut conn = self.redis.clone();
+        let ids: Vec<String> = conn
+            .zrangebyscore_limit(self.key("runs"), 0, before, start as isize, count as isize)
+            .await?;
+        let mut runs = Vec::new();
+        for id in ids {
+            if let Some(found) = self.load(&id).await? {
+                runs.push(found);
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Removes `run` (read at version `ver`) with its index entries and idempotency key;
+    /// false when it changed since (then it stays).
+    pub async fn remove(&self, run: &Run, ver: u64) -> Result<bool, RunStoreError> {
+        let mut conn = self.redis.clone();
+        let removed: i32 = REMOVE_SCRIPT
+            .key(self.key(&format!("run:{}", run.id)))
+            .key(self.key("runs"))
+            .key(self.state_key(run.state))
+            .key(self.key(&format!("runs:tenant:{}", run.request.tenant_id)))
+            .key(self.key(&format!("idem:{}", run.idempotency_key)))
+            .arg(&run.id)
+            .arg(ver)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(removed == 1)
     }
 
     /// Number of runs in each state (O(1) per state).

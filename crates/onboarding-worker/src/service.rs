@@ -1,6 +1,7 @@
 //! The onboard service: what upstream systems and operators call. Enqueueing a run
 //! (idempotent by key, secrets sealed before anything is stored), and the operator actions
-//! acknowledge, retry and cancel, each an audit event with the operator's name.
+//! acknowledge, retry and cancel, each an audit event with the operator's name. A run's
+//! sealed credentials go when it succeeds or is cancelled (`retention`).
 //!
 //! Each step of a run is one queue job in the tenant's group. A job is enqueued with an
 //! idempotency key `{run}:{step}:{generation}` (the generation counts operator actions that
@@ -21,7 +22,7 @@ use sha1::{Digest, Sha1};
 
 use crate::runs::{Created, RunStore, RunStoreError};
 pub use crate::secrets::ApiCredentials;
-use crate::secrets::{CredentialStore, SecretsError, WebhookSecrets};
+use crate::secrets::{Binding, CredentialStore, SecretsError, WebhookSecrets};
 
 /// Failures of the service's operations, each naming what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +129,15 @@ pub fn system_time(t: Timestamp) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(t.as_millis())
 }
 
+/// A role as sealed records and messages name it.
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::New => "new",
+        Role::Previous => "previous",
+        Role::Admin => "admin",
+    }
+}
+
 /// How many operator actions re-scheduled work in this run (part of job idempotency keys).
 pub fn generation(run: &Run) -> usize {
     run.audit
@@ -213,21 +223,29 @@ impl Onboard {
         run.idempotency_key = key.clone();
         run.trace = trace;
 
-        let seal = |c: &ApiCredentials| ApiCredentials {
-            integration_code: c.integration_code.clone(),
-            username: c.username.clone(),
-            secret: c.secret.clone(),
+        let tenant = request.tenant_id.clone();
+        let seal = |c: &ApiCredentials, role: Role| {
+            let credentials = c.clone();
+            let (store, tenant, run) = (self.credentials.clone(), tenant.clone(), id.clone());
+            async move {
+                let binding = Binding {
+                    tenant: &tenant,
+                    run: &run,
+                    role: role_name(role),
+                };
+                store.put(&credentials, &binding).await
+            }
         };
         let credentials = &mut run.request.credentials;
-        let mut sealed = vec![self.credentials.put(&seal(&request.new_user)).await?];
+        let mut sealed = vec![seal(&request.new_user, Role::New).await?];
         credentials.new = CredentialRef(sealed[0].clone());
         if let Some(p) = &request.previous_user {
-            let id = self.credentials.put(&seal(p)).await?;
+            let id = seal(p, Role::Previous).await?;
             credentials.previous = Some(CredentialRef(id.clone()));
             sealed.push(id);
         }
         if let Some(a) = &request.admin {
-            let id = self.credentials.put(&seal(a)).await?;
+            let id = seal(a, Role::Admin).await?;
             credentials.admin = Some(CredentialRef(id.clone()));
             sealed.push(id);
         }
@@ -300,7 +318,12 @@ impl Onboard {
         let mut out = HashMap::new();
         for role in [Role::New, Role::Previous, Role::Admin] {
             if let Some(r) = run.request.credentials.get(role) {
-                let c = self.credentials.get(&r.0).await?;
+                let binding = Binding {
+                    tenant: &run.request.tenant_id,
+                    run: &run.id,
+                    role: role_name(role),
+                };
+                let c = self.credentials.get(&r.0, &binding).await?;
                 out.insert(
                     role,
                     Credentials::new(c.integration_code, c.username, c.secret),
@@ -394,9 +417,11 @@ impl Onboard {
     }
 
     /// An operator cancels a run; a step running now finishes its attempt, nothing more runs.
+    /// Its sealed credentials are deleted.
     pub async fn cancel(&self, run_id: &str, operator: &str) -> Result<(), ServiceError> {
         let at = now();
-        self.runs
+        let run = self
+            .runs
             .update(run_id, |run: &mut Run| {
                 run.set_state(
                     RunState::Cancelled,
@@ -404,10 +429,12 @@ impl Onboard {
                     Actor::Operator(operator.to_owned()),
                     "cancelled",
                 )
-                .map_err(|e| format!("run {} cannot be cancelled: {e}", run.id))
+                .map_err(|e| format!("run {} cannot be cancelled: {e}", run.id))?;
+                Ok(run.clone())
             })
             .await?
-            .map_err(ServiceError::NotAllowed)
+            .map_err(ServiceError::NotAllowed)?;
+        self.forget_credentials(&run).await
     }
 }
 

@@ -12,6 +12,10 @@
 //!    spending an attempt, run `waiting_for_operator`; budget → deferred; permanent → step and
 //!    run failed with reason and remediation, job dead-lettered.
 //!
+//! Before a step runs, its run's credentials are opened (a record that does not open is a
+//! permanent failure) and checked against the tenant's database binding (`binding`); a run
+//! that succeeds binds its tenant and loses its credentials (`retention`).
+//!
 //! Every attempt is a span in the run's trace (`tenant.id`, `run.id`, `step.name`,
 //! `step.attempt`), and every Autotask request a child span of it.
 
@@ -200,15 +204,25 @@ impl Handler {
         let credentials = match svc.open_credentials(&run).await {
             Ok(c) => c,
             Err(e) => {
-                let failure = CallFailure::Transient {
-                    detail: e.to_string(),
+                let retryable = match &e {
+                    crate::service::ServiceError::Secrets(s) => s.is_retryable(),
+                    _ => true,
                 };
-                return Err(self
-                    .record(&run.id, job.step, AttemptOutcome::Failed(failure))
-                    .await);
+                let outcome = if retryable {
+                    AttemptOutcome::Failed(CallFailure::Transient {
+                        detail: e.to_string(),
+                    })
+                } else {
+                    AttemptOutcome::Refused(crate::binding::unopenable(job.step, e.to_string()))
+                };
+                return Err(self.record(&run.id, job.step, outcome, None).await);
             }
         };
         let session = Session::new(svc.client.clone(), credentials);
+        let database = match svc.check_binding(&run, job.step, &session).await {
+            Ok(database) => database,
+            Err(refused) => return Err(self.record(&run.id, job.step, refused, None).await),
+        };
         let ctx = run.context();
         if run.request.dry_run {
             return self.dry_run(&run, &session).await;
@@ -221,15 +235,35 @@ impl Handler {
             run.request.kind.verify_only(),
         )
         .await;
-        match self.record(&run.id, job.step, outcome).await {
+        match self.record(&run.id, job.step, outcome, database).await {
             Verdict(onboarding_queue::Outcome::Done) => Ok(()),
             verdict => Err(verdict),
         }
     }
 
+    /// A run that succeeded: its tenant is bound to `database` (unless bound already) and
+    /// its credentials are deleted. Failures only leave work for the retention sweep.
+    async fn finished(&self, run: &Run, database: Option<&str>) {
+        let svc = &self.onboard;
+        if let Some(db) = database.filter(|_| !run.request.dry_run) {
+            if let Err(e) = svc.bind_database(&run.request.tenant_id, db).await {
+                tracing::warn!(error = %e, "the tenant's database binding was not recorded");
+            }
+        }
+        if let Err(e) = svc.forget_credentials(run).await {
+            tracing::warn!(error = %e, "the run's credentials were not deleted; the retention sweep will");
+        }
+    }
+
     /// Records the outcome in the run (`Run::end_attempt`) and turns what comes next into
     /// the job's verdict (`Done` for success and waits).
-    async fn record(&self, run_id: &str, step: StepName, outcome: AttemptOutcome) -> Verdict {
+    async fn record(
+        &self,
+        run_id: &str,
+        step: StepName,
+        outcome: AttemptOutcome,
+        database: Option<String>,
+    ) -> Verdict {
         let svc = &self.onboard;
         let actor = Actor::Worker(self.worker.clone());
         let at = now();
@@ -283,7 +317,11 @@ impl Handler {
                     Verdict::retry_at(system_time(at), reason)
                 }
             }
-            Next::AwaitAck { .. } | Next::RunSucceeded => Verdict(onboarding_queue::Outcome::Done),
+            Next::RunSucceeded => {
+                self.finished(&run, database.as_deref()).await;
+                Verdict(onboarding_queue::Outcome::Done)
+            }
+            Next::AwaitAck { .. } => Verdict(onboarding_queue::Outcome::Done),
             Next::RunFailed { reason, .. } => Verdict::fail(reason),
         }
     }
@@ -316,7 +354,9 @@ impl Handler {
             })
             .await
             .map_err(|e| Verdict::retry_at(SystemTime::now() + Duration::from_secs(5), e))?
-            .map_err(|e| Verdict::fail(e.to_string()))
+            .map_err(|e| Verdict::fail(e.to_string()))?;
+        self.finished(run, None).await;
+        Ok(())
     }
 }
 

@@ -19,7 +19,7 @@ mod tests;
 pub use dry_run::{DryRun, DryRunOutcome};
 pub use facts::RunFacts;
 pub use kind::{Condition, Entry, RunKind};
-pub use outcome::{AttemptOutcome, Next};
+pub use outcome::{AttemptOutcome, BUDGET_DEFERRED, Next};
 pub use record::Run;
 pub use request::{RunCredentials, RunRequest};
 pub use state::{Actor, AuditEvent, RunState, StepRecord, StepState, StepStatus};

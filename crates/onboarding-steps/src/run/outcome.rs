@@ -79,6 +79,9 @@ pub enum Next {
     },
 }
 
+/// How the audit detail of a budget deferral starts.
+pub const BUDGET_DEFERRED: &str = "budget deferred: ";
+
 impl Run {
     /// Starts an attempt of `step`: the step becomes running (the run too, if it was queued
     /// or waiting for an operator). Returns the attempt number.
@@ -197,7 +200,13 @@ impl Run {
                             next_at: at,
                             last_error: reason.clone(),
                         };
-                        self.set_step_state(step, state, now, actor, &reason)?;
+                        if class == ErrorClass::BudgetDeferred {
+                            let detail = format!("{BUDGET_DEFERRED}{reason}");
+                            self.set_step_state(step, state, now, actor, &detail)?;
+                            self.fold_budget_recheck(step);
+                        } else {
+                            self.set_step_state(step, state, now, actor, &reason)?;
+                        }
                     }
                 }
                 Ok(Next::RunStep {
@@ -233,6 +242,29 @@ impl Run {
                 self.set_state(RunState::Failed, now, actor, &reason)?;
                 Ok(Next::RunFailed { step, reason })
             }
+        }
+    }
+
+    /// One audit entry per budget deferral period: when this deferral follows a re-check of
+    /// a deferral of the same step (`deferred`, `-> running`, `deferred`), the re-check's two
+    /// entries go; the period's first entry stays, the step's state has the latest reason.
+    fn fold_budget_recheck(&mut self, step: StepName) {
+        let n = self.audit.len();
+        if n < 3 {
+            return;
+        }
+        let deferred = |e: &AuditEvent| {
+            e.step == Some(step)
+                && e.transition.ends_with("-> retry_scheduled")
+                && e.detail.starts_with(BUDGET_DEFERRED)
+        };
+        let recheck = &self.audit[n - 2];
+        if deferred(&self.audit[n - 3])
+            && recheck.step == Some(step)
+            && recheck.transition == "retry_scheduled -> running"
+            && deferred(&self.audit[n - 1])
+        {
+            self.audit.truncate(n - 2);
         }
     }
 

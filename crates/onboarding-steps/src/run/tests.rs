@@ -587,3 +587,54 @@ fn operator_checks_stop_at_the_deadline() {
         crate::SeedStep::A1
     );
 }
+
+#[test]
+fn a_budget_deferral_period_is_one_audit_entry_however_often_it_is_rechecked() {
+    let policy = StepSchedule::default();
+    let mut r = run(RunKind::Onboard);
+    let s = S::ResolveZone;
+    let defer = |r: &mut Run, at: u64| {
+        r.begin_attempt(s, Timestamp(at), W()).unwrap();
+        r.end_attempt(
+            s,
+            AttemptOutcome::Failed(CallFailure::ThresholdExceeded),
+            &policy,
+            Timestamp(at),
+            1 << 63,
+            W(),
+        )
+        .unwrap();
+    };
+    let deferrals = |r: &Run| {
+        r.audit
+            .iter()
+            .filter(|e| e.detail.starts_with(super::outcome::BUDGET_DEFERRED))
+            .count()
+    };
+    let before = r.audit.len();
+    for at in 1..=50 {
+        defer(&mut r, at);
+    }
+    assert_eq!(deferrals(&r), 1, "{:#?}", r.audit);
+    // The period's first entry, plus the run's start and the first check's `-> running`.
+    assert!(r.audit.len() <= before + 3, "{:#?}", r.audit);
+    assert_eq!(
+        r.step(s).unwrap().state.status(),
+        StepStatus::RetryScheduled
+    );
+    // Something else in between ends the period: the next deferral is a new entry.
+    r.begin_attempt(s, Timestamp(60), W()).unwrap();
+    r.end_attempt(
+        s,
+        AttemptOutcome::Failed(CallFailure::ThreadLimit),
+        &policy,
+        Timestamp(60),
+        1 << 63,
+        W(),
+    )
+    .unwrap();
+    for at in 61..=70 {
+        defer(&mut r, at);
+    }
+    assert_eq!(deferrals(&r), 2);
+}
