@@ -246,3 +246,7 @@ async fn scan(
     keys.dedup();
     Ok(keys)
 }
+
+#[cfg(test)]
+#[path = "rekey_tests.rs"]
+mod tests;
