@@ -25,6 +25,7 @@ mod crash;
 mod dead;
 mod demo;
 mod faults;
+mod lifecycle;
 mod limits;
 mod metrics;
 mod runs;
