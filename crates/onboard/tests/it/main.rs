@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 mod doctor;
 mod families;
+mod keys;
 
 use redis_test_server::{Options, RedisServer};
 
