@@ -268,3 +268,37 @@ async fn a_tenant_is_bound_to_the_database_of_its_first_success() {
     );
     assert_eq!(e.onboard.bound_database("initech").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_budget_deferred_run_records_one_audit_entry_per_deferral_period() {
+    let e = env(&["acme"]).await;
+    let user = seed(&e.sim, "acme", SeedApiUser::default());
+    // The tenant's hourly budget is used up: every check defers (1 s apart here).
+    e.sim.db("acme").unwrap().set_hourly_threshold(1);
+    let _w = e.worker(2);
+    let r = e
+        .onboard
+        .enqueue(request(RunKind::Onboard, "acme", &user), None)
+        .await
+        .unwrap();
+    let seen = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let deferrals = |run: &onboarding_steps::run::Run| {
+        run.audit
+            .iter()
+            .filter(|a| a.detail.starts_with(onboarding_steps::run::BUDGET_DEFERRED))
+            .count()
+    };
+    let run = e
+        .until(&r.run_id, 30, "the deferral is re-checked 4 times", |run| {
+            let mut seen = seen.lock().unwrap();
+            if deferrals(run) > 0 {
+                seen.insert(run.updated_at);
+            }
+            seen.len() >= 4
+        })
+        .await;
+    assert_eq!(deferrals(&run), 1, "{:#?}", run.audit);
+    assert_eq!(run.state, RunState::Running);
+    // (The client's pacer keeps the budget it read for minutes, so recovery is not awaited.)
+    e.onboard.cancel(&r.run_id, "anna").await.unwrap();
+}

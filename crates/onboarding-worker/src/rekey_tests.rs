@@ -84,6 +84,8 @@ async fn rekey_moves_every_record_to_the_new_key_resumably() {
         .set(old.credentials.key(&new_ref), legacy)
         .await
         .unwrap();
+    // Still readable as it is: the worker opens it with the configured key.
+    assert_eq!(old.open_credentials(&run).await.unwrap().len(), 2);
     // A record no run names (yet): its binding is written in it.
     let orphan_binding = Binding {
         tenant: "acme",

@@ -162,12 +162,7 @@ pub(crate) fn parse(sealed: &[u8]) -> Option<Parsed<'_>> {
             }
         }
     }
-    (sealed.len() >= NONCE).then(|| Parsed {
-        key_id: None,
-        aad: &[],
-        nonce: &sealed[..NONCE],
-        ciphertext: &sealed[NONCE..],
-    })
+    parse_legacy(sealed)
 }
 
 impl SecretBox {
@@ -273,6 +268,7 @@ impl SecretBox {
             record: record.to_owned(),
         };
         let parsed = parse(sealed).ok_or_else(undecryptable)?;
+        let mut unknown = None;
         if let Some(id) = parsed.key_id {
             match self.keys.iter().find(|k| k.id == id) {
                 Some(key) => {
@@ -280,20 +276,26 @@ impl SecretBox {
                         return Ok(plain);
                     }
                 }
-                None => {
-                    return Err(SecretsError::UnknownKey {
-                        record: record.to_owned(),
-                        key_id: hex::encode(id),
-                    });
-                }
+                None => unknown = Some(id),
             }
         }
-        // Sealed before key ids: any configured key, bound to the old associated data.
+        // Sealed before key ids: any configured key, bound to the old associated data. (A
+        // legacy record whose nonce happens to start like a header is tried here too.)
         let legacy = parse_legacy(sealed).ok_or_else(undecryptable)?;
-        self.keys
+        if let Some(plain) = self
+            .keys
             .iter()
             .find_map(|k| decrypt(k, legacy_aad, &legacy))
-            .ok_or_else(undecryptable)
+        {
+            return Ok(plain);
+        }
+        Err(match unknown {
+            Some(id) => SecretsError::UnknownKey {
+                record: record.to_owned(),
+                key_id: hex::encode(id),
+            },
+            None => undecryptable(),
+        })
     }
 
     /// Opens a record with the associated data it carries (for re-sealing only: the caller
