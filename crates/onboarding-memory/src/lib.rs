@@ -1,4 +1,4 @@
-//! An in-memory Autotask tenant that answers [`Read`]s and applies [`Call`]s with the rules
+//! An in-memory Autotask tenant that answers [`Read`](onboarding_steps::Read)s and applies [`Call`](onboarding_steps::Call)s with the rules
 //! that matter to the steps: authentication per role (inactive users and bad secrets are
 //! rejected with 401), webhook permission per family (403), owner-only management of
 //! webhooks, the duplicate rule (same family + URL + event, any owner, inactive included),
