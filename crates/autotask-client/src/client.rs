@@ -673,7 +673,11 @@ fn endpoint_of(zone: &Url, url: &Url) -> String {
 
 /// Reads a response body of at most `max` bytes; a larger one is refused (by its declared
 /// length before reading, else as soon as it grows past the bound).
-async fn read_body(mut response: reqwest::Response, max: usize, entity: &str) -> Result<String, Error> {
+async fn read_body(
+    mut response: reqwest::Response,
+    max: usize,
+    entity: &str,
+) -> Result<String, Error> {
     let over = |n: String| Error::OverLimit {
         entity: entity.to_owned(),
         detail: format!("a response body of {n} bytes (at most {max} are read)"),

@@ -42,7 +42,10 @@ async fn a_next_page_url_seen_before_is_a_paging_loop() {
     }
     let t = tenant(&server).await;
     let e = over_limit(t.query_all(&Resource::endpoint(), &query()).await).await;
-    assert!(e.contains("Resource") && e.contains("same next page URL twice"), "{e}");
+    assert!(
+        e.contains("Resource") && e.contains("same next page URL twice"),
+        "{e}"
+    );
     assert_eq!(hits(&server, &format!("{QUERY}/next")).await, 1);
 }
 
@@ -80,7 +83,9 @@ async fn a_body_larger_than_the_bound_is_refused() {
     let server = server().await;
     let mut cfg = config(&server);
     cfg.max_body_bytes = 4096;
-    let rows: Vec<_> = (0..500).map(|i| json!({"id": i, "userName": "x".repeat(20)})).collect();
+    let rows: Vec<_> = (0..500)
+        .map(|i| json!({"id": i, "userName": "x".repeat(20)}))
+        .collect();
     Mock::given(method("POST"))
         .and(path(QUERY))
         .respond_with(
@@ -98,5 +103,11 @@ async fn a_body_larger_than_the_bound_is_refused() {
     assert!(e.contains("at most 4096 are read"), "{e}");
     // Within the bound the same answer reads.
     let t = tenant(&server).await;
-    assert_eq!(t.query_all(&Resource::endpoint(), &query()).await.unwrap().len(), 500);
+    assert_eq!(
+        t.query_all(&Resource::endpoint(), &query())
+            .await
+            .unwrap()
+            .len(),
+        500
+    );
 }

@@ -3,6 +3,7 @@
 
 mod changeover;
 mod e2e;
+mod hostile;
 mod permission;
 mod properties;
 mod runs;
