@@ -2,7 +2,7 @@
 //! API user's view of its database), with one request path that every operation shares:
 //! pace → permit → send with auth headers → classify → decode, retried with `backon`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -152,7 +152,8 @@ impl AutotaskClient {
                 .await
                 .map_err(transport_error)?;
             let status = response.status().as_u16();
-            let body = response.text().await.map_err(transport_error)?;
+            let max = self.inner.config.max_body_bytes;
+            let body = read_body(response, max, "ZoneInformation").await?;
             self.record("GET", &url, None, status, &body);
             match classify(status, &body, None, username) {
                 None => decode::<ZoneInformation>("ZoneInformation", &body),
@@ -327,9 +328,26 @@ impl Tenant {
             Done,
         }
         let body = query.to_json();
+        let max_pages = self.client.inner.config.max_pages;
+        let mut seen: HashSet<String> = HashSet::new();
         stream::try_unfold(Page::First, move |page| {
             let body = body.clone();
+            let over = |detail: String| Error::OverLimit {
+                entity: endpoint.name().to_owned(),
+                detail,
+            };
+            // The first page plus the next pages seen so far.
+            let fresh = match &page {
+                Page::Next(_) if 1 + seen.len() >= max_pages => {
+                    Err(over(format!("more than {max_pages} pages")))
+                }
+                Page::Next(url) if !seen.insert(url.to_string()) => {
+                    Err(over("Autotask sent the same next page URL twice".into()))
+                }
+                _ => Ok(()),
+            };
             async move {
+                fresh?;
                 let (url, template) = match page {
                     Page::Done => return Ok(None),
                     Page::First => (
@@ -622,10 +640,10 @@ impl Tenant {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response
-            .text()
+        let max = self.client.inner.config.max_body_bytes;
+        let body = read_body(response, max, request.entity)
             .await
-            .map_err(|e| (Some(status), transport_error(e)))?;
+            .map_err(|e| (Some(status), e))?;
         self.client.record(
             request.method.as_str(),
             &request.url,
@@ -657,6 +675,30 @@ fn endpoint_of(zone: &Url, url: &Url) -> String {
         .filter(|(version, _)| version.eq_ignore_ascii_case("v1.0"))
         .map_or(rest, |(_, rest)| rest);
     rest.split('/').next().unwrap_or_default().to_owned()
+}
+
+/// Reads a response body of at most `max` bytes; a larger one is refused (by its declared
+/// length before reading, else as soon as it grows past the bound).
+async fn read_body(
+    mut response: reqwest::Response,
+    max: usize,
+    entity: &str,
+) -> Result<String, Error> {
+    let over = |n: String| Error::OverLimit {
+        entity: entity.to_owned(),
+        detail: format!("a response body of {n} bytes (at most {max} are read)"),
+    };
+    if let Some(n) = response.content_length().filter(|n| *n > max as u64) {
+        return Err(over(n.to_string()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+        if body.len() + chunk.len() > max {
+            return Err(over(format!("more than {max}")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 fn transport_error(e: reqwest::Error) -> Error {

@@ -58,11 +58,17 @@ pub struct ClientConfig {
     pub endpoint_concurrency: usize,
     /// How long a discovered zone stays cached.
     pub zone_cache_ttl: Duration,
+    /// Largest response body read, in bytes; a larger one is refused unread.
+    pub max_body_bytes: usize,
+    /// Most pages one query follows (500 rows each); more is refused, as is a pagination
+    /// URL seen before in the same query.
+    pub max_pages: usize,
 }
 
 impl ClientConfig {
     /// Defaults for a target: 30 s request timeout, 5 s connect timeout, 3 concurrent
-    /// requests per endpoint, zones cached 24 h.
+    /// requests per endpoint, zones cached 24 h, bodies up to 16 MiB, queries up to 1,000
+    /// pages (500,000 rows).
     pub fn new(target: Target) -> Self {
         Self {
             target,
@@ -71,6 +77,8 @@ impl ClientConfig {
             retry: HttpRetry::default(),
             endpoint_concurrency: 3,
             zone_cache_ttl: Duration::from_secs(24 * 3600),
+            max_body_bytes: 16 * 1024 * 1024,
+            max_pages: 1_000,
         }
     }
 }

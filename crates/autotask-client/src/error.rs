@@ -124,6 +124,17 @@ pub enum Error {
         /// What went wrong.
         detail: String,
     },
+    /// An answer beyond the client's bounds: a response body larger than
+    /// [`ClientConfig::max_body_bytes`](crate::ClientConfig), a query with more pages than
+    /// [`ClientConfig::max_pages`](crate::ClientConfig), or a pagination URL that repeats.
+    /// Not retryable: the same question gets the same answer.
+    #[error("the {entity} answer is beyond bounds: {detail}")]
+    OverLimit {
+        /// The entity asked for.
+        entity: String,
+        /// Which bound, and by how much.
+        detail: String,
+    },
     /// A URL outside the allowed hosts (zone or pagination URL).
     #[error("refusing to call {url}: {reason}")]
     HostNotAllowed {
@@ -173,6 +184,7 @@ impl Error {
             Self::ContractDrift { .. } => "contract_drift",
             Self::Encode { .. } => "encode",
             Self::HostNotAllowed { .. } => "host_not_allowed",
+            Self::OverLimit { .. } => "over_limit",
             Self::ZoneNotFound { .. } => "zone_not_found",
             Self::BudgetExhausted { .. } => "budget_exhausted",
         }

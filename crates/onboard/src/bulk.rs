@@ -223,4 +223,35 @@ mod tests {
             "the cohort is empty"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Hostile cohort files: any text is parsed or refused without panicking, and a
+        /// refusal names the entry or line (or the whole file) that is wrong.
+        #[test]
+        fn any_cohort_text_is_parsed_or_refused_by_place(
+            lines in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(ONE.to_owned()),
+                    ".{0,60}",
+                    "\\[.{0,40}\\]",
+                ],
+                0..5,
+            )
+        ) {
+            match parse_cohort(&lines.join("\n")) {
+                Ok(requests) => proptest::prop_assert!(!requests.is_empty()),
+                Err(e) => {
+                    let e = e.to_string();
+                    proptest::prop_assert!(
+                        e.starts_with("line ")
+                            || e.starts_with("entry ")
+                            || e.starts_with("the cohort"),
+                        "{}", e
+                    );
+                }
+            }
+        }
+    }
 }

@@ -385,4 +385,31 @@ mod tests {
             "retention_days (ONBOARD_RETENTION_DAYS): \"0\" is not a number of days from 1 to 3650"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Hostile configuration: any file text and any value of a known variable is loaded
+        /// or refused with an error naming the file or the setting, never a panic.
+        #[test]
+        fn any_configuration_is_loaded_or_refused_by_name(
+            text in ".{0,80}",
+            key in proptest::sample::select(vec![
+                "ONBOARD_REDIS_URL",
+                "ONBOARD_WORKER_CONCURRENCY",
+                "ONBOARD_METRICS_ADDR",
+                "ONBOARD_SECRET_KEY",
+                "ONBOARD_PREFIX",
+                "ONBOARD_AUTOTASK_BASE_URL",
+            ]),
+            value in ".{0,40}",
+        ) {
+            if let Err(e) = load(Some(&text), &[]) {
+                proptest::prop_assert!(e.to_string().contains("onboard.toml"), "{}", e);
+            }
+            if let Err(e) = load(None, &[(key, value.as_str())]) {
+                proptest::prop_assert!(e.to_string().contains(key), "{}", e);
+            }
+        }
+    }
 }

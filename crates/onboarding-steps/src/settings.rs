@@ -241,6 +241,11 @@ fn default_budget_pause_ratio() -> f64 {
     0.75
 }
 
+/// Longest field label, UDF label or line-of-business name accepted (characters).
+pub const MAX_LABEL: usize = 100;
+/// Most labels per family, and most lines of business.
+pub const MAX_LIST: usize = 50;
+
 /// The prefix of every webhook name onboard creates; webhooks of the new user with this
 /// prefix but another URL are stale and get removed.
 pub const WEBHOOK_NAME_PREFIX: &str = "Sophos Central";
@@ -301,7 +306,18 @@ impl TenantSettings {
                 reason: reason.into(),
             })
         };
+        if self.lines_of_business.len() > MAX_LIST {
+            return bad("lines_of_business".into(), "at most 50 entries");
+        }
         for (i, lob) in self.lines_of_business.iter().enumerate() {
+            for (part, name) in [("level1", &lob.level1), ("level2", &lob.level2)] {
+                if name.chars().count() > MAX_LABEL {
+                    return bad(
+                        format!("lines_of_business[{i}].{part}"),
+                        "must be at most 100 characters",
+                    );
+                }
+            }
             if lob.level1.trim().is_empty() {
                 return bad(
                     format!("lines_of_business[{i}].level1"),
@@ -319,6 +335,23 @@ impl TenantSettings {
             return bad("webhook_families".into(), "name at least one family");
         }
         for (i, fam) in self.webhook_families.iter().enumerate() {
+            for (setting, labels) in [
+                ("subscribed_fields", &fam.subscribed_fields),
+                ("subscribed_udf_fields", &fam.subscribed_udf_fields),
+            ] {
+                if labels.len() > MAX_LIST {
+                    return bad(
+                        format!("webhook_families[{i}].{setting}"),
+                        "at most 50 labels",
+                    );
+                }
+                if let Some(j) = labels.iter().position(|l| l.chars().count() > MAX_LABEL) {
+                    return bad(
+                        format!("webhook_families[{i}].{setting}[{j}]"),
+                        "must be at most 100 characters",
+                    );
+                }
+            }
             if self.webhook_families[..i]
                 .iter()
                 .any(|f| f.family == fam.family)
@@ -565,6 +598,26 @@ mod tests {
                 .to_string()
                 .starts_with("invalid setting `webhook_families[0].subscribed_fields`")
         );
+    }
+
+    #[test]
+    fn every_string_and_list_has_a_maximum() {
+        let ok = TenantSettings::new("https://hooks.example.com");
+        let long = "x".repeat(MAX_LABEL + 1);
+        let mut s = ok.clone();
+        s.webhook_families[0].subscribed_fields[1] = long.clone();
+        assert!(err(&s).starts_with(
+            "invalid setting `webhook_families[0].subscribed_fields[1]`: must be at most 100"
+        ));
+        let mut s = ok.clone();
+        s.webhook_families[0].subscribed_udf_fields = vec!["a".into(); MAX_LIST + 1];
+        assert!(err(&s).starts_with("invalid setting `webhook_families[0].subscribed_udf_fields`"));
+        let mut s = ok.clone();
+        s.lines_of_business[0].level2 = long;
+        assert!(err(&s).starts_with("invalid setting `lines_of_business[0].level2`"));
+        let mut s = ok;
+        s.webhook_families[0].subscribed_fields[1] = "x".repeat(MAX_LABEL);
+        s.validate().unwrap();
     }
 
     #[test]

@@ -451,7 +451,8 @@ pub fn failure(e: &ClientError) -> CallFailure {
         ClientError::MethodNotAllowed { .. }
         | ClientError::UnexpectedStatus { .. }
         | ClientError::Encode { .. }
-        | ClientError::HostNotAllowed { .. } => CallFailure::Rejected {
+        | ClientError::HostNotAllowed { .. }
+        | ClientError::OverLimit { .. } => CallFailure::Rejected {
             errors: vec![e.to_string()],
         },
     }

@@ -129,3 +129,44 @@ pub async fn connect(setup: &Setup, key: SecretBox) -> Result<Onboard, SetupErro
         policy: setup.policy,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runs::RunStoreError;
+    use crate::secrets::SecretsError;
+    use crate::service::ServiceError;
+
+    /// The error chain as `{:#}` prints it: each message, then its causes.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut s = e.to_string();
+        let mut source = e.source();
+        while let Some(cause) = source {
+            s.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        s
+    }
+
+    #[test]
+    fn errors_name_their_cause_once() {
+        let redis = || redis::RedisError::from((redis::ErrorKind::Io, "connection refused"));
+        let errors: Vec<Box<dyn std::error::Error>> = vec![
+            Box::new(SetupError::Redis {
+                url: "redis://127.0.0.1:1/".into(),
+                source: redis(),
+            }),
+            Box::new(ServiceError::from(RunStoreError::from(redis()))),
+            Box::new(ServiceError::from(SecretsError::from(redis()))),
+            Box::new(crate::rekey::RekeyError::from(redis())),
+        ];
+        for e in errors {
+            let text = chain(e.as_ref());
+            assert_eq!(
+                text.matches("connection refused").count(),
+                1,
+                "the cause is printed once: {text}"
+            );
+        }
+    }
+}

@@ -21,5 +21,5 @@ pub use facts::RunFacts;
 pub use kind::{Condition, Entry, RunKind};
 pub use outcome::{AttemptOutcome, BUDGET_DEFERRED, Next};
 pub use record::Run;
-pub use request::{RunCredentials, RunRequest};
+pub use request::{MAX_TENANT_NAME, MAX_USER_NAME, RunCredentials, RunRequest};
 pub use state::{Actor, AuditEvent, RunState, StepRecord, StepState, StepStatus};

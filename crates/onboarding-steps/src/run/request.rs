@@ -9,6 +9,11 @@ use crate::observe::Role;
 use crate::payload::CredentialRef;
 use crate::settings::{TenantSettings, validate_tenant_id};
 
+/// Longest tenant name accepted (characters).
+pub const MAX_TENANT_NAME: usize = 200;
+/// Longest username accepted (characters; Autotask's `userName` holds 100).
+pub const MAX_USER_NAME: usize = 100;
+
 /// Credential references of a run (never secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunCredentials {
@@ -58,6 +63,8 @@ pub struct RunRequest {
 
 impl RunRequest {
     /// Checks the request; the error names the field.
+    /// Checks the request; every string has a maximum length ([`MAX_TENANT_NAME`],
+    /// [`MAX_USER_NAME`], and those of [`TenantSettings::validate`]).
     pub fn validate(&self) -> Result<(), Error> {
         validate_tenant_id(&self.tenant_id)?;
         self.settings.validate()?;
@@ -69,6 +76,21 @@ impl RunRequest {
         };
         if self.new_user_name.trim().is_empty() {
             return bad("new_user_name", "must not be empty");
+        }
+        // Autotask's userName holds at most 100 characters.
+        for (field, value) in [
+            ("new_user_name", Some(&self.new_user_name)),
+            ("previous_user_name", self.previous_user_name.as_ref()),
+        ] {
+            if value.is_some_and(|v| v.chars().count() > MAX_USER_NAME) {
+                return bad(
+                    field,
+                    "must be at most 100 characters (Autotask's userName)",
+                );
+            }
+        }
+        if self.tenant_name.chars().count() > MAX_TENANT_NAME {
+            return bad("tenant_name", "must be at most 200 characters");
         }
         if self.kind.needs_previous_user() {
             match &self.previous_user_name {

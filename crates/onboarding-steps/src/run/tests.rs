@@ -638,3 +638,25 @@ fn a_budget_deferral_period_is_one_audit_entry_however_often_it_is_rechecked() {
     }
     assert_eq!(deferrals(&r), 2);
 }
+
+#[test]
+fn oversized_names_are_refused_before_a_run_exists() {
+    let mut r = request(RunKind::Onboard);
+    r.tenant_name = "x".repeat(10 * 1024 * 1024);
+    let e = Run::new("r", "k", r, TraceContext::default(), Timestamp(0)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid setting `tenant_name`: must be at most 200 characters"
+    );
+    let mut r = request(RunKind::ChangeApiUser);
+    r.previous_user_name = Some(format!("{}@example.com", "x".repeat(100)));
+    let e = Run::new("r", "k", r, TraceContext::default(), Timestamp(0)).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("invalid setting `previous_user_name`"),
+        "{e}"
+    );
+    let mut r = request(RunKind::Onboard);
+    r.tenant_name = "x".repeat(MAX_TENANT_NAME);
+    Run::new("r", "k", r, TraceContext::default(), Timestamp(0)).unwrap();
+}
