@@ -5,10 +5,11 @@ use std::fmt::Write;
 
 use onboarding_steps::Timestamp;
 use onboarding_steps::run::{Run, StepState};
+use onboarding_telemetry::TraceLinks;
 use onboarding_worker::service::DeadJob;
 
 /// One run in full.
-pub fn status(run: &Run) -> String {
+pub fn status(run: &Run, links: &TraceLinks) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -24,6 +25,9 @@ pub fn status(run: &Run) -> String {
         run.state.as_str(),
         run.trace.trace_id().unwrap_or("-")
     );
+    if let Some(url) = run.trace.trace_id().and_then(|id| links.link(id)) {
+        let _ = writeln!(s, "trace link: {url}");
+    }
     for line in run.request.settings.subscriptions() {
         let _ = writeln!(s, "{line}");
     }
