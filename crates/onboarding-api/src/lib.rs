@@ -14,6 +14,7 @@
 //! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` | the retry dashboard (module `dashboard`) |
 //! | `GET /healthz` | liveness: the process answers |
 //! | `GET /readyz` | readiness: Redis answers (503 naming the failure otherwise) |
+//! | `GET /metrics` | Prometheus: the stored totals (runs by state, queue depth and lag, waiting runs); step and request counters stay zero here (workers count them) |
 //!
 //! Authentication: when a token is configured every `/v1` route needs `Authorization:
 //! Bearer <token>`. Operator actions name the operator with `X-Operator` (recorded in the
@@ -32,6 +33,7 @@ use axum::routing::{get, post};
 use onboarding_steps::StepName;
 use onboarding_steps::run::{Run, RunState};
 use onboarding_telemetry::TraceLinks;
+use onboarding_worker::metrics::Metrics;
 use onboarding_worker::runs::RunFilter;
 use onboarding_worker::service::{EnqueueRequest, Onboard, OperatorAction, ServiceError};
 use serde::Deserialize;
@@ -64,6 +66,7 @@ pub(crate) struct Api {
     pub(crate) onboard: Onboard,
     pub(crate) token_digest: Option<[u8; 20]>,
     pub(crate) trace_links: TraceLinks,
+    pub(crate) metrics: std::sync::Arc<Metrics>,
 }
 
 /// An error answer: a status and a message naming what is wrong.
@@ -108,6 +111,7 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         onboard,
         token_digest: config.token.map(|t| Sha1::digest(t.as_bytes()).into()),
         trace_links: config.trace_links,
+        metrics: std::sync::Arc::new(Metrics::default()),
     };
     let v1 = Router::new()
         .route("/runs", post(enqueue).get(list))
@@ -126,6 +130,7 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .route("/dashboard", get(dashboard::index))
         .route("/dashboard/runs/{id}", get(dashboard::run))
         .route("/dashboard/runs/{id}/ack/{step}", post(dashboard::ack))
@@ -139,6 +144,18 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
 /// `GET /readyz`: 200 when Redis answers, else 503 naming the failure.
 async fn ready(State(api): State<Api>) -> (StatusCode, String) {
     onboarding_worker::metrics::readiness(&api.onboard).await
+}
+
+/// `GET /metrics`: the stored totals in the Prometheus text format.
+async fn metrics(State(api): State<Api>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        api.metrics.render(&api.onboard).await,
+    )
+        .into_response()
 }
 
 /// A run as JSON with `trace_url`: the link to its trace, or null without a template.

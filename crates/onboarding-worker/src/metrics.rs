@@ -25,7 +25,7 @@ use std::sync::atomic::AtomicU64;
 use onboarding_queue::State as JobState;
 use onboarding_steps::run::{Run, RunState};
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets, linear_buckets};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::runs::RunFilter;
@@ -70,7 +70,7 @@ impl Default for Metrics {
         let requests = Family::<Labels, Counter>::default();
         let queue_lag = Gauge::<f64, AtomicU64>::default();
         let waiting_oldest = Gauge::<f64, AtomicU64>::default();
-        let threshold_used = Histogram::new(linear_buckets(0.1, 0.1, 10));
+        let threshold_used = Histogram::new((1..=10).map(|tenth| f64::from(tenth) / 10.0));
         let heartbeat = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "step_attempts",
