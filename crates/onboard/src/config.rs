@@ -319,6 +319,33 @@ mod tests {
     }
 
     #[test]
+    fn the_kubernetes_configuration_is_valid() {
+        let text = include_str!("../../../deploy/k8s/base/onboard.toml");
+        // The workers' environment: no API token.
+        let c = load(Some(text), &[]).unwrap();
+        assert_eq!(c.metrics_addr.to_string(), "0.0.0.0:9464");
+        assert_eq!(c.lease, Duration::from_secs(30));
+        assert_eq!(
+            c.secret_key,
+            KeySource::File(
+                "/var/run/secrets/onboard/sealing-key".into(),
+                "secret_key_file"
+            )
+        );
+        // The API's: listening off loopback needs the token (from the Secret).
+        assert!(load(Some(text), &[("ONBOARD_API_LISTEN", "0.0.0.0:8080")]).is_err());
+        let c = load(
+            Some(text),
+            &[
+                ("ONBOARD_API_LISTEN", "0.0.0.0:8080"),
+                ("ONBOARD_API_TOKEN", "t"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.api_listen.to_string(), "0.0.0.0:8080");
+    }
+
+    #[test]
     fn errors_name_the_setting() {
         let err =
             |file: Option<&str>, vars: &[(&str, &str)]| load(file, vars).unwrap_err().to_string();
