@@ -2,7 +2,8 @@
 //! and the Prometheus alert rules use is exported by a worker that has onboarded a tenant
 //! (so a renamed or removed metric fails here, not silently in production), the heartbeat
 //! beats, and the worker's `/healthz` and `/readyz` (the Kubernetes probes) answer, with
-//! readiness following Redis.
+//! readiness following Redis; a real Prometheus (Debian's, installed by `make deps`) scrapes
+//! a running worker and evaluates the alert rules on what it scraped.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -115,6 +116,7 @@ async fn the_worker_probes_answer_and_readiness_follows_redis() {
     assert_eq!(get(format!("{base}/healthz")).await.0, 200);
     e.redis.restart();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
     loop {
         let (status, _) = get(format!("{base}/readyz")).await;
         if status == 200 {
@@ -124,6 +126,124 @@ async fn the_worker_probes_answer_and_readiness_follows_redis() {
             tokio::time::Instant::now() < deadline,
             "not ready again after Redis came back"
         );
-        tokio::task::yield_now().await;
+        tick.tick().await;
     }
+}
+
+/// Polls `url` (a Prometheus API call) until `done` holds for its JSON, or panics naming
+/// `what` after `secs`.
+async fn poll(url: &str, secs: u64, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    let mut last = String::new();
+    loop {
+        if let Ok(res) = reqwest::get(url).await {
+            last = res.text().await.unwrap_or_default();
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&last) {
+                if done(&json) {
+                    return;
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {secs} s; last answer: {last}"
+        );
+        tick.tick().await;
+    }
+}
+
+#[tokio::test]
+async fn a_real_prometheus_scrapes_a_worker_and_evaluates_the_rules() {
+    let e = env(&["prom-tenant"]).await;
+    let user = seed(&e.sim, "prom-tenant", SeedApiUser::default());
+    let metrics = Arc::new(Metrics::default());
+    let _w = e.worker_with(1, metrics.clone());
+    e.onboarded("prom-tenant", &user).await;
+    let worker = serve(router(metrics, e.onboard.clone())).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yml"), RULES).unwrap();
+    let target = worker.trim_start_matches("http://");
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yml]\n\
+             scrape_configs:\n  - job_name: onboard-worker\n    static_configs:\n      - targets: [\"{target}\"]\n"
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _prometheus = tokio::process::Command::new("prometheus")
+        .arg(format!(
+            "--config.file={}",
+            dir.path().join("prometheus.yml").display()
+        ))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("prometheus (Debian's package; `make deps` installs it)");
+    let api = format!("http://127.0.0.1:{port}/api/v1");
+    poll(
+        &format!("{api}/query?query=onboard_step_attempts_total%7Bjob%3D%22onboard-worker%22%2Coutcome%3D%22succeeded%22%7D"),
+        60,
+        "Prometheus scrapes the worker's step attempts",
+        |j| j["data"]["result"].as_array().is_some_and(|r| !r.is_empty()),
+    )
+    .await;
+    // Every rule group loaded and evaluated on the scraped data without error; the
+    // heartbeat alert is quiet because the worker beats.
+    poll(
+        &format!("{api}/rules"),
+        30,
+        "the alert rules evaluate cleanly",
+        |j| {
+            let rules: Vec<&serde_json::Value> = j["data"]["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|g| g["rules"].as_array().into_iter().flatten())
+                .collect();
+            rules.len() == 7
+                && rules.iter().all(|r| {
+                    r["health"] == "ok"
+                        && !r["lastEvaluation"]
+                            .as_str()
+                            .unwrap_or("0001")
+                            .starts_with("0001")
+                })
+        },
+    )
+    .await;
+    // The heartbeat rule's condition, on what Prometheus scraped: the worker beats, so it
+    // is empty (absent() alone would make it 1).
+    let heartbeat = RULES
+        .split("alert: OnboardNoWorkerHeartbeat")
+        .nth(1)
+        .and_then(|r| r.split("expr: |").nth(1))
+        .and_then(|r| r.split("for:").next())
+        .expect("the heartbeat rule's expression")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let query: String = url::form_urlencoded::byte_serialize(heartbeat.as_bytes()).collect();
+    poll(
+        &format!("{api}/query?query={query}"),
+        10,
+        "the heartbeat rule's condition is false while the worker beats",
+        |j| {
+            j["status"] == "success" && j["data"]["result"].as_array().is_some_and(|r| r.is_empty())
+        },
+    )
+    .await;
 }
