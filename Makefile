@@ -1,5 +1,5 @@
 # Each target is one command. `make test` is what CI runs (.ci/run).
-.PHONY: deps run test bench lint doc boundaries
+.PHONY: deps run test bench lint doc boundaries deploy-check stack
 
 deps:
 	deploy/scripts/install-deps.sh
@@ -19,5 +19,11 @@ doc:
 boundaries:
 	deploy/scripts/check-boundaries.sh
 
-test: deps lint boundaries doc
+deploy-check: deps
+	deploy/scripts/check-deploy.sh
+
+stack:
+	deploy/scripts/stack-up.sh
+
+test: deps lint boundaries doc deploy-check
 	cargo test --workspace

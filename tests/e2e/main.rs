@@ -24,6 +24,7 @@ macro_rules! both_profiles {
 mod crash;
 mod dead;
 mod demo;
+mod deploy;
 mod faults;
 mod lifecycle;
 mod limits;

@@ -499,6 +499,7 @@ async fn api_and_dashboard(e: &Env, run_id: &str) -> (serde_json::Value, String)
         e.onboard.clone(),
         onboarding_api::ApiConfig {
             token: Some("e2e-token".into()),
+            trace_links: onboarding_telemetry::TraceLinks::none(),
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

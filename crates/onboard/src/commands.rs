@@ -190,7 +190,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .get(&run)
                 .await?
                 .ok_or_else(|| anyhow!("no run with id {run}"))?;
-            print(json, &r, || render::status(&r));
+            let value = onboarding_api::run_json(&r, &config.trace_links);
+            print(json, &value, || render::status(&r, &config.trace_links));
             Ok(())
         }
         Command::Runs(args) => {
@@ -304,6 +305,7 @@ async fn api(config: &Config) -> anyhow::Result<()> {
         onboard,
         onboarding_api::ApiConfig {
             token: config.api_token.clone(),
+            trace_links: config.trace_links.clone(),
         },
     );
     axum::serve(listener, router)

@@ -16,10 +16,12 @@
 //! | job lease | `worker.lease_secs` | `ONBOARD_LEASE_SECS` | 30 |
 //! | HTTP API listen address | `api.listen` | `ONBOARD_API_LISTEN` | `127.0.0.1:8080` |
 //! | HTTP API bearer token | — | `ONBOARD_API_TOKEN` | none (required off loopback) |
+//! | trace link template | `trace_url` | `ONBOARD_TRACE_URL` | none (trace ids are not links); e.g. `https://jaeger.example/trace/{trace_id}` |
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use onboarding_telemetry::TraceLinks;
 use serde::Deserialize;
 use url::Url;
 
@@ -48,6 +50,7 @@ struct File {
     secret_key_file: Option<String>,
     secret_keys_old_file: Option<String>,
     retention_days: Option<u64>,
+    trace_url: Option<String>,
     #[serde(default)]
     autotask: AutotaskFile,
     #[serde(default)]
@@ -115,6 +118,8 @@ pub struct Config {
     pub api_listen: SocketAddr,
     /// The API's bearer token (from the environment only).
     pub api_token: Option<String>,
+    /// Trace ids as links (`onboard status`, the API's run JSON, the dashboard).
+    pub trace_links: TraceLinks,
 }
 
 impl Config {
@@ -270,7 +275,12 @@ impl Config {
                 format!("required when the API listens on {api_listen} (not loopback)"),
             ));
         }
+        let trace_links = match env("ONBOARD_TRACE_URL").or(f.trace_url) {
+            None => TraceLinks::none(),
+            Some(t) => TraceLinks::new(&t).map_err(|e| bad("trace_url (ONBOARD_TRACE_URL)", e))?,
+        };
         Ok(Self {
+            trace_links,
             api_listen,
             api_token,
             redis_url,
@@ -355,6 +365,33 @@ mod tests {
     }
 
     #[test]
+    fn the_kubernetes_configuration_is_valid() {
+        let text = include_str!("../../../deploy/k8s/base/onboard.toml");
+        // The workers' environment: no API token.
+        let c = load(Some(text), &[]).unwrap();
+        assert_eq!(c.metrics_addr.to_string(), "0.0.0.0:9464");
+        assert_eq!(c.lease, Duration::from_secs(30));
+        assert_eq!(
+            c.secret_key,
+            KeySource::File(
+                "/var/run/secrets/onboard/sealing-key".into(),
+                "secret_key_file"
+            )
+        );
+        // The API's: listening off loopback needs the token (from the Secret).
+        assert!(load(Some(text), &[("ONBOARD_API_LISTEN", "0.0.0.0:8080")]).is_err());
+        let c = load(
+            Some(text),
+            &[
+                ("ONBOARD_API_LISTEN", "0.0.0.0:8080"),
+                ("ONBOARD_API_TOKEN", "t"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.api_listen.to_string(), "0.0.0.0:8080");
+    }
+
+    #[test]
     fn errors_name_the_setting() {
         let err =
             |file: Option<&str>, vars: &[(&str, &str)]| load(file, vars).unwrap_err().to_string();
@@ -383,6 +420,41 @@ mod tests {
         assert_eq!(
             err(None, &[("ONBOARD_RETENTION_DAYS", "0")]),
             "retention_days (ONBOARD_RETENTION_DAYS): \"0\" is not a number of days from 1 to 3650"
+        );
+        assert_eq!(
+            err(
+                None,
+                &[("ONBOARD_TRACE_URL", "https://jaeger.example/trace/")]
+            ),
+            "trace_url (ONBOARD_TRACE_URL): \"https://jaeger.example/trace/\" has no {trace_id} placeholder"
+        );
+    }
+
+    #[test]
+    fn a_trace_url_template_makes_trace_ids_links() {
+        let c = load(
+            Some("trace_url = \"https://tempo.example/t/{trace_id}\"\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.trace_links
+                .link("0af7651916cd43dd8448eb211c80319c")
+                .as_deref(),
+            Some("https://tempo.example/t/0af7651916cd43dd8448eb211c80319c")
+        );
+        let c = load(
+            Some("trace_url = \"https://tempo.example/t/{trace_id}\"\n"),
+            &[(
+                "ONBOARD_TRACE_URL",
+                "https://jaeger.example/trace/{trace_id}",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            c.trace_links.link("0af7").as_deref(),
+            Some("https://jaeger.example/trace/0af7"),
+            "the environment overrides the file"
         );
     }
 

@@ -5,10 +5,11 @@ use std::fmt::Write;
 
 use onboarding_steps::Timestamp;
 use onboarding_steps::run::{Run, StepState};
+use onboarding_telemetry::TraceLinks;
 use onboarding_worker::service::DeadJob;
 
 /// One run in full.
-pub fn status(run: &Run) -> String {
+pub fn status(run: &Run, links: &TraceLinks) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -24,6 +25,9 @@ pub fn status(run: &Run) -> String {
         run.state.as_str(),
         run.trace.trace_id().unwrap_or("-")
     );
+    if let Some(url) = run.trace.trace_id().and_then(|id| links.link(id)) {
+        let _ = writeln!(s, "trace link: {url}");
+    }
     for line in run.request.settings.subscriptions() {
         let _ = writeln!(s, "{line}");
     }
@@ -165,18 +169,31 @@ mod tests {
         };
         let mut run = Run::new("r1", "k1", request, TraceContext::default(), Timestamp(0))
             .expect("a valid request");
-        assert!(!status(&run).contains("note:"));
+        assert!(!status(&run, &TraceLinks::none()).contains("note:"));
+        assert!(!status(&run, &TraceLinks::none()).contains("trace link"));
         run.record_facts(&[Fact::ChangeoverVerified {
             webhooks: Vec::new(),
             leftovers: Some(LeftoverCheck::NotChecked {
                 reason: "the run has no credentials of the previous user".into(),
             }),
         }]);
-        let text = status(&run);
+        let text = status(&run, &TraceLinks::none());
         assert!(
             text.contains(
                 "note: verify_changeover: the previous user's webhooks could NOT be checked: \
                  the run has no credentials of the previous user"
+            ),
+            "{text}"
+        );
+        run.trace = TraceContext {
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+            ..TraceContext::default()
+        };
+        let links = TraceLinks::new("https://jaeger.example/trace/{trace_id}").unwrap();
+        let text = status(&run, &links);
+        assert!(
+            text.contains(
+                "trace: 0af7651916cd43dd8448eb211c80319c\ntrace link: https://jaeger.example/trace/0af7651916cd43dd8448eb211c80319c\n"
             ),
             "{text}"
         );

@@ -247,7 +247,7 @@ pub(crate) async fn run(
         tenant = esc(&run.request.tenant_id),
         name = esc(&run.request.tenant_name),
         state = run.state.as_str(),
-        trace = esc(run.trace.trace_id().unwrap_or("-")),
+        trace = trace_link(&api, &run),
     );
     if run.state == RunState::Failed {
         b.push_str(&button(
@@ -488,5 +488,20 @@ pub(crate) async fn dead_retry(
         }
         Ok(false) => (StatusCode::NOT_FOUND, "no such dead job").into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, esc(&e.to_string())).into_response(),
+    }
+}
+
+/// The run's trace id, as a link into the trace UI when a template is configured.
+fn trace_link(api: &Api, run: &Run) -> String {
+    let Some(id) = run.trace.trace_id() else {
+        return "-".into();
+    };
+    match api.trace_links.link(id) {
+        Some(url) => format!(
+            "<a href=\"{}\" rel=\"noopener\" target=\"_blank\">{}</a>",
+            esc(&url),
+            esc(id)
+        ),
+        None => esc(id),
     }
 }

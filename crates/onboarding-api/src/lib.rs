@@ -6,13 +6,15 @@
 //! |---|---|
 //! | `POST /v1/runs` | enqueue (body: the enqueue request; `Idempotency-Key` and `traceparent` headers honoured) → 201 new, 200 existing, 409 conflict |
 //! | `GET /v1/runs?state=&tenant=&limit=` | runs, newest first |
-//! | `GET /v1/runs/{id}` | one run: steps, attempts, errors, operator checklist, audit trail |
+//! | `GET /v1/runs/{id}` | one run: steps, attempts, errors, operator checklist, audit trail, and `trace_url` (a link to the run's trace when a template is configured) |
 //! | `POST /v1/runs/{id}/steps/{step}/ack` | an operator acknowledges an attested step |
 //! | `POST /v1/runs/{id}/retry`, `POST /v1/runs/{id}/cancel` | operator actions |
 //! | `GET /v1/dead`, `POST /v1/dead/{job}/retry` | dead letters |
 //! | `GET /openapi.json` | this API's OpenAPI 3.1 description |
 //! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` | the retry dashboard (module `dashboard`) |
-//! | `GET /healthz` | liveness |
+//! | `GET /healthz` | liveness: the process answers |
+//! | `GET /readyz` | readiness: Redis answers (503 naming the failure otherwise) |
+//! | `GET /metrics` | Prometheus: the stored totals (runs by state, queue depth and lag, waiting runs); step and request counters stay zero here (workers count them) |
 //!
 //! Authentication: when a token is configured every `/v1` route needs `Authorization:
 //! Bearer <token>`. Operator actions name the operator with `X-Operator` (recorded in the
@@ -29,7 +31,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use onboarding_steps::StepName;
-use onboarding_steps::run::RunState;
+use onboarding_steps::run::{Run, RunState};
+use onboarding_telemetry::TraceLinks;
+use onboarding_worker::metrics::Metrics;
 use onboarding_worker::runs::RunFilter;
 use onboarding_worker::service::{EnqueueRequest, Onboard, OperatorAction, ServiceError};
 use serde::Deserialize;
@@ -44,12 +48,15 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 pub struct ApiConfig {
     /// Bearer token every `/v1` request must carry (`None`: no authentication, for local use).
     pub token: Option<String>,
+    /// Turns trace ids into links (the run JSON's `trace_url`, the dashboard).
+    pub trace_links: TraceLinks,
 }
 
 impl std::fmt::Debug for ApiConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ApiConfig")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("trace_links", &self.trace_links)
             .finish()
     }
 }
@@ -58,6 +65,8 @@ impl std::fmt::Debug for ApiConfig {
 pub(crate) struct Api {
     pub(crate) onboard: Onboard,
     pub(crate) token_digest: Option<[u8; 20]>,
+    pub(crate) trace_links: TraceLinks,
+    pub(crate) metrics: std::sync::Arc<Metrics>,
 }
 
 /// An error answer: a status and a message naming what is wrong.
@@ -101,6 +110,8 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
     let api = Api {
         onboard,
         token_digest: config.token.map(|t| Sha1::digest(t.as_bytes()).into()),
+        trace_links: config.trace_links,
+        metrics: std::sync::Arc::new(Metrics::default()),
     };
     let v1 = Router::new()
         .route("/runs", post(enqueue).get(list))
@@ -118,6 +129,8 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .route("/dashboard", get(dashboard::index))
         .route("/dashboard/runs/{id}", get(dashboard::run))
         .route("/dashboard/runs/{id}/ack/{step}", post(dashboard::ack))
@@ -126,6 +139,33 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/dashboard/dead", get(dashboard::dead))
         .route("/dashboard/dead/{job}/retry", post(dashboard::dead_retry))
         .with_state(api)
+}
+
+/// `GET /readyz`: 200 when Redis answers, else 503 naming the failure.
+async fn ready(State(api): State<Api>) -> (StatusCode, String) {
+    onboarding_worker::metrics::readiness(&api.onboard).await
+}
+
+/// `GET /metrics`: the stored totals in the Prometheus text format.
+async fn metrics(State(api): State<Api>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        api.metrics.render(&api.onboard).await,
+    )
+        .into_response()
+}
+
+/// A run as JSON with `trace_url`: the link to its trace, or null without a template.
+pub fn run_json(run: &Run, links: &TraceLinks) -> serde_json::Value {
+    let mut value = serde_json::to_value(run).unwrap_or_default();
+    let url = run.trace.trace_id().and_then(|id| links.link(id));
+    if let Some(object) = value.as_object_mut() {
+        object.insert("trace_url".into(), json!(url));
+    }
+    value
 }
 
 /// Compares digests of the tokens, so the comparison's time says nothing about the token.
@@ -228,7 +268,7 @@ async fn list(State(api): State<Api>, Query(q): Query<ListQuery>) -> Result<Resp
 
 async fn show(State(api): State<Api>, Path(id): Path<String>) -> Result<Response, ApiError> {
     match api.onboard.runs.get(&id).await.map_err(unavailable)? {
-        Some(run) => Ok(axum::Json(run).into_response()),
+        Some(run) => Ok(axum::Json(run_json(&run, &api.trace_links)).into_response()),
         None => Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no run with id {id}"),

@@ -34,6 +34,19 @@ impl Queue {
         })
     }
 
+    /// The score of the oldest job in `state` (milliseconds since the epoch: when a ready
+    /// job became ready, a scheduled job's run time, a lease deadline, when a job ended), or
+    /// `None` when no job is in it. For a queue-lag gauge: now minus the oldest ready score.
+    #[instrument(skip_all, fields(queue = %self.inner.name))]
+    pub async fn oldest(&self, state: State) -> Result<Option<u64>, QueueError> {
+        let first: Vec<(String, f64)> = self
+            .conn()
+            .zrange_withscores(format!("{}{}", self.inner.prefix, state.set()), 0, 0)
+            .await
+            .map_err(QueueError::redis("oldest"))?;
+        Ok(first.first().map(|(_, score)| *score as u64))
+    }
+
     /// Ids of jobs in `state`, with paging. Order: scheduled by due time, ready by the time
     /// they became ready, running by lease deadline, done and dead oldest first.
     #[instrument(skip_all, fields(queue = %self.inner.name))]

@@ -203,6 +203,50 @@ pub fn trace_id(span: &tracing::Span) -> Option<String> {
     sc.is_valid().then(|| sc.trace_id().to_string())
 }
 
+/// Trace ids as links into a trace UI (Jaeger, Tempo, any UI): a URL template in which
+/// `{trace_id}` stands for the 32-hex-digit trace id, e.g.
+/// `https://jaeger.example/trace/{trace_id}`. Without a template there are no links.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TraceLinks {
+    template: Option<String>,
+}
+
+impl TraceLinks {
+    /// The placeholder a template must contain.
+    pub const PLACEHOLDER: &'static str = "{trace_id}";
+
+    /// Links from `template`, which must be an `http(s)://` URL containing `{trace_id}`
+    /// (the error says what is wrong).
+    pub fn new(template: &str) -> Result<Self, String> {
+        if !(template.starts_with("http://") || template.starts_with("https://")) {
+            return Err(format!("{template:?} is not an http:// or https:// URL"));
+        }
+        if !template.contains(Self::PLACEHOLDER) {
+            return Err(format!(
+                "{template:?} has no {} placeholder",
+                Self::PLACEHOLDER
+            ));
+        }
+        Ok(Self {
+            template: Some(template.to_owned()),
+        })
+    }
+
+    /// No links.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The link for `trace_id` (only hex digits are put into the URL), if a template is set.
+    pub fn link(&self, trace_id: &str) -> Option<String> {
+        let template = self.template.as_deref()?;
+        if trace_id.is_empty() || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(template.replace(Self::PLACEHOLDER, trace_id))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +257,24 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         TelemetryConfig::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn trace_links_fill_the_template_with_hex_trace_ids_only() {
+        let links = TraceLinks::new("https://jaeger.example/trace/{trace_id}?x=1").unwrap();
+        assert_eq!(
+            links.link("4bf92f3577b34da6a3ce929d0e0e4736").as_deref(),
+            Some("https://jaeger.example/trace/4bf92f3577b34da6a3ce929d0e0e4736?x=1")
+        );
+        assert_eq!(links.link("<script>"), None);
+        assert_eq!(links.link(""), None);
+        assert_eq!(TraceLinks::none().link("4bf9"), None);
+        assert!(
+            TraceLinks::new("https://jaeger.example/trace/")
+                .unwrap_err()
+                .contains("no {trace_id}")
+        );
+        assert!(TraceLinks::new("ftp://x/{trace_id}").is_err());
     }
 
     #[test]

@@ -67,6 +67,19 @@ impl Session {
         Ok(self.tenant(role).await?.database().to_owned())
     }
 
+    /// The highest share of an hourly request budget used by a database this session
+    /// talked to (the client's last `ThresholdInformation` with its estimate of the requests
+    /// since), or `None` when none was read.
+    pub async fn threshold_used(&self) -> Option<f64> {
+        self.tenants
+            .lock()
+            .await
+            .values()
+            .filter_map(|t| t.last_threshold())
+            .map(|t| t.used_ratio())
+            .reduce(f64::max)
+    }
+
     /// Performs one read.
     pub async fn read(&self, read: &Read) -> Result<ReadResult, CallFailure> {
         let role = match read.credentials() {

@@ -235,6 +235,9 @@ impl Handler {
             run.request.kind.verify_only(),
         )
         .await;
+        if let Some(ratio) = session.threshold_used().await {
+            self.metrics.threshold_used(ratio);
+        }
         match self.record(&run.id, job.step, outcome, database).await {
             Verdict(onboarding_queue::Outcome::Done) => Ok(()),
             verdict => Err(verdict),
@@ -399,16 +402,30 @@ pub async fn run_worker(
         },
     );
     let name = handler.worker.clone();
+    // The heartbeat beats while this function runs (the worker loop is alive).
+    let metrics = handler.metrics.clone();
+    let heartbeat = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        loop {
+            tick.tick().await;
+            metrics.heartbeat();
+        }
+    });
     let worker = WorkerBuilder::new(name)
         .backend(backend)
         .data(handler)
         .layer(CatchPanicLayer::with_panic_handler(panicked))
         .concurrency(concurrency.max(1))
         .build(handle);
-    worker
+    let result = worker
         .run_until(async move {
             shutdown.await;
             Ok::<(), WorkerError>(())
         })
-        .await
+        .await;
+    heartbeat.abort();
+    result
 }
+
+/// How often a running worker sets `onboard_worker_heartbeat_timestamp_seconds`.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);

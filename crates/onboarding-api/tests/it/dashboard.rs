@@ -88,6 +88,10 @@ async fn the_dashboard_shows_runs_and_lets_a_named_operator_act() {
         "tenant text must be escaped"
     );
     assert!(html.contains("&lt;script&gt;"), "{html}");
+    assert!(
+        html.contains("trace <a href=\"https://jaeger.example/trace/"),
+        "the trace id is not a link into the trace UI: {html}"
+    );
 
     // The cancel form's token, as the page gives it.
     let token = html

@@ -1,6 +1,7 @@
 //! The HTTP API, called without sockets (`oneshot` on the router) against a private
 //! `redis-server`: authentication, enqueue with idempotency and field errors, reading runs,
-//! operator actions with the operator's name, dead letters, the OpenAPI document.
+//! operator actions with the operator's name, dead letters, the OpenAPI document, trace
+//! links, and readiness following Redis.
 
 mod dashboard;
 
@@ -14,6 +15,9 @@ use onboarding_worker::setup::{Setup, connect, fast_policy};
 use redis_test_server::{RedisServer, unique_name};
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+/// The trace link template the tests' API is configured with.
+const TRACE_URL: &str = "https://jaeger.example/trace/{trace_id}";
 
 async fn app(redis: &RedisServer) -> axum::Router {
     let setup = Setup {
@@ -30,6 +34,7 @@ async fn app(redis: &RedisServer) -> axum::Router {
         onboard,
         ApiConfig {
             token: Some("t0ken".into()),
+            trace_links: onboarding_telemetry::TraceLinks::new(TRACE_URL).unwrap(),
         },
     )
 }
@@ -118,6 +123,14 @@ async fn enqueue_read_and_steer_runs_over_http() {
     let (status, got) = call(&app, "GET", &format!("/v1/runs/{run}"), &[], None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(got["state"], "queued");
+    let link = got["trace_url"].as_str().expect("a trace link");
+    let trace_id = link.strip_prefix("https://jaeger.example/trace/").unwrap();
+    assert_eq!(trace_id.len(), 32, "{link}");
+    assert!(
+        got["trace"].to_string().contains(trace_id),
+        "the link is not the run's trace: {link} {}",
+        got["trace"]
+    );
     assert!(
         !got.to_string().contains("s3cret-value"),
         "a secret in the run record"
@@ -289,4 +302,38 @@ async fn every_v1_route_needs_the_token_and_the_document_is_served() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
     }
+}
+
+#[tokio::test]
+async fn readiness_follows_redis_and_liveness_does_not() {
+    let mut redis = RedisServer::private(redis_test_server::Options::default());
+    let app = app(&redis).await;
+    let get = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let res = app
+                .oneshot(Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let status = res.status();
+            let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+    };
+    assert_eq!(get("/readyz").await, (StatusCode::OK, "ready".to_owned()));
+    assert_eq!(get("/healthz").await.0, StatusCode::OK);
+    redis.kill();
+    let (status, body) = get("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body.starts_with("not ready: Redis does not answer"),
+        "{body}"
+    );
+    assert_eq!(
+        get("/healthz").await.0,
+        StatusCode::OK,
+        "liveness must not follow Redis (a restart would not help)"
+    );
 }
