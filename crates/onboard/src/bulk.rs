@@ -2,7 +2,9 @@
 //! file (a JSON array of enqueue requests, or JSON Lines), enqueues every run as bulk work
 //! (fresh work of other tenants goes first; each tenant's Autotask limits are kept by the
 //! workers), and with `--wait` follows them with a progress bar and prints a summary of what
-//! changed. A bad entry is named by its position and field, and nothing is enqueued.
+//! changed. The whole cohort is parsed and checked (`EnqueueRequest::validate`) before
+//! anything is enqueued: a bad entry is named by its position and field, and nothing is
+//! enqueued.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -77,6 +79,17 @@ pub async fn bulk(args: BulkArgs, onboard: &Onboard, json: bool) -> anyhow::Resu
         if let Some(kind) = args.kind {
             r.kind = kind;
         }
+    }
+    // The whole cohort is checked before anything is enqueued: a bad entry stores nothing.
+    for (i, r) in requests.iter().enumerate() {
+        r.validate("check").with_context(|| {
+            format!(
+                "--file {}: entry {} (tenant {}); nothing was enqueued",
+                args.file.display(),
+                i + 1,
+                r.tenant_id
+            )
+        })?;
     }
     let mut ids = Vec::with_capacity(requests.len());
     for (i, r) in requests.into_iter().enumerate() {

@@ -115,6 +115,73 @@ pub struct Onboard {
     pub policy: StepSchedule,
 }
 
+impl EnqueueRequest {
+    /// Checks the whole request without storing anything, as `enqueue` does first (a cohort
+    /// is checked whole with it before any entry is enqueued): the run it would become (its
+    /// settings and every maximum length), the credentials (none empty; integration code and
+    /// username at most 100 characters, secret at most 200) and the idempotency key (1 to 200
+    /// characters). Returns the run with id `id` (credential references not yet filled in)
+    /// and the idempotency key.
+    pub fn validate(&self, id: &str) -> Result<(Run, String), ServiceError> {
+        let placeholder =
+            |r: &Option<ApiCredentials>| r.as_ref().map(|_| CredentialRef(String::new()));
+        let run_request = RunRequest {
+            kind: self.kind,
+            tenant_id: self.tenant_id.clone(),
+            tenant_name: if self.tenant_name.is_empty() {
+                self.tenant_id.clone()
+            } else {
+                self.tenant_name.clone()
+            },
+            settings: self.settings.clone(),
+            new_user_name: self.new_user.username.clone(),
+            previous_user_name: self.previous_user.as_ref().map(|p| p.username.clone()),
+            credentials: RunCredentials {
+                new: CredentialRef(String::new()),
+                previous: placeholder(&self.previous_user),
+                admin: placeholder(&self.admin),
+            },
+            dry_run: self.dry_run,
+        };
+        // Validates the request (credential references are filled in once sealed).
+        let run = Run::new(id, "pending", run_request, TraceContext::default(), now())
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        for (field, c) in [
+            ("new_user", Some(&self.new_user)),
+            ("previous_user", self.previous_user.as_ref()),
+            ("admin", self.admin.as_ref()),
+        ] {
+            let Some(c) = c else { continue };
+            for (name, value, max) in [
+                ("integration_code", &c.integration_code, 100),
+                ("username", &c.username, 100),
+                ("secret", &c.secret, 200),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(ServiceError::Invalid(format!(
+                        "{field}.{name}: must not be empty"
+                    )));
+                }
+                if value.chars().count() > max {
+                    return Err(ServiceError::Invalid(format!(
+                        "{field}.{name}: must be at most {max} characters"
+                    )));
+                }
+            }
+        }
+        let key = self
+            .idempotency_key
+            .clone()
+            .unwrap_or_else(|| format!("auto-{}", fingerprint(self)));
+        if key.is_empty() || key.len() > 200 {
+            return Err(ServiceError::Invalid(
+                "idempotency_key: must be 1 to 200 characters".into(),
+            ));
+        }
+        Ok((run, key))
+    }
+}
+
 /// Now, as the step crate's timestamp.
 pub fn now() -> Timestamp {
     Timestamp(
@@ -154,60 +221,10 @@ impl Onboard {
         request: EnqueueRequest,
         traceparent: Option<&str>,
     ) -> Result<EnqueueResult, ServiceError> {
-        let placeholder =
-            |r: &Option<ApiCredentials>| r.as_ref().map(|_| CredentialRef(String::new()));
-        let run_request = RunRequest {
-            kind: request.kind,
-            tenant_id: request.tenant_id.clone(),
-            tenant_name: if request.tenant_name.is_empty() {
-                request.tenant_id.clone()
-            } else {
-                request.tenant_name.clone()
-            },
-            settings: request.settings.clone(),
-            new_user_name: request.new_user.username.clone(),
-            previous_user_name: request.previous_user.as_ref().map(|p| p.username.clone()),
-            credentials: RunCredentials {
-                new: CredentialRef(String::new()),
-                previous: placeholder(&request.previous_user),
-                admin: placeholder(&request.admin),
-            },
-            dry_run: request.dry_run,
-        };
-        let id = ulid::Ulid::generate().to_string();
-        let at = now();
-        // Validates the request (credential references are filled in once sealed).
-        let mut run = Run::new(&id, "pending", run_request, TraceContext::default(), at)
-            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        for (field, c) in [
-            ("new_user", Some(&request.new_user)),
-            ("previous_user", request.previous_user.as_ref()),
-            ("admin", request.admin.as_ref()),
-        ] {
-            if let Some(c) = c {
-                for (name, value) in [
-                    ("integration_code", &c.integration_code),
-                    ("username", &c.username),
-                    ("secret", &c.secret),
-                ] {
-                    if value.trim().is_empty() {
-                        return Err(ServiceError::Invalid(format!(
-                            "{field}.{name}: must not be empty"
-                        )));
-                    }
-                }
-            }
-        }
+        let (mut run, key) = request.validate(&ulid::Ulid::generate().to_string())?;
+        let id = run.id.clone();
+        let at = run.created_at;
         let fingerprint = fingerprint(&request);
-        let key = request
-            .idempotency_key
-            .clone()
-            .unwrap_or_else(|| format!("auto-{fingerprint}"));
-        if key.is_empty() || key.len() > 200 {
-            return Err(ServiceError::Invalid(
-                "idempotency_key: must be 1 to 200 characters".into(),
-            ));
-        }
 
         let span = tracing::info_span!("onboard.enqueue", tenant.id = %request.tenant_id, run.id = tracing::field::Empty, run.kind = ?request.kind);
         if let Some(parent) = traceparent {

@@ -291,3 +291,49 @@ fn a_closed_pipe_ends_a_command_quietly() {
         );
     }
 }
+
+#[test]
+fn a_cohort_with_one_bad_entry_enqueues_nothing() {
+    let redis = RedisServer::private(Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |tenant: &str, name: &str, secret: &str| {
+        serde_json::json!({
+            "kind": "onboard", "tenant_id": tenant, "tenant_name": name,
+            "settings": {"webhook_url_base": "https://hooks.example/x"},
+            "new_user": {"integration_code": "C", "username": "u@a", "secret": secret}
+        })
+        .to_string()
+    };
+    for (second, expected) in [
+        (
+            entry("globex", &"x".repeat(300), "s"),
+            "tenant_name`: must be at most 200 characters",
+        ),
+        (
+            entry("globex", "Globex", &"s".repeat(201)),
+            "new_user.secret: must be at most 200 characters",
+        ),
+    ] {
+        let file = dir.path().join("cohort.jsonl");
+        std::fs::write(&file, format!("{}\n{second}\n", entry("acme", "Acme", "s"))).unwrap();
+        let o = onboard(
+            redis.url(),
+            &["bulk", "--file", file.to_str().unwrap()],
+            &[],
+        );
+        let text = text(&o);
+        assert!(!o.status.success(), "{text}");
+        assert!(
+            text.contains("entry 2 (tenant globex); nothing was enqueued")
+                && text.contains(expected),
+            "{text}"
+        );
+        assert!(!text.contains(&"s".repeat(201)), "the secret is not echoed");
+        let o = onboard(redis.url(), &["--json", "runs"], &[]);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "[]",
+            "line 1 was not enqueued"
+        );
+    }
+}
