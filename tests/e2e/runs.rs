@@ -527,3 +527,64 @@ async fn api_and_dashboard(e: &Env, run_id: &str) -> (serde_json::Value, String)
     server.abort();
     (api, dashboard)
 }
+
+/// Run listings page through the indexes: every page is the next slice, newest first, with
+/// filters, across more runs than one index page (200).
+#[tokio::test]
+async fn run_listings_page_newest_first_with_filters() {
+    let e = env(&["acme"]).await;
+    let user = seed(&e.sim, "acme", SeedApiUser::default());
+    let mut ids = Vec::new();
+    for i in 0..230 {
+        let mut r = request(
+            RunKind::Verify,
+            if i % 2 == 0 { "acme" } else { "beta" },
+            &user,
+        );
+        r.idempotency_key = Some(format!("k{i}"));
+        ids.push(e.onboard.enqueue(r, None).await.unwrap().run_id);
+    }
+    e.onboard.cancel(&ids[3], "olga").await.unwrap();
+    ids.reverse(); // newest first
+    let all = Default::default();
+    let page = |offset, limit, filter| {
+        let e = &e;
+        async move {
+            e.onboard
+                .runs
+                .list(filter, offset, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(page(0, 10, &all).await, ids[..10]);
+    assert_eq!(
+        page(195, 10, &all).await,
+        ids[195..205],
+        "across an index page"
+    );
+    assert_eq!(page(225, 10, &all).await, ids[225..]);
+    let beta = onboarding_worker::runs::RunFilter {
+        tenant: Some("beta".into()),
+        state: None,
+    };
+    // beta's runs are the odd ones in enqueue order.
+    let betas: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| (229 - j) % 2 == 1)
+        .map(|(_, id)| id.clone())
+        .collect();
+    assert_eq!(betas.len(), 115);
+    assert_eq!(page(0, 500, &beta).await, betas);
+    assert_eq!(page(100, 10, &beta).await, betas[100..110]);
+    let cancelled = onboarding_worker::runs::RunFilter {
+        tenant: Some("beta".into()),
+        state: Some(RunState::Cancelled),
+    };
+    assert_eq!(page(0, 10, &cancelled).await, [ids[226].clone()]);
+    assert!(page(1, 10, &cancelled).await.is_empty());
+}

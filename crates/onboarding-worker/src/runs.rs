@@ -230,34 +230,63 @@ impl RunStore {
         Err(RunStoreError::Contended(id.to_owned()))
     }
 
-    /// Runs, newest first, filtered, paged.
+    /// Runs, newest first, filtered, paged. The run index and the tenant indexes are read a
+    /// page at a time (never every id); a state filter alone reads that state's set (states
+    /// are an unordered set: its ids sort by time, being ULIDs).
     pub async fn list(
         &self,
         filter: &RunFilter,
         offset: usize,
         limit: usize,
     ) -> Result<Vec<Run>, RunStoreError> {
+        const PAGE: usize = 200;
         let mut conn = self.redis.clone();
-        let ids: Vec<String> = match (&filter.tenant, filter.state) {
-            (Some(tenant), _) => {
-                conn.zrevrange(self.key(&format!("runs:tenant:{tenant}")), 0, -1)
-                    .await?
-            }
-            (None, Some(state)) => {
-                let mut ids: Vec<String> = conn.smembers(self.state_key(state)).await?;
-                ids.sort_unstable_by(|a, b| b.cmp(a)); // ulids sort by time
-                ids
-            }
-            (None, None) => conn.zrevrange(self.key("runs"), 0, -1).await?,
+        let index = match (&filter.tenant, filter.state) {
+            (Some(tenant), _) => Some(self.key(&format!("runs:tenant:{tenant}"))),
+            (None, None) => Some(self.key("runs")),
+            (None, Some(_)) => None,
         };
         let mut runs = Vec::new();
+        let wanted = offset + limit;
+        if let Some(index) = index {
+            // Without a state filter every id is a run: start at the offset itself.
+            let mut start = if filter.state.is_none() { offset } else { 0 };
+            let mut skip = if filter.state.is_none() { 0 } else { offset };
+            loop {
+                let ids: Vec<String> = conn
+                    .zrevrange(&index, start as isize, (start + PAGE - 1) as isize)
+                    .await?;
+                for id in &ids {
+                    let Some(run) = self.get(id).await? else {
+                        continue;
+                    };
+                    if filter.state.is_none_or(|s| run.state == s) {
+                        if skip > 0 {
+                            skip -= 1;
+                        } else {
+                            runs.push(run);
+                        }
+                    }
+                    if runs.len() >= limit {
+                        return Ok(runs);
+                    }
+                }
+                if ids.len() < PAGE {
+                    return Ok(runs);
+                }
+                start += PAGE;
+            }
+        }
+        let state = filter.state.expect("the other cases have an index");
+        let mut ids: Vec<String> = conn.smembers(self.state_key(state)).await?;
+        ids.sort_unstable_by(|a, b| b.cmp(a)); // ulids sort by time
         for id in ids {
             if let Some(run) = self.get(&id).await? {
-                if filter.state.is_none_or(|s| run.state == s) {
+                if run.state == state {
                     runs.push(run);
                 }
             }
-            if runs.len() >= offset + limit {
+            if runs.len() >= wanted {
                 break;
             }
         }
