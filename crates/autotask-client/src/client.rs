@@ -1,10 +1,10 @@
 //! The HTTP side: [`AutotaskClient`] (pool, zone cache, limiter, pacer) and [`Tenant`] (one
-//! API user's view of its database), with one request path that every operation shares:
+//! API user's view of its database), every operation going through the one request path of `transport.rs`:
 //! pace → permit → send with auth headers → classify → decode, retried with `backon`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use autotask_types::{
     CountResult, Endpoint, Entity, EntityInformation, EntityInformationResult, FieldInfo,
@@ -16,39 +16,39 @@ use futures::{Stream, TryStreamExt, stream};
 use reqwest::Method;
 use serde_json::Value as Json;
 use sha1::{Digest, Sha1};
-use tracing::{Instrument, field};
 use url::Url;
 
-use crate::zone::{check_allowed, discovery_url, normalize_zone_url, same_origin};
+use crate::request::{Request, read_body, transport_error};
+use crate::zone::{discovery_url, normalize_zone_url, same_origin};
 use crate::{
-    ClientConfig, Credentials, Error, Exchange, LimitKey, Limiter, LocalLimiter, Pace, Pacer,
-    Recorder, Unpaced, classify, decode,
+    ClientConfig, Credentials, Error, Exchange, Limiter, LocalLimiter, Pacer, Recorder, Unpaced,
+    classify, decode,
 };
 
 /// A shareable Autotask client (cheap to clone).
 #[derive(Clone)]
 pub struct AutotaskClient {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
-struct Inner {
-    http: reqwest::Client,
-    config: ClientConfig,
-    zones: Mutex<HashMap<String, (Zone, Instant)>>,
-    thresholds: Mutex<HashMap<String, ThresholdInformation>>,
-    limiter: Arc<dyn Limiter>,
-    pacer: Arc<dyn Pacer>,
-    observer: Option<Observer>,
-    recorder: Option<Recorder>,
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) config: ClientConfig,
+    pub(crate) zones: Mutex<HashMap<String, (Zone, Instant)>>,
+    pub(crate) thresholds: Mutex<HashMap<String, ThresholdInformation>>,
+    pub(crate) limiter: Arc<dyn Limiter>,
+    pub(crate) pacer: Arc<dyn Pacer>,
+    pub(crate) observer: Option<Observer>,
+    pub(crate) recorder: Option<Recorder>,
 }
 
 /// Told about every answered request: (entity, status; 0 when no answer came). For metrics.
 pub type Observer = Arc<dyn Fn(&str, u16) + Send + Sync>;
 
 #[derive(Clone, Debug)]
-struct Zone {
-    url: Url,
-    database: String,
+pub(crate) struct Zone {
+    pub(crate) url: Url,
+    pub(crate) database: String,
 }
 
 impl std::fmt::Debug for AutotaskClient {
@@ -202,7 +202,7 @@ impl AutotaskClient {
         })
     }
 
-    fn record(
+    pub(crate) fn record(
         &self,
         method: &str,
         url: &Url,
@@ -221,7 +221,7 @@ impl AutotaskClient {
         }
     }
 
-    fn backoff(&self) -> ExponentialBuilder {
+    pub(crate) fn backoff(&self) -> ExponentialBuilder {
         let p = &self.inner.config.retry;
         ExponentialBuilder::default()
             .with_jitter()
@@ -235,10 +235,10 @@ impl AutotaskClient {
 /// One API user's view of its database. Cheap to clone.
 #[derive(Clone)]
 pub struct Tenant {
-    client: AutotaskClient,
-    zone: Zone,
-    credentials: Credentials,
-    integration: String,
+    pub(crate) client: AutotaskClient,
+    pub(crate) zone: Zone,
+    pub(crate) credentials: Credentials,
+    pub(crate) integration: String,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -248,18 +248,6 @@ impl std::fmt::Debug for Tenant {
             .field("username", &self.credentials.username)
             .finish_non_exhaustive()
     }
-}
-
-/// One request, described for the shared request path.
-struct Request<'a> {
-    method: Method,
-    url: Url,
-    body: Option<&'a Json>,
-    /// e.g. `/V1.0/{entity}/query`, for spans.
-    template: &'static str,
-    entity: &'a str,
-    /// Whether repeating it cannot create anything twice.
-    idempotent: bool,
 }
 
 impl Tenant {
@@ -537,200 +525,22 @@ impl Tenant {
         })
         .await
     }
-
-    /// The shared request path, with in-process retries.
-    async fn send(&self, request: Request<'_>) -> Result<String, Error> {
-        let max_delay = self.client.inner.config.retry.max_delay;
-        let idempotent = request.idempotent;
-        let request = &request;
-        (|| self.send_once(request))
-            .retry(self.client.backoff())
-            .sleep(tokio::time::sleep)
-            .when(|e: &Error| e.retry_soon() && (idempotent || e.certainly_not_processed()))
-            .adjust(move |e, delay| match (delay, e.retry_after()) {
-                (Some(_), Some(after)) if after > max_delay => None,
-                (Some(_), Some(after)) => Some(after),
-                (delay, _) => delay,
-            })
-            .notify(|e, delay| tracing::debug!(error = %e, ?delay, "retrying Autotask request"))
-            .await
-    }
-
-    async fn send_once(&self, request: &Request<'_>) -> Result<String, Error> {
-        let inner = &self.client.inner;
-        check_allowed(&request.url, &inner.config.target).map_err(|reason| {
-            Error::HostNotAllowed {
-                url: request.url.to_string(),
-                reason,
-            }
-        })?;
-        let last = self.last_threshold();
-        match inner.pacer.pace(last.as_ref()) {
-            Pace::Go => {}
-            Pace::Wait(delay) => tokio::time::sleep(delay).await,
-            Pace::Refuse(retry_after) => return Err(Error::BudgetExhausted { retry_after }),
-        }
-        let key = LimitKey {
-            database: self.zone.database.clone(),
-            integration: self.integration.clone(),
-            endpoint: endpoint_of(&self.zone.url, &request.url),
-        };
-        let span = tracing::info_span!(
-            "autotask.request",
-            otel.name = %format_args!("{} {}", request.method, request.template),
-            otel.kind = "client",
-            http.request.method = %request.method,
-            url.template = request.template,
-            server.address = request.url.host_str().unwrap_or_default(),
-            server.port = request.url.port_or_known_default().unwrap_or_default(),
-            autotask.entity = request.entity,
-            http.response.status_code = field::Empty,
-            error.type = field::Empty,
-        );
-        async {
-            let _permit = inner.limiter.acquire(&key).await?;
-            let result = self.exchange(request).await;
-            let span = tracing::Span::current();
-            let status = match &result {
-                Ok((status, _)) | Err((Some(status), _)) => {
-                    span.record("http.response.status_code", status);
-                    *status
-                }
-                Err((None, _)) => 0,
-            };
-            if let Some(observe) = &inner.observer {
-                observe(request.entity, status);
-            }
-            if let Err((_, e)) = &result {
-                span.record("error.type", e.type_name());
-            }
-            self.count_request();
-            result.map(|(_, body)| body).map_err(|(_, e)| e)
-        }
-        .instrument(span)
-        .await
-    }
-
-    /// Sends one request with the auth headers and classifies the answer.
-    async fn exchange(&self, request: &Request<'_>) -> Result<(u16, String), (Option<u16>, Error)> {
-        let creds = &self.credentials;
-        let mut builder = self
-            .client
-            .inner
-            .http
-            .request(request.method.clone(), request.url.clone())
-            .header("ApiIntegrationCode", creds.integration_code.expose())
-            .header("UserName", &creds.username)
-            .header("Secret", creds.secret.expose())
-            .header("Accept", "application/json");
-        if let Some(id) = creds.impersonation_resource_id {
-            builder = builder.header("ImpersonationResourceId", id.to_string());
-        }
-        if let Some(body) = request.body {
-            builder = builder.json(body);
-        }
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| (None, transport_error(e)))?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let max = self.client.inner.config.max_body_bytes;
-        let body = read_body(response, max, request.entity)
-            .await
-            .map_err(|e| (Some(status), e))?;
-        self.client.record(
-            request.method.as_str(),
-            &request.url,
-            request.body,
-            status,
-            &body,
-        );
-        match classify(status, &body, retry_after, &creds.username) {
-            None => Ok((status, body)),
-            Some(e) => Err((Some(status), e)),
-        }
-    }
-
-    /// Keeps the pacer's view roughly current between `ThresholdInformation` reads.
-    fn count_request(&self) {
-        if let Some(info) = lock(&self.client.inner.thresholds).get_mut(&self.zone.database) {
-            info.current_timeframe_request_count =
-                info.current_timeframe_request_count.saturating_add(1);
-        }
-    }
-}
-
-/// The object endpoint a request counts against: the first path segment after `V1.0/`.
-fn endpoint_of(zone: &Url, url: &Url) -> String {
-    let path = url.path();
-    let rest = path.strip_prefix(zone.path()).unwrap_or(path);
-    let rest = rest
-        .split_once('/')
-        .filter(|(version, _)| version.eq_ignore_ascii_case("v1.0"))
-        .map_or(rest, |(_, rest)| rest);
-    rest.split('/').next().unwrap_or_default().to_owned()
-}
-
-/// Reads a response body of at most `max` bytes; a larger one is refused (by its declared
-/// length before reading, else as soon as it grows past the bound).
-async fn read_body(
-    mut response: reqwest::Response,
-    max: usize,
-    entity: &str,
-) -> Result<String, Error> {
-    let over = |n: String| Error::OverLimit {
-        entity: entity.to_owned(),
-        detail: format!("a response body of {n} bytes (at most {max} are read)"),
-    };
-    if let Some(n) = response.content_length().filter(|n| *n > max as u64) {
-        return Err(over(n.to_string()));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
-        if body.len() + chunk.len() > max {
-            return Err(over(format!("more than {max}")));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
-fn transport_error(e: reqwest::Error) -> Error {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "connection error"
-    };
-    let not_sent = e.is_connect();
-    // The URL is left out; reqwest's error text never holds headers, so no secret leaks.
-    Error::Transient {
-        status: None,
-        detail: format!("{kind}: {}", e.without_url()),
-        not_sent,
-    }
 }
 
 /// A stable, non-reversible name for an integration code (for limit keys and logs).
-fn fingerprint(code: &str) -> String {
+pub(crate) fn fingerprint(code: &str) -> String {
     let digest = Sha1::digest(code.as_bytes());
     hex::encode(&digest[..8])
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::request::endpoint_of;
 
     #[test]
     fn endpoint_is_the_first_segment_after_the_version() {

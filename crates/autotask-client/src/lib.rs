@@ -30,6 +30,8 @@ mod credentials;
 mod error;
 mod limit;
 mod record;
+mod request;
+mod transport;
 mod zone;
 
 pub use client::{AutotaskClient, Observer, Tenant};
