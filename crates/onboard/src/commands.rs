@@ -306,6 +306,7 @@ async fn api(config: &Config) -> anyhow::Result<()> {
         onboarding_api::ApiConfig {
             token: config.api_token.clone(),
             trace_links: config.trace_links.clone(),
+            hosts: config.api_hosts.clone(),
         },
     );
     axum::serve(listener, router)

@@ -15,6 +15,7 @@
 //! | share of the hourly budget | `worker.budget_share` | `ONBOARD_BUDGET_SHARE` | 0.5 |
 //! | job lease | `worker.lease_secs` | `ONBOARD_LEASE_SECS` | 30 |
 //! | HTTP API listen address | `api.listen` | `ONBOARD_API_LISTEN` | `127.0.0.1:8080` |
+//! | host names the API answers to (DNS-rebinding guard of `/v1`, `/dashboard`) | `api.hosts` | `ONBOARD_API_HOSTS` (comma-separated) | `localhost`, `127.0.0.1`, `[::1]` |
 //! | HTTP API bearer token | — | `ONBOARD_API_TOKEN` | none (required off loopback) |
 //! | trace link template | `trace_url` | `ONBOARD_TRACE_URL` | none (trace ids are not links); e.g. `https://jaeger.example/trace/{trace_id}` |
 
@@ -63,6 +64,7 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct ApiFile {
     listen: Option<String>,
+    hosts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,6 +120,8 @@ pub struct Config {
     pub api_listen: SocketAddr,
     /// The API's bearer token (from the environment only).
     pub api_token: Option<String>,
+    /// Host names the API's `/v1` and `/dashboard` answer to (empty: the loopback names).
+    pub api_hosts: Vec<String>,
     /// Trace ids as links (`onboard status`, the API's run JSON, the dashboard).
     pub trace_links: TraceLinks,
 }
@@ -275,6 +279,19 @@ impl Config {
                 format!("required when the API listens on {api_listen} (not loopback)"),
             ));
         }
+        let api_hosts: Vec<String> = match env("ONBOARD_API_HOSTS") {
+            Some(v) => v.split(',').map(|h| h.trim().to_owned()).collect(),
+            None => f.api.hosts.unwrap_or_default(),
+        };
+        if let Some(bad_host) = api_hosts
+            .iter()
+            .find(|h| h.is_empty() || h.len() > 253 || h.contains(['/', ' ', '@']))
+        {
+            return Err(bad(
+                "api.hosts (ONBOARD_API_HOSTS)",
+                format!("{bad_host:?} is not a host name"),
+            ));
+        }
         let trace_links = match env("ONBOARD_TRACE_URL").or(f.trace_url) {
             None => TraceLinks::none(),
             Some(t) => TraceLinks::new(&t).map_err(|e| bad("trace_url (ONBOARD_TRACE_URL)", e))?,
@@ -283,6 +300,7 @@ impl Config {
             trace_links,
             api_listen,
             api_token,
+            api_hosts,
             redis_url,
             prefix,
             secret_key,

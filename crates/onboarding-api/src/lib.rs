@@ -16,6 +16,13 @@
 //! | `GET /readyz` | readiness: Redis answers (503 naming the failure otherwise) |
 //! | `GET /metrics` | Prometheus: the stored totals (runs by state, queue depth and lag, waiting runs); step and request counters stay zero here (workers count them) |
 //!
+//! Browser safety: `/v1` and `/dashboard` answer only to the configured host names
+//! (`ApiConfig::hosts`, 421 otherwise: a DNS-rebinding page cannot reach them), a `/v1` POST
+//! with a body must be `application/json` (415: a cross-site form cannot send it), bodies are
+//! limited to [`MAX_BODY`] (413), and every response forbids framing and MIME sniffing
+//! (`Content-Security-Policy` with `frame-ancestors 'none'`, `X-Frame-Options: DENY`,
+//! `X-Content-Type-Options: nosniff`).
+//!
 //! Authentication: when a token is configured every `/v1` route needs `Authorization:
 //! Bearer <token>`. Operator actions name the operator with `X-Operator` (recorded in the
 //! audit trail). Errors are `{"error": "..."}` naming what is wrong; a bad request changes
@@ -50,6 +57,10 @@ pub struct ApiConfig {
     pub token: Option<String>,
     /// Turns trace ids into links (the run JSON's `trace_url`, the dashboard).
     pub trace_links: TraceLinks,
+    /// Host names `/v1` and `/dashboard` answer to (the `Host` header without its port; a
+    /// request naming another host is refused, so a DNS-rebinding page cannot reach them).
+    /// Empty: the loopback names (`localhost`, `127.0.0.1`, `[::1]`).
+    pub hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for ApiConfig {
@@ -57,6 +68,7 @@ impl std::fmt::Debug for ApiConfig {
         f.debug_struct("ApiConfig")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("trace_links", &self.trace_links)
+            .field("hosts", &self.hosts)
             .finish()
     }
 }
@@ -122,15 +134,17 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/dead", get(dead))
         .route("/dead/{job}/retry", post(dead_retry))
         .route_layer(middleware::from_fn_with_state(api.clone(), authenticate));
-    Router::new()
+    let hosts: std::sync::Arc<Vec<String>> = std::sync::Arc::new(if config.hosts.is_empty() {
+        vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()]
+    } else {
+        config
+            .hosts
+            .iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect()
+    });
+    let guarded = Router::new()
         .nest("/v1", v1)
-        .route(
-            "/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
-        )
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
         .route("/dashboard", get(dashboard::index))
         .route("/dashboard/runs/{id}", get(dashboard::run))
         .route("/dashboard/runs/{id}/ack/{step}", post(dashboard::ack))
@@ -138,7 +152,103 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/dashboard/runs/{id}/cancel", post(dashboard::cancel))
         .route("/dashboard/dead", get(dashboard::dead))
         .route("/dashboard/dead/{job}/retry", post(dashboard::dead_retry))
+        .route_layer(middleware::from_fn(move |req, next| {
+            guard(hosts.clone(), req, next)
+        }));
+    Router::new()
+        .merge(guarded)
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(secure_headers))
         .with_state(api)
+}
+
+/// The largest request body accepted (an enqueue request is a few KiB).
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// For `/v1` and `/dashboard`: the `Host` must be one of the configured names (a missing
+/// `Host`, which no browser sends, passes: it cannot be a rebinding page), and a `/v1` POST
+/// with a body must say `Content-Type: application/json` (a cross-site form cannot).
+async fn guard(
+    hosts: std::sync::Arc<Vec<String>>,
+    req: axum::extract::Request,
+    next: Next,
+) -> Response {
+    if let Some(host) = req.headers().get(header::HOST) {
+        let host = host.to_str().unwrap_or_default().to_ascii_lowercase();
+        let name = match host.strip_prefix('[') {
+            Some(v6) => format!("[{}]", v6.split(']').next().unwrap_or_default()),
+            None => host.split(':').next().unwrap_or_default().to_owned(),
+        };
+        if !hosts.contains(&name) {
+            return ApiError(
+                StatusCode::MISDIRECTED_REQUEST,
+                format!(
+                    "Host {name:?} is not one this API answers to (api.hosts / ONBOARD_API_HOSTS)"
+                ),
+            )
+            .into_response();
+        }
+    }
+    let json_body_needed = req.method() == axum::http::Method::POST
+        && req.uri().path().starts_with("/v1/")
+        && (req.headers().contains_key(header::CONTENT_TYPE)
+            || req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|l| l.as_bytes() != b"0"));
+    if json_body_needed {
+        let json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !json {
+            return ApiError(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "request bodies must be Content-Type: application/json".into(),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+/// Every response: no framing, no MIME sniffing, no referrer, and a content security policy
+/// that allows the dashboard's own inline styles and forms and nothing else.
+async fn secure_headers(req: axum::extract::Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 /// `GET /readyz`: 200 when Redis answers, else 503 naming the failure.

@@ -35,6 +35,7 @@ async fn app(redis: &RedisServer) -> axum::Router {
         ApiConfig {
             token: Some("t0ken".into()),
             trace_links: onboarding_telemetry::TraceLinks::new(TRACE_URL).unwrap(),
+            hosts: vec!["onboard.example".into(), "localhost".into()],
         },
     )
 }
@@ -336,4 +337,81 @@ async fn readiness_follows_redis_and_liveness_does_not() {
         StatusCode::OK,
         "liveness must not follow Redis (a restart would not help)"
     );
+}
+
+/// A request as a browser on another site could send it.
+async fn raw(
+    app: &axum::Router,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn foreign_hosts_form_posts_framing_and_huge_bodies_are_refused() {
+    let redis = RedisServer::private(Default::default());
+    let app = app(&redis).await;
+    let get = |path: &str, host: &str| {
+        Request::builder()
+            .uri(path)
+            .header("host", host)
+            .header("authorization", "Bearer t0ken")
+            .body(Body::empty())
+            .unwrap()
+    };
+    // DNS rebinding: a page on evil.example resolving to us sends its own Host.
+    for path in ["/v1/runs", "/dashboard"] {
+        let (status, _, body) = raw(&app, get(path, "evil.example:8080")).await;
+        assert_eq!(status, StatusCode::MISDIRECTED_REQUEST, "{path}");
+        assert!(
+            body.contains("evil.example") && body.contains("is not one this API answers to"),
+            "{body}"
+        );
+    }
+    let (status, _, _) = raw(&app, get("/v1/runs", "onboard.example:8443")).await;
+    assert_eq!(status, StatusCode::OK, "a configured host");
+    let (status, _, _) = raw(&app, get("/healthz", "10.0.0.7:8080")).await;
+    assert_eq!(status, StatusCode::OK, "probes come with the pod's address");
+
+    // A cross-site form posts text/plain or a form encoding, never JSON.
+    for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/v1/runs")
+            .header("authorization", "Bearer t0ken")
+            .header("content-type", content_type)
+            .body(Body::from(request("acme").to_string()))
+            .unwrap();
+        let (status, _, body) = raw(&app, req).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
+        assert!(body.contains("application/json"), "{body}");
+    }
+
+    // Every response says: no framing, no sniffing.
+    let (_, headers, _) = raw(&app, get("/dashboard", "localhost")).await;
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+
+    // An explicit body limit.
+    let huge = json!({"kind": "onboard", "tenant_name": "x".repeat(onboarding_api::MAX_BODY)});
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/runs")
+        .header("authorization", "Bearer t0ken")
+        .header("content-type", "application/json")
+        .body(Body::from(huge.to_string()))
+        .unwrap();
+    let (status, _, _) = raw(&app, req).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (_, runs) = call(&app, "GET", "/v1/runs", &[], None).await;
+    assert_eq!(runs, json!([]), "nothing refused was stored");
 }
