@@ -48,6 +48,26 @@ impl Cli<'_> {
         serde_json::from_str(&out).unwrap()
     }
 
+    /// `onboard --json enqueue ...` succeeds; the run id.
+    async fn enqueued(&self, args: &[&str], secrets: &[(&str, &str)]) -> String {
+        let (ok, out, err) = self.run(args, secrets).await;
+        assert!(ok, "{err}");
+        serde_json::from_str::<Value>(&out).unwrap()["run_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The operator confirms both attested steps, as `olga`.
+    async fn ack_attested(&self, run: &str) {
+        for attested in ["confirm_unassigned_lob_visibility", "confirm_vendor_active"] {
+            let (ok, _, err) = self
+                .run(&["ack", run, attested, "--operator", "olga"], &[])
+                .await;
+            assert!(ok, "{err}");
+        }
+    }
+
     /// Waits until the run is final.
     async fn finished(&self, run: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -107,8 +127,8 @@ async fn five_families_with_default_fields_and_a_misspelt_field_fails_first() {
     };
 
     // All five families, no field named anywhere.
-    let (ok, out, err) = cli
-        .run(
+    let run = cli
+        .enqueued(
             &enqueue(
                 "acme",
                 &[
@@ -119,11 +139,6 @@ async fn five_families_with_default_fields_and_a_misspelt_field_fails_first() {
             &secrets,
         )
         .await;
-    assert!(ok, "{err}");
-    let run = serde_json::from_str::<Value>(&out).unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let (_, human, _) = cli.run(&["status", &run], &[]).await;
     assert!(
         human.contains("Company webhook fields: companyName, isActive")
@@ -133,12 +148,7 @@ async fn five_families_with_default_fields_and_a_misspelt_field_fails_first() {
             && human.contains("Ticket webhook fields: Status, Priority"),
         "status shows each family's fields: {human}"
     );
-    for attested in ["confirm_unassigned_lob_visibility", "confirm_vendor_active"] {
-        let (ok, _, err) = cli
-            .run(&["ack", &run, attested, "--operator", "olga"], &[])
-            .await;
-        assert!(ok, "{err}");
-    }
+    cli.ack_attested(&run).await;
     let status = cli.finished(&run).await;
     assert_eq!(status["state"], "succeeded", "{status:#}");
     for family in WebhookFamily::ALL {
@@ -150,8 +160,8 @@ async fn five_families_with_default_fields_and_a_misspelt_field_fails_first() {
 
     // A misspelt label fails in seconds, before any operator step, naming the setting and
     // listing the valid labels closest first.
-    let (ok, out, err) = cli
-        .run(
+    let run = cli
+        .enqueued(
             &enqueue(
                 "globex",
                 &[
@@ -164,11 +174,6 @@ async fn five_families_with_default_fields_and_a_misspelt_field_fails_first() {
             &secrets,
         )
         .await;
-    assert!(ok, "{err}");
-    let run = serde_json::from_str::<Value>(&out).unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let status = cli.finished(&run).await;
     assert_eq!(status["state"], "failed", "{status:#}");
     let check = step(&status, "check_webhook_fields");
@@ -201,23 +206,13 @@ async fn five_families_with_default_fields_and_a_misspelt_field_fails_first() {
     );
 
     // A user-defined field subscribed by its label.
-    let (ok, out, err) = cli
-        .run(
+    let run = cli
+        .enqueued(
             &enqueue("hooli", &["--udf-fields", "Ticket=Sophos Tenant ID"]),
             &secrets,
         )
         .await;
-    assert!(ok, "{err}");
-    let run = serde_json::from_str::<Value>(&out).unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    for attested in ["confirm_unassigned_lob_visibility", "confirm_vendor_active"] {
-        let (ok, _, err) = cli
-            .run(&["ack", &run, attested, "--operator", "olga"], &[])
-            .await;
-        assert!(ok, "{err}");
-    }
+    cli.ack_attested(&run).await;
     let status = cli.finished(&run).await;
     assert_eq!(status["state"], "succeeded", "{status:#}");
     let hooli = db
