@@ -12,7 +12,7 @@
 //! A dashboard form carries `{expiry ms}.{hex HMAC-SHA1}` over the signed-in token's name,
 //! the action, the run or job, and the expiry, keyed by a key derived from the deployment's
 //! token salt (every API replica shares it). A form from another sign-in, for another
-//! action or run, or older than [`FORM_TTL`] is refused.
+//! action or run, older than [`FORM_TTL`], or already posted once is refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -283,8 +283,14 @@ impl Forms {
         format!("{expires}.{}", hex::encode(mac))
     }
 
-    /// Whether `token` was made for this user, `action` and `target`, and has not expired.
-    pub(crate) fn check(&self, token: &str, action: &str, target: &str) -> Result<(), Denied> {
+    /// Whether `token` was made for this user, `action` and `target`, and has not expired:
+    /// its MAC and expiry.
+    pub(crate) fn check(
+        &self,
+        token: &str,
+        action: &str,
+        target: &str,
+    ) -> Result<(Vec<u8>, Timestamp), Denied> {
         let (expires, mac) = token.split_once('.').ok_or(Denied::StaleForm)?;
         let expires: u64 = expires.parse().map_err(|_| Denied::StaleForm)?;
         let mac = hex::decode(mac).map_err(|_| Denied::StaleForm)?;
@@ -293,7 +299,25 @@ impl Forms {
         }
         self.mac(action, target, expires)
             .verify_slice(&mac)
-            .map_err(|_| Denied::StaleForm)
+            .map_err(|_| Denied::StaleForm)?;
+        Ok((mac, Timestamp(expires)))
+    }
+
+    /// Checks `token` as [`Forms::check`] does, then spends it: a second post of one form is
+    /// refused.
+    pub(crate) async fn spend(
+        &self,
+        api: &Api,
+        token: &str,
+        action: &str,
+        target: &str,
+    ) -> Result<(), Denied> {
+        let (mac, expires) = self.check(token, action, target)?;
+        match api.onboard.tokens.spend_form(&mac, expires, self.now).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Denied::StaleForm),
+            Err(_) => Err(Denied::Unavailable),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 //! Sign-in is HTTP Basic: the password is an API token with the scope `read` (to view) or
 //! `operate` (to act); the name recorded in the audit trail is the token's, whatever user
 //! name the browser sends. Every form carries a token bound to the signed-in token's name,
-//! the action and the run or job, valid for an hour (module `auth`), so another site cannot
+//! the action and the run or job, valid for an hour and once (module `auth`), so another site cannot
 //! make a signed-in browser act (CSRF). Every value shown is HTML-escaped.
 
 use std::fmt::Write;
@@ -344,7 +344,7 @@ async fn viewer(api: &Api, headers: &HeaderMap) -> Result<Forms, Denied> {
 }
 
 /// The signed-in operator's name (a token with `operate`), if the form's token was made for
-/// them, `action` and `target`, and has not expired.
+/// them, `action` and `target`, has not expired and was not posted before.
 async fn authorized(
     api: &Api,
     headers: &HeaderMap,
@@ -355,7 +355,8 @@ async fn authorized(
     let who = signed_in(api, headers, true).await?;
     Forms::new(api, &who)
         .await?
-        .check(&form.csrf, action, target)?;
+        .spend(api, &form.csrf, action, target)
+        .await?;
     Ok(who.name)
 }
 

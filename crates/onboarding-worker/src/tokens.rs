@@ -6,7 +6,8 @@
 //! HMAC-SHA1(deployment salt, token) under `{prefix}:tokens` (field: the name), and the salt
 //! (32 random bytes, created on first use) under `{prefix}:tokensalt`. A presented token is
 //! compared with every stored digest in constant time. The salt also keys the dashboard's
-//! form tokens ([`TokenStore::form_key`]), so every API replica accepts the forms of another.
+//! form tokens ([`TokenStore::form_key`]), so every API replica accepts the forms of another;
+//! a used form token is remembered until it expires (`{prefix}:formused:{mac}`).
 //! This module does no HTTP; `onboarding-api` decides which scope a route needs.
 
 use std::fmt;
@@ -216,6 +217,29 @@ impl TokenStore {
         Ok(mac.finalize().into_bytes().into())
     }
 
+    /// Marks the dashboard form token with MAC `mac` as used until `expires` (milliseconds
+    /// since the epoch): true the first time, false when it was used before.
+    #[tracing::instrument(skip_all)]
+    pub async fn spend_form(
+        &self,
+        mac: &[u8],
+        expires: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool, TokenError> {
+        let key = format!("{}:formused:{}", self.prefix, hex::encode(mac));
+        let ttl = expires.as_millis().saturating_sub(now.as_millis()).max(1);
+        let mut redis = self.redis.clone();
+        let fresh: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl)
+            .query_async(&mut redis)
+            .await?;
+        Ok(fresh.is_some())
+    }
+
     /// Issues a token named `name` with `scopes`; refuses a name in use.
     #[tracing::instrument(skip_all, fields(name = %name))]
     pub async fn add(
@@ -252,6 +276,7 @@ impl TokenStore {
     }
 
     /// Every stored token (names, scopes, when issued), by name.
+    #[tracing::instrument(skip_all)]
     pub async fn list(&self) -> Result<Vec<TokenInfo>, TokenError> {
         let mut redis = self.redis.clone();
         let all: Vec<(String, String)> = redis.hgetall(self.key()).await?;
@@ -280,6 +305,7 @@ impl TokenStore {
     }
 
     /// Whether any token is stored.
+    #[tracing::instrument(skip_all)]
     pub async fn any(&self) -> Result<bool, TokenError> {
         let mut redis = self.redis.clone();
         let n: u64 = redis.hlen(self.key()).await?;
@@ -288,6 +314,7 @@ impl TokenStore {
 
     /// Who `token` is, or `None` when no stored token matches. Every stored digest is
     /// compared, each in constant time.
+    #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, token: &str) -> Result<Option<Identity>, TokenError> {
         let mut redis = self.redis.clone();
         let all: Vec<(String, String)> = redis.hgetall(self.key()).await?;

@@ -2,7 +2,7 @@
 //! missing scope), the audit trail's name being the token's, revocation taking effect at the
 //! next request, no open writes without tokens, and the dashboard's sign-in scopes and form
 //! tokens (bound to the sign-in, the action and the run; expiring after an hour, with the
-//! clock injected).
+//! clock injected; used once).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -363,6 +363,8 @@ async fn dashboard_forms_are_bound_to_the_sign_in_action_and_run_and_expire() {
     app.now.store(start + 60_000, Ordering::SeqCst);
     let (status, _) = post_form(&app.router, &cancel, basic("mallory", &olga), &token).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "the fresh form works");
+    let (status, _) = post_form(&app.router, &cancel, basic("mallory", &olga), &token).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a form is posted once");
     let (_, got) = app
         .call("GET", &format!("/v1/runs/{acme}"), Some(&viewer), &[], None)
         .await;
