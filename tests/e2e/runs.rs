@@ -501,6 +501,7 @@ async fn api_and_dashboard(e: &Env, run_id: &str) -> (serde_json::Value, String)
             token: Some("e2e-token".into()),
             trace_links: onboarding_telemetry::TraceLinks::none(),
             hosts: Vec::new(),
+            ..Default::default()
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

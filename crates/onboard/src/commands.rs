@@ -230,6 +230,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::bulk::bulk(args, &onboard, json).await
         }
         Command::Dead(cmd) => dead(cmd, &app::connect_plain(&config).await?, json).await,
+        Command::Token(cmd) => {
+            crate::tokens::token(cmd, &app::connect_plain(&config).await?, json).await
+        }
     }
 }
 
@@ -307,6 +310,8 @@ async fn api(config: &Config) -> anyhow::Result<()> {
             token: config.api_token.clone(),
             trace_links: config.trace_links.clone(),
             hosts: config.api_hosts.clone(),
+            open_reads: config.api_listen.ip().is_loopback(),
+            clock: onboarding_api::Clock::default(),
         },
     );
     axum::serve(listener, router)

@@ -1,7 +1,7 @@
 //! `onboard`: brings Autotask PSA tenants into the Sophos Central – Security integration.
 //!
 //! Commands: `worker`, `api`, `enqueue`, `bulk`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
-//! `keygen`, `rekey`, `sim`, `demo`, `doctor`. Human output by default, `--json` for machines. Configuration:
+//! `token`, `keygen`, `rekey`, `sim`, `demo`, `doctor`. Human output by default, `--json` for machines. Configuration:
 //! `--config FILE` (TOML) and `ONBOARD_*` environment variables (see `config.rs`); an error
 //! names the bad setting and changes nothing. Secrets never come from argv: they come from a
 //! file, the environment or stdin.
@@ -15,6 +15,7 @@ mod doctor;
 mod flags;
 mod out;
 mod render;
+mod tokens;
 
 use std::path::PathBuf;
 
@@ -82,6 +83,9 @@ enum Command {
     /// Dead letters: list them, or retry them.
     #[command(subcommand)]
     Dead(commands::DeadCommand),
+    /// API tokens: issue one with scopes (printed once), list them, revoke one.
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
     /// Print a new random sealing key (for ONBOARD_SECRET_KEY).
     Keygen,
     /// Re-seal every stored secret under ONBOARD_SECRET_KEY (the old key in

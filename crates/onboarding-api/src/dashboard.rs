@@ -3,27 +3,27 @@
 //! timeline with attempts and errors, the dead-letter list; acknowledge, retry and cancel
 //! from there. Pages refresh themselves every 5 seconds; no JavaScript.
 //!
-//! Sign-in is HTTP Basic: the user name is the operator's name (recorded in the audit trail),
-//! the password is the API token. Every form carries a token derived from the API token and
-//! the target, so another site cannot make a signed-in browser act (CSRF). Every value shown
-//! is HTML-escaped.
+//! Sign-in is HTTP Basic: the password is an API token with the scope `read` (to view) or
+//! `operate` (to act); the name recorded in the audit trail is the token's, whatever user
+//! name the browser sends. Every form carries a token bound to the signed-in token's name,
+//! the action and the run or job, valid for an hour and once (module `auth`), so another site cannot
+//! make a signed-in browser act (CSRF). Every value shown is HTML-escaped.
 
 use std::fmt::Write;
 
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use base64::Engine;
 use onboarding_steps::Timestamp;
 use onboarding_steps::run::{Run, RunState, StepState};
 use onboarding_steps::{Remediation, StepKind, StepName};
 use onboarding_worker::runs::RunFilter;
 use onboarding_worker::service::OperatorAction;
 use serde::Deserialize;
-use sha1::{Digest, Sha1};
 
 use crate::Api;
+use crate::auth::{Denied, Forms, signed_in};
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
@@ -41,68 +41,6 @@ fn esc(s: &str) -> String {
     out
 }
 
-/// Why a dashboard request is turned away.
-enum Denied {
-    /// Not signed in: 401 asking the browser to sign in.
-    SignIn,
-    /// A form without the page's token: 403.
-    StaleForm,
-}
-
-impl IntoResponse for Denied {
-    fn into_response(self) -> Response {
-        match self {
-            Self::SignIn => (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Basic realm=\"onboard\"")],
-                "sign in: your name as user, the API token as password",
-            )
-                .into_response(),
-            Self::StaleForm => (
-                StatusCode::FORBIDDEN,
-                "the form is stale or from another site; reload the page",
-            )
-                .into_response(),
-        }
-    }
-}
-
-/// The signed-in operator.
-fn operator(api: &Api, headers: &HeaderMap) -> Result<String, Denied> {
-    let challenge = || Denied::SignIn;
-    let decoded = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(challenge)?;
-    let (user, password) = decoded.split_once(':').ok_or_else(challenge)?;
-    let user = user.trim();
-    if user.is_empty() || user.len() > 100 {
-        return Err(challenge());
-    }
-    if let Some(expected) = api.token_digest {
-        if <[u8; 20]>::from(Sha1::digest(password.as_bytes())) != expected {
-            return Err(challenge());
-        }
-    }
-    Ok(user.to_owned())
-}
-
-/// The form token for an action on `target` (a run or job id).
-fn csrf(api: &Api, target: &str) -> String {
-    let mut h = Sha1::new();
-    h.update(api.token_digest.unwrap_or_default());
-    h.update(b"|dashboard|");
-    h.update(target.as_bytes());
-    hex::encode(h.finalize())
-}
-
 fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
@@ -117,18 +55,23 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
-fn button(api: &Api, action: &str, target: &str, label: &str) -> String {
+/// A form posting to `path`, with the token for `action` on `target`; nothing for a user who
+/// may not act.
+fn button(forms: &Forms, path: &str, action: &str, target: &str, label: &str) -> String {
+    if !forms.can_act {
+        return String::new();
+    }
     format!(
         "<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button>{}</button></form>",
-        esc(action),
-        csrf(api, target),
+        esc(path),
+        forms.token(action, target),
         esc(label)
     )
 }
 
 /// `GET /dashboard`: counts by state, runs waiting for an operator, failed runs, recent runs.
 pub(crate) async fn index(State(api): State<Api>, headers: HeaderMap) -> Response {
-    if let Err(denied) = operator(&api, &headers) {
+    if let Err(denied) = signed_in(&api, &headers, false).await {
         return denied.into_response();
     }
     let runs = match api.onboard.runs.list(&RunFilter::default(), 0, 200).await {
@@ -227,9 +170,10 @@ pub(crate) async fn run(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(denied) = operator(&api, &headers) {
-        return denied.into_response();
-    }
+    let forms = match viewer(&api, &headers).await {
+        Ok(f) => f,
+        Err(denied) => return denied.into_response(),
+    };
     let run = match api.onboard.runs.get(&id).await {
         Ok(Some(run)) => run,
         Ok(None) => {
@@ -251,16 +195,18 @@ pub(crate) async fn run(
     );
     if run.state == RunState::Failed {
         b.push_str(&button(
-            &api,
+            &forms,
             &format!("/dashboard/runs/{}/retry", run.id),
+            "retry",
             &run.id,
             "Retry from the failed step",
         ));
     }
     if !run.state.is_final() {
         b.push_str(&button(
-            &api,
+            &forms,
             &format!("/dashboard/runs/{}/cancel", run.id),
+            "cancel",
             &run.id,
             "Cancel the run",
         ));
@@ -312,8 +258,9 @@ pub(crate) async fn run(
                 if record.step.kind() == StepKind::OperatorAttested {
                     let action = format!("/dashboard/runs/{}/ack/{}", run.id, record.step.as_str());
                     b.push_str(&button(
-                        &api,
+                        &forms,
                         &action,
+                        &format!("ack:{}", record.step.as_str()),
                         &run.id,
                         "Done in Autotask: acknowledge",
                     ));
@@ -351,9 +298,10 @@ pub(crate) async fn run(
 
 /// `GET /dashboard/dead`.
 pub(crate) async fn dead(State(api): State<Api>, headers: HeaderMap) -> Response {
-    if let Err(denied) = operator(&api, &headers) {
-        return denied.into_response();
-    }
+    let forms = match viewer(&api, &headers).await {
+        Ok(f) => f,
+        Err(denied) => return denied.into_response(),
+    };
     let dead = match api.onboard.dead_letters(0, 500).await {
         Ok(d) => d,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, esc(&e.to_string())).into_response(),
@@ -371,8 +319,9 @@ pub(crate) async fn dead(State(api): State<Api>, headers: HeaderMap) -> Response
             d.attempts,
             esc(&d.reason),
             button(
-                &api,
+                &forms,
                 &format!("/dashboard/dead/{}/retry", d.job),
+                "dead-retry",
                 &d.job,
                 "Retry"
             )
@@ -388,18 +337,27 @@ pub(crate) struct ActionForm {
     csrf: String,
 }
 
-/// The signed-in operator, if the form's token fits `target`.
-fn authorized(
+/// The signed-in viewer and the form tokens of their pages.
+async fn viewer(api: &Api, headers: &HeaderMap) -> Result<Forms, Denied> {
+    let who = signed_in(api, headers, false).await?;
+    Forms::new(api, &who).await
+}
+
+/// The signed-in operator's name (a token with `operate`), if the form's token was made for
+/// them, `action` and `target`, has not expired and was not posted before.
+async fn authorized(
     api: &Api,
     headers: &HeaderMap,
     form: &ActionForm,
+    action: &str,
     target: &str,
 ) -> Result<String, Denied> {
-    let who = operator(api, headers)?;
-    if form.csrf != csrf(api, target) {
-        return Err(Denied::StaleForm);
-    }
-    Ok(who)
+    let who = signed_in(api, headers, true).await?;
+    Forms::new(api, &who)
+        .await?
+        .spend(api, &form.csrf, action, target)
+        .await?;
+    Ok(who.name)
 }
 
 /// An operator action from a dashboard form; back to the run's page.
@@ -410,7 +368,12 @@ async fn act(
     id: &str,
     action: OperatorAction,
 ) -> Response {
-    let who = match authorized(api, headers, form, id) {
+    let name = match &action {
+        OperatorAction::Acknowledge(step) => format!("ack:{}", step.as_str()),
+        OperatorAction::Retry => "retry".into(),
+        OperatorAction::Cancel => "cancel".into(),
+    };
+    let who = match authorized(api, headers, form, &name, id).await {
         Ok(w) => w,
         Err(denied) => return denied.into_response(),
     };
@@ -477,7 +440,7 @@ pub(crate) async fn dead_retry(
     headers: HeaderMap,
     Form(form): Form<ActionForm>,
 ) -> Response {
-    let who = match authorized(&api, &headers, &form, &job) {
+    let who = match authorized(&api, &headers, &form, "dead-retry", &job).await {
         Ok(w) => w,
         Err(denied) => return denied.into_response(),
     };

@@ -23,13 +23,24 @@
 //! (`Content-Security-Policy` with `frame-ancestors 'none'`, `X-Frame-Options: DENY`,
 //! `X-Content-Type-Options: nosniff`).
 //!
-//! Authentication: when a token is configured every `/v1` route needs `Authorization:
-//! Bearer <token>`. Operator actions name the operator with `X-Operator` (recorded in the
-//! audit trail). Errors are `{"error": "..."}` naming what is wrong; a bad request changes
-//! nothing. Bodies carry API secrets: serve this behind TLS.
+//! Authentication (module `auth`): every `/v1` route needs `Authorization: Bearer <token>`,
+//! a scoped token issued with `onboard token add NAME --scope enqueue,operate,read` (shown
+//! once, stored only as a salted HMAC, revoked with `onboard token revoke NAME`, effective at
+//! the next request) or the legacy master token `ONBOARD_API_TOKEN` (name `api-token`, every
+//! scope). `GET` routes need `read`, `POST /v1/runs` needs `enqueue`, the operator actions and
+//! dead-letter retries need `operate`: 401 without a valid token, 403 naming the missing
+//! scope. The audit trail records the token's name (`X-Operator` is ignored). Without any
+//! token, reads are open only on a loopback listener and writes are refused. Errors are
+//! `{"error": "..."}` naming what is wrong; a bad request changes nothing. Bodies carry API
+//! secrets: serve this behind TLS.
 
+mod auth;
 mod dashboard;
 
+pub use auth::{Clock, FORM_TTL, required_scope};
+
+use auth::Caller;
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -45,7 +56,6 @@ use onboarding_worker::runs::RunFilter;
 use onboarding_worker::service::{EnqueueRequest, Onboard, OperatorAction, ServiceError};
 use serde::Deserialize;
 use serde_json::json;
-use sha1::{Digest, Sha1};
 
 /// The OpenAPI description served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
@@ -53,8 +63,14 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// API settings.
 #[derive(Clone, Default)]
 pub struct ApiConfig {
-    /// Bearer token every `/v1` request must carry (`None`: no authentication, for local use).
+    /// The legacy master token (`ONBOARD_API_TOKEN`): every scope, name `api-token`. Scoped
+    /// tokens are stored in Redis (`onboard token add`).
     pub token: Option<String>,
+    /// Without any token (no master token, none stored), whether `GET /v1/*` is open: set
+    /// when the API listens on loopback. Writes are never open.
+    pub open_reads: bool,
+    /// The time (form token expiry); the system clock by default.
+    pub clock: Clock,
     /// Turns trace ids into links (the run JSON's `trace_url`, the dashboard).
     pub trace_links: TraceLinks,
     /// Host names `/v1` and `/dashboard` answer to (the `Host` header without its port; a
@@ -69,6 +85,7 @@ impl std::fmt::Debug for ApiConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("trace_links", &self.trace_links)
             .field("hosts", &self.hosts)
+            .field("open_reads", &self.open_reads)
             .finish()
     }
 }
@@ -76,13 +93,15 @@ impl std::fmt::Debug for ApiConfig {
 #[derive(Clone)]
 pub(crate) struct Api {
     pub(crate) onboard: Onboard,
-    pub(crate) token_digest: Option<[u8; 20]>,
+    pub(crate) master: auth::Master,
+    pub(crate) open_reads: bool,
+    pub(crate) clock: Clock,
     pub(crate) trace_links: TraceLinks,
     pub(crate) metrics: std::sync::Arc<Metrics>,
 }
 
 /// An error answer: a status and a message naming what is wrong.
-struct ApiError(StatusCode, String);
+pub(crate) struct ApiError(pub(crate) StatusCode, pub(crate) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -106,7 +125,7 @@ impl From<ServiceError> for ApiError {
 }
 
 /// A 503 saying what failed; the causes go to the log only (they can name hosts).
-fn unavailable(e: impl std::error::Error) -> ApiError {
+pub(crate) fn unavailable(e: impl std::error::Error) -> ApiError {
     let mut chain = e.to_string();
     let mut source = e.source();
     while let Some(cause) = source {
@@ -121,7 +140,9 @@ fn unavailable(e: impl std::error::Error) -> ApiError {
 pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
     let api = Api {
         onboard,
-        token_digest: config.token.map(|t| Sha1::digest(t.as_bytes()).into()),
+        master: auth::Master::new(config.token.as_deref()),
+        open_reads: config.open_reads,
+        clock: config.clock,
         trace_links: config.trace_links,
         metrics: std::sync::Arc::new(Metrics::default()),
     };
@@ -133,7 +154,10 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/runs/{id}/cancel", post(cancel))
         .route("/dead", get(dead))
         .route("/dead/{job}/retry", post(dead_retry))
-        .route_layer(middleware::from_fn_with_state(api.clone(), authenticate));
+        .route_layer(middleware::from_fn_with_state(
+            api.clone(),
+            auth::authenticate,
+        ));
     let hosts: std::sync::Arc<Vec<String>> = std::sync::Arc::new(if config.hosts.is_empty() {
         vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()]
     } else {
@@ -278,44 +302,6 @@ pub fn run_json(run: &Run, links: &TraceLinks) -> serde_json::Value {
     value
 }
 
-/// Compares digests of the tokens, so the comparison's time says nothing about the token.
-async fn authenticate(
-    State(api): State<Api>,
-    headers: HeaderMap,
-    request: axum::extract::Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    if let Some(expected) = api.token_digest {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| <[u8; 20]>::from(Sha1::digest(t.trim().as_bytes())));
-        if given != Some(expected) {
-            return Err(ApiError(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong bearer token (Authorization: Bearer <token>)".into(),
-            ));
-        }
-    }
-    Ok(next.run(request).await)
-}
-
-fn operator(headers: &HeaderMap) -> Result<String, ApiError> {
-    headers
-        .get("x-operator")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 100)
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ApiError(
-                StatusCode::BAD_REQUEST,
-                "X-Operator: name the operator (1 to 100 characters)".into(),
-            )
-        })
-}
-
 async fn enqueue(
     State(api): State<Api>,
     headers: HeaderMap,
@@ -389,39 +375,39 @@ async fn show(State(api): State<Api>, Path(id): Path<String>) -> Result<Response
 async fn ack(
     State(api): State<Api>,
     Path((id, step)): Path<(String, String)>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
     let step: StepName = step
         .parse()
         .map_err(|e: String| ApiError(StatusCode::NOT_FOUND, e))?;
-    act(&api, &headers, &id, OperatorAction::Acknowledge(step)).await
+    act(&api, &caller, &id, OperatorAction::Acknowledge(step)).await
 }
 
 async fn retry(
     State(api): State<Api>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    act(&api, &headers, &id, OperatorAction::Retry).await
+    act(&api, &caller, &id, OperatorAction::Retry).await
 }
 
 async fn cancel(
     State(api): State<Api>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    act(&api, &headers, &id, OperatorAction::Cancel).await
+    act(&api, &caller, &id, OperatorAction::Cancel).await
 }
 
-/// An operator action by the operator named in `X-Operator`.
+/// An operator action by the authenticated token's name.
 async fn act(
     api: &Api,
-    headers: &HeaderMap,
+    caller: &Caller,
     id: &str,
     action: OperatorAction,
 ) -> Result<Response, ApiError> {
-    let who = operator(headers)?;
-    let done = api.onboard.act(id, action, &who).await?;
+    let who = &caller.0.name;
+    let done = api.onboard.act(id, action, who).await?;
     Ok(axum::Json(done.to_json()).into_response())
 }
 
@@ -437,9 +423,9 @@ async fn dead(State(api): State<Api>) -> Result<Response, ApiError> {
 async fn dead_retry(
     State(api): State<Api>,
     Path(job): Path<String>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
 ) -> Result<Response, ApiError> {
-    let who = operator(&headers)?;
+    let who = caller.0.name;
     let requeued = api
         .onboard
         .retry_dead(&job, &who)

@@ -11,4 +11,5 @@ pub mod runs;
 pub mod secrets;
 pub mod service;
 pub mod setup;
+pub mod tokens;
 pub mod worker;

@@ -107,6 +107,8 @@ pub struct Onboard {
     pub credentials: CredentialStore,
     /// Sealed webhook secrets.
     pub webhook_secrets: WebhookSecrets,
+    /// Scoped API tokens.
+    pub tokens: crate::tokens::TokenStore,
     /// The step queue.
     pub queue: Queue,
     /// The Autotask client (shared limits plugged in).

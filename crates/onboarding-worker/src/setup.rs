@@ -123,7 +123,8 @@ pub async fn connect(setup: &Setup, key: SecretBox) -> Result<Onboard, SetupErro
     Ok(Onboard {
         runs: RunStore::new(redis.clone(), &setup.prefix),
         credentials: CredentialStore::new(redis.clone(), &setup.prefix, key.clone()),
-        webhook_secrets: WebhookSecrets::new(redis, &setup.prefix, key),
+        webhook_secrets: WebhookSecrets::new(redis.clone(), &setup.prefix, key),
+        tokens: crate::tokens::TokenStore::new(redis, &setup.prefix),
         queue,
         client,
         policy: setup.policy,

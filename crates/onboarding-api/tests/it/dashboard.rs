@@ -1,5 +1,5 @@
-//! The retry dashboard: sign-in with the operator's name, what is shown (escaped), and the
-//! actions with their form tokens.
+//! The retry dashboard: sign-in with a token, what is shown (escaped), and the actions with
+//! their form tokens. Scoped sign-ins and form-token binding and expiry: module `tokens`.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -10,14 +10,18 @@ use tower::ServiceExt;
 
 use crate::{app, call, request};
 
-fn basic(user: &str, password: &str) -> String {
+pub(crate) fn basic(user: &str, password: &str) -> String {
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
 }
 
-async fn get(app: &axum::Router, path: &str, auth: Option<String>) -> (StatusCode, String) {
+pub(crate) async fn get(
+    app: &axum::Router,
+    path: &str,
+    auth: Option<String>,
+) -> (StatusCode, String) {
     let mut req = Request::builder().uri(path);
     if let Some(a) = auth {
         req = req.header(header::AUTHORIZATION, a);
@@ -34,7 +38,7 @@ async fn get(app: &axum::Router, path: &str, auth: Option<String>) -> (StatusCod
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
-async fn post_form(
+pub(crate) async fn post_form(
     app: &axum::Router,
     path: &str,
     auth: String,
@@ -131,7 +135,7 @@ async fn the_dashboard_shows_runs_and_lets_a_named_operator_act() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|a| a["actor"]["id"] == "olga")
+            .any(|a| a["actor"]["id"] == "api-token")
     );
 
     let (status, html) = get(&app, "/dashboard/dead", Some(basic("olga", "t0ken"))).await;
