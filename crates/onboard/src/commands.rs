@@ -13,7 +13,7 @@ use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::{EnqueueRequest, Onboard, OperatorAction};
 
 use crate::config::Config;
-use crate::flags::{families_from_flags, user_credentials};
+use crate::flags::{WebhookFlags, user_credentials};
 use crate::out::{out, outln};
 use crate::{Cli, Command, app, demo, render};
 
@@ -97,19 +97,8 @@ pub struct EnqueueArgs {
     /// HTTPS base of the webhook URLs.
     #[arg(long)]
     webhook_url_base: Option<String>,
-    /// Webhook families, comma-separated (default Ticket); each subscribes to its default
-    /// fields (README) unless --fields names them.
-    #[arg(long, value_delimiter = ',')]
-    families: Vec<String>,
-    /// The subscribed fields of one family by their Autotask labels, e.g.
-    /// `--fields Company=companyName,phone`; repeat it per family. Without --families, the
-    /// families named here are the ones maintained.
-    #[arg(long, value_name = "FAMILY=LABEL,...")]
-    fields: Vec<String>,
-    /// The subscribed user-defined fields of one family by their labels, e.g.
-    /// `--udf-fields "Company=Sophos Tenant ID"` (none by default; not for TicketNote).
-    #[arg(long, value_name = "FAMILY=LABEL,...")]
-    udf_fields: Vec<String>,
+    #[command(flatten)]
+    webhooks: WebhookFlags,
     /// Idempotency key (default: derived from the request).
     #[arg(long)]
     idempotency_key: Option<String>,
@@ -368,7 +357,7 @@ fn request_from_flags(args: &EnqueueArgs) -> anyhow::Result<EnqueueRequest> {
     let mut settings: TenantSettings = serde_json::from_value(serde_json::json!({
         "webhook_url_base": need(&args.webhook_url_base, "webhook-url-base")?,
     }))?;
-    if let Some(families) = families_from_flags(&args.families, &args.fields, &args.udf_fields)? {
+    if let Some(families) = args.webhooks.families()? {
         settings.webhook_families = families;
     }
     Ok(EnqueueRequest {

@@ -5,6 +5,7 @@
 
 use anyhow::{Context as _, anyhow, bail};
 use autotask_types::WebhookFamily;
+use clap::Args;
 use onboarding_steps::settings::FamilySettings;
 use onboarding_worker::service::ApiCredentials;
 use serde::Deserialize;
@@ -16,6 +17,32 @@ struct Secrets {
     new_secret: Option<String>,
     previous_secret: Option<String>,
     admin_secret: Option<String>,
+}
+
+/// The webhook families and their fields, as `enqueue` and `doctor` take them.
+#[derive(Debug, Args)]
+pub struct WebhookFlags {
+    /// Webhook families, comma-separated (default Ticket); each subscribes to its default
+    /// fields (README) unless --fields names them.
+    #[arg(long, value_delimiter = ',')]
+    families: Vec<String>,
+    /// The subscribed fields of one family by their Autotask labels, e.g.
+    /// `--fields Company=companyName,phone`; repeat it per family. Without --families, the
+    /// families named here are the ones maintained.
+    #[arg(long, value_name = "FAMILY=LABEL,...")]
+    fields: Vec<String>,
+    /// The subscribed user-defined fields of one family by their labels, e.g.
+    /// `--udf-fields "Company=Sophos Tenant ID"` (none by default; not for TicketNote).
+    #[arg(long, value_name = "FAMILY=LABEL,...")]
+    udf_fields: Vec<String>,
+}
+
+impl WebhookFlags {
+    /// The families these flags name, `None` when none is given (see
+    /// [`families_from_flags`]).
+    pub fn families(&self) -> anyhow::Result<Option<Vec<FamilySettings>>> {
+        families_from_flags(&self.families, &self.fields, &self.udf_fields)
+    }
 }
 
 /// `FAMILY=LABEL,...` of `--fields` or `--udf-fields`.

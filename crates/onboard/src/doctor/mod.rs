@@ -22,7 +22,7 @@ use onboarding_worker::execute::Session;
 use onboarding_worker::service::ApiCredentials;
 
 use crate::config::Config;
-use crate::flags::{families_from_flags, user_credentials};
+use crate::flags::{WebhookFlags, user_credentials};
 use crate::out::{out, outln};
 
 /// `onboard doctor`.
@@ -37,16 +37,8 @@ pub struct DoctorArgs {
     /// Admin username (checks that its credentials authenticate).
     #[arg(long)]
     admin_user: Option<String>,
-    /// Webhook families, comma-separated (default Ticket), as for `enqueue`.
-    #[arg(long, value_delimiter = ',')]
-    families: Vec<String>,
-    /// Subscribed fields of one family, `--fields Company=companyName,phone`, as for
-    /// `enqueue`.
-    #[arg(long, value_name = "FAMILY=LABEL,...")]
-    fields: Vec<String>,
-    /// User-defined fields of one family by their labels, as for `enqueue`.
-    #[arg(long, value_name = "FAMILY=LABEL,...")]
-    udf_fields: Vec<String>,
+    #[command(flatten)]
+    webhooks: WebhookFlags,
     /// Secrets as JSON from this file ("-" = stdin), as for `enqueue`. Default: the
     /// ONBOARD_INTEGRATION_CODE, ONBOARD_NEW_SECRET, ONBOARD_PREVIOUS_SECRET and
     /// ONBOARD_ADMIN_SECRET variables.
@@ -69,7 +61,7 @@ pub async fn doctor(args: DoctorArgs, config: &Config, json: bool) -> anyhow::Re
     let mut settings: TenantSettings = serde_json::from_value(serde_json::json!({
         "webhook_url_base": "https://doctor.invalid/hooks",
     }))?;
-    if let Some(families) = families_from_flags(&args.families, &args.fields, &args.udf_fields)? {
+    if let Some(families) = args.webhooks.families()? {
         settings.webhook_families = families;
     }
     settings
