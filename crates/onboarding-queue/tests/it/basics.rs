@@ -205,25 +205,22 @@ async fn due_backlog_of_100k_is_promoted_in_bounded_chunks() {
         .map(|i| NewJob::new("g", i.to_le_bytes().to_vec()).run_at(at))
         .collect();
     q.enqueue_many(jobs).await.unwrap();
-    assert!(
-        SystemTime::now() < at,
-        "enqueue took too long for this test"
-    );
+    // Nothing is promoted before a fetch asks for work, however long the enqueue took.
     assert_eq!(q.counts().await.unwrap().scheduled, 100_000);
     let w = WorkerId::new("w");
-    // Once they are all due, every fetch still answers quickly and moves at most a chunk.
-    let jobs = q.fetch_wait(&w, 1, Duration::from_secs(5)).await.unwrap();
+    // Once they are all due, every fetch moves at most a chunk (so no fetch is stuck behind
+    // a 100k promotion) and still hands out work.
+    let jobs = q.fetch_wait(&w, 1, Duration::from_secs(30)).await.unwrap();
     assert_eq!(jobs.len(), 1);
     let c = q.counts().await.unwrap();
     assert!(c.scheduled >= 98_000 && c.scheduled < 100_000, "{c:?}");
-    let start = std::time::Instant::now();
     for _ in 0..10 {
         assert_eq!(q.fetch(&w, 1).await.unwrap().into_jobs().len(), 1);
     }
+    let after = q.counts().await.unwrap();
     assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "fetch stalled: {:?}",
-        start.elapsed()
+        after.scheduled >= c.scheduled.saturating_sub(10 * 1_000),
+        "each fetch promotes at most one chunk: {c:?} then {after:?}"
     );
 }
 
