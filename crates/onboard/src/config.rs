@@ -151,7 +151,10 @@ impl Config {
         {
             return Err(bad(
                 "redis_url (ONBOARD_REDIS_URL)",
-                format!("{redis_url:?} is not a redis:// URL"),
+                format!(
+                    "{:?} is not a redis:// URL",
+                    onboarding_worker::setup::redacted_url(&redis_url)
+                ),
             ));
         }
         let prefix = env("ONBOARD_PREFIX")
@@ -470,6 +473,19 @@ mod tests {
             c.trace_links.link("0af7").as_deref(),
             Some("https://jaeger.example/trace/0af7"),
             "the environment overrides the file"
+        );
+    }
+
+    #[test]
+    fn a_bad_redis_url_is_named_without_its_password() {
+        let e = load(None, &[("ONBOARD_REDIS_URL", "http://onboard:s3cret@h:1/")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("redis_url (ONBOARD_REDIS_URL)")
+                && e.contains("onboard:***@h")
+                && !e.contains("s3cret"),
+            "{e}"
         );
     }
 

@@ -75,10 +75,23 @@ pub fn fast_policy() -> StepSchedule {
     }
 }
 
+/// A URL fit for messages: its password (a Redis ACL password, say) replaced by `***`; a
+/// text that is not a URL is not repeated at all.
+pub fn redacted_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
 /// Connects everything.
 pub async fn connect(setup: &Setup, key: SecretBox) -> Result<Onboard, SetupError> {
     let redis_error = |source| SetupError::Redis {
-        url: setup.redis_url.clone(),
+        url: redacted_url(&setup.redis_url),
         source,
     };
     let client = redis::Client::open(setup.redis_url.as_str()).map_err(redis_error)?;
@@ -101,7 +114,7 @@ pub async fn connect(setup: &Setup, key: SecretBox) -> Result<Onboard, SetupErro
     )
     .await
     .map_err(|source| SetupError::Queue {
-        url: setup.redis_url.clone(),
+        url: redacted_url(&setup.redis_url),
         source,
     })?;
     let target = match &setup.autotask_base_url {
@@ -147,6 +160,44 @@ mod tests {
             source = cause.source();
         }
         s
+    }
+
+    #[test]
+    fn urls_in_messages_keep_no_password() {
+        assert_eq!(
+            redacted_url("redis://onboard:s3cret@redis.example:6379/0"),
+            "redis://onboard:***@redis.example:6379/0"
+        );
+        assert_eq!(
+            redacted_url("redis://127.0.0.1:6379/"),
+            "redis://127.0.0.1:6379/"
+        );
+        assert_eq!(redacted_url("s3cret"), "(not a URL)");
+    }
+
+    #[tokio::test]
+    async fn a_redis_that_cannot_be_reached_is_named_without_its_password() {
+        let setup = Setup {
+            redis_url: "redis://onboard:s3cret@127.0.0.1:1/".into(),
+            prefix: "p".into(),
+            autotask_base_url: None,
+            lease: std::time::Duration::from_secs(5),
+            budget_share: 0.5,
+            policy: fast_policy(),
+        };
+        let key = crate::secrets::SecretBox::from_base64(
+            &crate::secrets::SecretBox::generate_key(),
+            "test",
+        )
+        .unwrap();
+        let Err(e) = connect(&setup, key).await else {
+            panic!("nothing listens on port 1");
+        };
+        let text = chain(&e);
+        assert!(
+            text.contains("127.0.0.1:1") && !text.contains("s3cret"),
+            "{text}"
+        );
     }
 
     #[test]
