@@ -73,7 +73,8 @@ pub enum DeadCommand {
 /// `onboard enqueue`.
 #[derive(Debug, Args)]
 pub struct EnqueueArgs {
-    /// The whole request as JSON (see README); may hold the secrets.
+    /// The whole request as JSON, or TOML when the name ends in `.toml` (see README); may
+    /// hold the secrets.
     #[arg(long, conflicts_with_all = ["kind", "tenant"])]
     file: Option<PathBuf>,
     /// onboard, change_api_user, cleanup_webhooks or verify.
@@ -315,9 +316,26 @@ async fn enqueue(args: EnqueueArgs, onboard: &Onboard, json: bool) -> anyhow::Re
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("--file: cannot read {}", path.display()))?;
-            let mut de = serde_json::Deserializer::from_str(&text);
-            serde_path_to_error::deserialize::<_, EnqueueRequest>(&mut de)
-                .map_err(|e| anyhow!("--file {}: {} at {}", path.display(), e.inner(), e.path()))?
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+            {
+                let de = toml::Deserializer::parse(&text)
+                    .map_err(|e| anyhow!("--file {}: {}", path.display(), e.message()))?;
+                serde_path_to_error::deserialize::<_, EnqueueRequest>(de).map_err(|e| {
+                    anyhow!(
+                        "--file {}: {} at {}",
+                        path.display(),
+                        e.inner().message(),
+                        e.path()
+                    )
+                })?
+            } else {
+                let mut de = serde_json::Deserializer::from_str(&text);
+                serde_path_to_error::deserialize::<_, EnqueueRequest>(&mut de).map_err(|e| {
+                    anyhow!("--file {}: {} at {}", path.display(), e.inner(), e.path())
+                })?
+            }
         }
         None => request_from_flags(&args)?,
     };

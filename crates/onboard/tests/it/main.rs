@@ -338,3 +338,55 @@ fn a_cohort_with_one_bad_entry_enqueues_nothing() {
         );
     }
 }
+
+#[test]
+fn a_toml_request_file_names_families_without_fields() {
+    let redis = RedisServer::private(Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("request.toml");
+    std::fs::write(
+        &file,
+        r#"
+kind = "onboard"
+tenant_id = "acme"
+
+[settings]
+webhook_url_base = "https://hooks.example/x"
+webhook_families = ["Company", { family = "Ticket" }, { family = "Contact", subscribed_fields = ["emailAddress"] }]
+
+[new_user]
+integration_code = "C"
+username = "api@acme"
+secret = "s"
+"#,
+    )
+    .unwrap();
+    let o = onboard(
+        redis.url(),
+        &["enqueue", "--file", file.to_str().unwrap()],
+        &[],
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("Company webhook fields: companyName, isActive")
+            && out.contains("Ticket webhook fields: Status, Priority")
+            && out.contains("Contact webhook fields: emailAddress"),
+        "{out}"
+    );
+    std::fs::write(
+        &file,
+        "kind = \"onboard\"\ntenant_id = \"acme\"\n[settings]\nwebhook_url_base = \"https://h/x\"\nwebhook_families = [{ family = \"Company\", subscribed_field = [\"x\"] }]\n",
+    )
+    .unwrap();
+    let o = onboard(
+        redis.url(),
+        &["enqueue", "--file", file.to_str().unwrap()],
+        &[],
+    );
+    let out = text(&o);
+    assert!(
+        !o.status.success() && out.contains("unknown field `subscribed_field`"),
+        "{out}"
+    );
+}
