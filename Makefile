@@ -1,5 +1,5 @@
 # Each target is one command. `make test` is what CI runs (.ci/run).
-.PHONY: deps run test bench lint doc boundaries deploy-check stack
+.PHONY: deps run test bench lint doc boundaries deploy-check api-check stack
 
 deps:
 	deploy/scripts/install-deps.sh
@@ -22,8 +22,11 @@ boundaries:
 deploy-check: deps
 	deploy/scripts/check-deploy.sh
 
+api-check: deps
+	deploy/scripts/check-api.sh
+
 stack:
 	deploy/scripts/stack-up.sh
 
-test: deps lint boundaries doc deploy-check
+test: deps lint boundaries doc deploy-check api-check
 	cargo test --workspace

