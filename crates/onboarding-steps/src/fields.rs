@@ -175,14 +175,10 @@ pub fn resolve(
 
 /// The refusal for unknown labels: permanent (the settings must change), with instructions.
 pub(crate) fn refusal(step: StepName, findings: Vec<Finding>) -> Refusal {
-    let reason = findings
-        .iter()
-        .map(Finding::en)
-        .collect::<Vec<_>>()
-        .join("; ");
+    let refusal = Refusal::operator(step, ErrorClass::Permanent, findings);
     let remediation = Remediation::custom(
         step,
-        &findings,
+        &refusal.findings,
         "Correct the named setting of the run (CLI --fields FAMILY=label,..., the request's \
          webhook_families, or the cohort entry) to one of the valid labels listed, or leave \
          the family's fields out to use onboard's defaults, and enqueue the run again. \
@@ -193,13 +189,7 @@ pub(crate) fn refusal(step: StepName, findings: Vec<Finding>) -> Refusal {
          Vorgaben von onboard zu verwenden, und stellen Sie den Lauf erneut ein. In Autotask \
          wurde nichts geändert.",
     );
-    Refusal {
-        step,
-        class: ErrorClass::Permanent,
-        reason,
-        findings,
-        remediation: Some(Box::new(remediation)),
-    }
+    refusal.with_remediation(remediation)
 }
 
 #[cfg(test)]

@@ -35,21 +35,10 @@ fn in_web_interface(user_name: &str, mut findings: Vec<Finding>) -> Refusal {
             user_name: user_name.into(),
         },
     );
-    Refusal {
-        step: Step::NAME,
-        class: ErrorClass::OperatorPending,
-        reason: findings
-            .iter()
-            .map(Finding::en)
-            .collect::<Vec<_>>()
-            .join("; "),
-        remediation: Some(Box::new(Remediation::reactivate_in_web_interface(
-            Step::NAME,
-            user_name,
-            &findings,
-        ))),
-        findings,
-    }
+    let refusal = Refusal::operator(Step::NAME, ErrorClass::OperatorPending, findings);
+    let remediation =
+        Remediation::reactivate_in_web_interface(Step::NAME, user_name, &refusal.findings);
+    refusal.with_remediation(remediation)
 }
 
 impl Definition for Step {
