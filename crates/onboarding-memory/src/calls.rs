@@ -11,6 +11,7 @@ use autotask_types::{ResourceId, Webhook, WebhookExcludedResource, WebhookFamily
 
 use onboarding_steps::{Call, CallFailure, Role, WebhookRef};
 
+use crate::children;
 use crate::*;
 
 impl MemoryTenant {
@@ -142,26 +143,15 @@ impl MemoryTenant {
             } => {
                 let parent = self.resolve(*webhook, created)?;
                 self.owned_webhook(owner, *family, parent)?;
+                let labels = &self.webhook_field_labels;
                 let known = field
                     .field_id
-                    .is_some_and(|id| self.webhook_field_labels.iter().any(|(v, _)| *v == id));
-                let taken = self
-                    .fields
-                    .get(family)
-                    .into_iter()
-                    .flatten()
-                    .any(|f| f.webhook_id == Some(parent) && f.field_id == field.field_id);
-                if !known || taken {
-                    return Err(CallFailure::Rejected {
-                        errors: vec!["invalid or duplicate fieldID".into()],
-                    });
-                }
-                self.next_id += 1;
-                let mut f = field.clone();
-                f.id = Some(self.next_id.into());
-                f.webhook_id = Some(parent);
-                self.fields.entry(*family).or_default().push(f);
-                Some(self.next_id)
+                    .is_some_and(|v| labels.iter().any(|(l, _)| *l == v));
+                let id = self.next_id + 1;
+                let rows = self.fields.entry(*family).or_default();
+                let created = children::create(rows, parent, field, known, id)?;
+                self.next_id = id;
+                created
             }
             Call::UpdateWebhookField {
                 family,
@@ -170,20 +160,7 @@ impl MemoryTenant {
                 ..
             } => {
                 self.owned_webhook(owner, *family, *webhook)?;
-                let row = self
-                    .fields
-                    .get_mut(family)
-                    .into_iter()
-                    .flatten()
-                    .find(|f| f.id == field.id && f.webhook_id == Some(*webhook))
-                    .ok_or(CallFailure::NotFound)?;
-                if field.is_subscribed_field.is_some() {
-                    row.is_subscribed_field = field.is_subscribed_field;
-                }
-                if field.is_display_always_field.is_some() {
-                    row.is_display_always_field = field.is_display_always_field;
-                }
-                row.id.map(|i| i.get())
+                children::update(self.fields.entry(*family).or_default(), *webhook, field)?
             }
             Call::DeleteWebhookField {
                 family,
@@ -192,15 +169,7 @@ impl MemoryTenant {
                 ..
             } => {
                 self.owned_webhook(owner, *family, *webhook)?;
-                let list = self.fields.get_mut(family).ok_or(CallFailure::NotFound)?;
-                let before = list.len();
-                list.retain(|f| {
-                    !(f.id.map(|i| i.get()) == Some(*id) && f.webhook_id == Some(*webhook))
-                });
-                if list.len() == before {
-                    return Err(CallFailure::NotFound);
-                }
-                Some(*id)
+                children::delete(self.fields.entry(*family).or_default(), *webhook, *id)?
             }
             Call::CreateWebhookUdfField {
                 family,
@@ -210,25 +179,16 @@ impl MemoryTenant {
             } => {
                 let parent = self.resolve(*webhook, created)?;
                 self.owned_webhook(owner, *family, parent)?;
+                let labels = &self.webhook_udf_labels;
                 let known = family.has_udf_fields()
                     && field
                         .udf_field_id
-                        .is_some_and(|id| self.webhook_udf_labels.iter().any(|(v, _)| *v == id));
-                let taken =
-                    self.udf_fields.get(family).into_iter().flatten().any(|u| {
-                        u.webhook_id == Some(parent) && u.udf_field_id == field.udf_field_id
-                    });
-                if !known || taken {
-                    return Err(CallFailure::Rejected {
-                        errors: vec!["invalid or duplicate udfFieldID".into()],
-                    });
-                }
-                self.next_id += 1;
-                let mut u = field.clone();
-                u.id = Some(self.next_id.into());
-                u.webhook_id = Some(parent);
-                self.udf_fields.entry(*family).or_default().push(u);
-                Some(self.next_id)
+                        .is_some_and(|v| labels.iter().any(|(l, _)| *l == v));
+                let id = self.next_id + 1;
+                let rows = self.udf_fields.entry(*family).or_default();
+                let created = children::create(rows, parent, field, known, id)?;
+                self.next_id = id;
+                created
             }
             Call::UpdateWebhookUdfField {
                 family,
@@ -237,17 +197,7 @@ impl MemoryTenant {
                 ..
             } => {
                 self.owned_webhook(owner, *family, *webhook)?;
-                let row = self
-                    .udf_fields
-                    .get_mut(family)
-                    .into_iter()
-                    .flatten()
-                    .find(|u| u.id == field.id && u.webhook_id == Some(*webhook))
-                    .ok_or(CallFailure::NotFound)?;
-                if field.is_subscribed_field.is_some() {
-                    row.is_subscribed_field = field.is_subscribed_field;
-                }
-                row.id.map(|i| i.get())
+                children::update(self.udf_fields.entry(*family).or_default(), *webhook, field)?
             }
             Call::DeleteWebhookUdfField {
                 family,
@@ -256,18 +206,7 @@ impl MemoryTenant {
                 ..
             } => {
                 self.owned_webhook(owner, *family, *webhook)?;
-                let list = self
-                    .udf_fields
-                    .get_mut(family)
-                    .ok_or(CallFailure::NotFound)?;
-                let before = list.len();
-                list.retain(|u| {
-                    !(u.id.map(|i| i.get()) == Some(*id) && u.webhook_id == Some(*webhook))
-                });
-                if list.len() == before {
-                    return Err(CallFailure::NotFound);
-                }
-                Some(*id)
+                children::delete(self.udf_fields.entry(*family).or_default(), *webhook, *id)?
             }
             Call::CreateWebhookExcludedResource {
                 family,

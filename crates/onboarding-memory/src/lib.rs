@@ -14,7 +14,8 @@
 //! plan-level properties.
 //!
 //! Modules: this file holds the model and its builders (`seeded`, `add_api_user`, ...);
-//! `reads` answers reads, `calls` applies calls, `driver` holds the two executors.
+//! `reads` answers reads, `calls` applies calls (a webhook's field and UDF rows through
+//! `children`), `driver` holds the two executors.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +29,7 @@ use serde::Serialize;
 use onboarding_steps::{CallFailure, Role};
 
 mod calls;
+mod children;
 mod driver;
 mod reads;
 
@@ -297,19 +299,19 @@ impl MemoryTenant {
             .flatten()
             .map(|w| {
                 let mut w = w.clone();
-                let field = self
+                let fields = self
                     .fields
                     .get(&family)
-                    .into_iter()
-                    .flatten()
-                    .any(|f| f.webhook_id == w.id && f.is_subscribed_field == Some(true));
-                let udf = self
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let udfs = self
                     .udf_fields
                     .get(&family)
-                    .into_iter()
-                    .flatten()
-                    .any(|u| u.webhook_id == w.id && u.is_subscribed_field == Some(true));
-                w.is_ready = Some(field || udf);
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                w.is_ready = Some(
+                    children::any_subscribed(fields, w.id) || children::any_subscribed(udfs, w.id),
+                );
                 w
             })
             .collect()
