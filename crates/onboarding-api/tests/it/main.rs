@@ -20,19 +20,23 @@ use tower::ServiceExt;
 /// The trace link template the tests' API is configured with.
 const TRACE_URL: &str = "https://jaeger.example/trace/{trace_id}";
 
-async fn app(redis: &RedisServer) -> axum::Router {
+/// The service on a private Redis under a fresh prefix, with Autotask out of reach.
+async fn onboard(redis: &RedisServer, prefix: &str) -> onboarding_worker::service::Onboard {
     let setup = Setup {
         redis_url: redis.url().to_owned(),
-        prefix: unique_name("api"),
+        prefix: unique_name(prefix),
         autotask_base_url: Some(url::Url::parse("http://127.0.0.1:9").unwrap()),
         lease: Duration::from_secs(5),
         budget_share: 0.5,
         policy: fast_policy(),
     };
     let key = SecretBox::from_base64(&SecretBox::generate_key(), "test").unwrap();
-    let onboard = connect(&setup, key).await.unwrap();
+    connect(&setup, key).await.unwrap()
+}
+
+async fn app(redis: &RedisServer) -> axum::Router {
     router(
-        onboard,
+        onboard(redis, "api").await,
         ApiConfig {
             token: Some("t0ken".into()),
             trace_links: onboarding_telemetry::TraceLinks::new(TRACE_URL).unwrap(),

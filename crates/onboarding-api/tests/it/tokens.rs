@@ -6,17 +6,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use onboarding_api::{ApiConfig, Clock, FORM_TTL, router};
 use onboarding_steps::Timestamp;
-use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::Onboard;
-use onboarding_worker::setup::{Setup, connect, fast_policy};
 use onboarding_worker::tokens::Scope;
-use redis_test_server::{RedisServer, unique_name};
+use redis_test_server::RedisServer;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -30,16 +27,7 @@ struct App {
 }
 
 async fn app(redis: &RedisServer, master: Option<&str>, open_reads: bool) -> App {
-    let setup = Setup {
-        redis_url: redis.url().to_owned(),
-        prefix: unique_name("tok"),
-        autotask_base_url: Some(url::Url::parse("http://127.0.0.1:9").unwrap()),
-        lease: Duration::from_secs(5),
-        budget_share: 0.5,
-        policy: fast_policy(),
-    };
-    let key = SecretBox::from_base64(&SecretBox::generate_key(), "test").unwrap();
-    let onboard = connect(&setup, key).await.unwrap();
+    let onboard = crate::onboard(redis, "tok").await;
     let now = Arc::new(AtomicU64::new(1_800_000_000_000));
     let clock = {
         let now = now.clone();
