@@ -5,11 +5,10 @@
 
 use autotask_types::ThresholdInformation;
 
-use super::{Definition, StepContext};
+use super::{Definition, StepContext, credentials_rejected};
 use crate::catalog::StepName;
 use crate::observe::{CallFailure, Lookup, Read, Role};
-use crate::plan::{Drift, Finding, Plan, Refusal};
-use crate::remediation::Remediation;
+use crate::plan::{Drift, Plan, Refusal};
 use crate::retry::ErrorClass;
 
 pub(crate) struct Step;
@@ -31,19 +30,7 @@ impl Definition for Step {
                  recover",
             )),
             Some(Err(CallFailure::CredentialsRejected)) => {
-                let found = vec![Finding::CredentialsRejected {
-                    user_name: ctx.new_user_name.clone(),
-                }];
-                Err(Refusal {
-                    step: Self::NAME,
-                    class: ErrorClass::OperatorPending,
-                    reason: found[0].en(),
-                    remediation: Some(Box::new(Remediation::for_step(
-                        StepName::VerifyApiUser,
-                        &found,
-                    ))),
-                    findings: found,
-                })
+                Err(credentials_rejected(Self::NAME, &ctx.new_user_name))
             }
             Some(Err(f)) => Err(Refusal::failed_read(Self::NAME, "the request budget", &f)),
         }

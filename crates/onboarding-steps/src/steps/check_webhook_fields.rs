@@ -13,13 +13,11 @@
 
 use autotask_types::{FieldInfo, WebhookFamily};
 
-use super::{Definition, StepContext};
+use super::{Definition, StepContext, credentials_rejected};
 use crate::catalog::StepName;
 use crate::fields::{self, Labels};
 use crate::observe::{CallFailure, Lookup, Read, Role};
 use crate::plan::{Drift, Finding, Plan, Refusal};
-use crate::remediation::Remediation;
-use crate::retry::ErrorClass;
 
 pub(crate) struct Step;
 
@@ -56,15 +54,7 @@ impl Definition for Step {
                 None => complete = false,
                 Some(Ok(info)) => infos.push((family, labels, info)),
                 Some(Err(CallFailure::CredentialsRejected)) => {
-                    let found = [Finding::CredentialsRejected {
-                        user_name: ctx.new_user_name.clone(),
-                    }];
-                    return Err(Refusal::operator(
-                        Self::NAME,
-                        ErrorClass::OperatorPending,
-                        found.to_vec(),
-                    )
-                    .with_remediation(Remediation::for_step(StepName::VerifyApiUser, &found)));
+                    return Err(credentials_rejected(Self::NAME, &ctx.new_user_name));
                 }
                 Some(Err(f)) => {
                     return Err(Refusal::failed_read(

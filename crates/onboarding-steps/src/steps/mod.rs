@@ -267,6 +267,16 @@ pub(crate) fn user_read(credentials: Role, user_name: &str) -> Read {
     }
 }
 
+/// `step` waits because the user's credentials are rejected: the finding, with the
+/// instructions of `verify_api_user` (A1..A13: key, secret, integration vendor).
+pub(crate) fn credentials_rejected(step: StepName, user_name: &str) -> Refusal {
+    let found = vec![Finding::CredentialsRejected {
+        user_name: user_name.into(),
+    }];
+    let remediation = Remediation::for_step(StepName::VerifyApiUser, &found);
+    Refusal::operator(step, ErrorClass::OperatorPending, found).with_remediation(remediation)
+}
+
 /// Looks up exactly one user by username; refusals speak about it as `whose`.
 pub(crate) fn one_user(
     step: StepName,
@@ -280,19 +290,7 @@ pub(crate) fn one_user(
     let rows = match rows {
         Ok(rows) => rows,
         Err(CallFailure::CredentialsRejected) if credentials == Role::New => {
-            return Err(Refusal::operator(
-                step,
-                ErrorClass::OperatorPending,
-                vec![Finding::CredentialsRejected {
-                    user_name: user_name.into(),
-                }],
-            )
-            .with_remediation(Remediation::for_step(
-                StepName::VerifyApiUser,
-                &[Finding::CredentialsRejected {
-                    user_name: user_name.into(),
-                }],
-            )));
+            return Err(credentials_rejected(step, user_name));
         }
         Err(f) => return Err(Refusal::failed_read(step, &format!("user {user_name}"), &f)),
     };

@@ -17,7 +17,7 @@
 
 use autotask_types::{EntityInformation, WebhookFamily};
 
-use super::{Definition, StepContext};
+use super::{Definition, StepContext, credentials_rejected};
 use crate::catalog::StepName;
 use crate::observe::{CallFailure, Lookup, Read, Role};
 use crate::plan::{Call, Drift, Fact, Finding, Plan, Refusal};
@@ -73,16 +73,7 @@ impl Definition for Step {
                 },
                 Some(Err(CallFailure::NotPermitted { .. })) => found.denied.push(family),
                 Some(Err(CallFailure::CredentialsRejected)) => {
-                    // The instructions are those of verify_api_user (credentials, A1..A13).
-                    let mut r = Refusal::operator(
-                        StepName::VerifyApiUser,
-                        ErrorClass::OperatorPending,
-                        vec![Finding::CredentialsRejected {
-                            user_name: ctx.new_user_name.clone(),
-                        }],
-                    );
-                    r.step = Self::NAME;
-                    return Err(r);
+                    return Err(credentials_rejected(Self::NAME, &ctx.new_user_name));
                 }
                 Some(Err(f)) => {
                     return Err(Refusal::failed_read(
