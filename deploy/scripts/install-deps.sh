@@ -51,3 +51,13 @@ if [ "$(cat "$venv/.pins" 2>/dev/null)" != "$pins" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check $pins
   echo "$pins" > "$venv/.pins"
 fi
+
+# cargo-deny (`make lint`: `cargo deny check bans licenses sources` against deny.toml), pinned,
+# built from crates.io only when missing or at another version. cargo-deny 0.20 has no
+# optional features (no advisory-database fetching is compiled in any more), so the plain
+# build is already the smallest; it takes about CARGO_DENY_MINUTES minutes on a 2-core machine.
+cargo_deny_version="0.20.2"
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $cargo_deny_version" ]; then
+  echo "installing cargo-deny $cargo_deny_version with cargo install (a few minutes, once)" >&2
+  cargo install --quiet --locked cargo-deny --version "$cargo_deny_version"
+fi

@@ -7,6 +7,7 @@ use autotask_sim::{Profile, SeedApiUser};
 use onboarding_steps::run::{RunKind, RunState, StepState};
 use onboarding_steps::{LeftoverCheck, StepName};
 use onboarding_worker::service::ServiceError;
+use redis::AsyncCommands;
 
 use crate::support::*;
 
@@ -589,4 +590,103 @@ async fn run_listings_page_newest_first_with_filters() {
     };
     assert_eq!(page(0, 10, &cancelled).await, [ids[226].clone()]);
     assert!(page(1, 10, &cancelled).await.is_empty());
+}
+
+/// Calls of one Redis command since the last `CONFIG RESETSTAT` (`INFO commandstats`).
+async fn calls(conn: &mut redis::aio::MultiplexedConnection, command: &str) -> u64 {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(conn)
+        .await
+        .unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// A state filter alone pages through that state's sorted set (newest first, across more
+/// than one index page of 200): a page of 10 reads 10 records and never the whole state;
+/// an earlier version's unordered state set is moved into the sorted set once.
+#[tokio::test]
+async fn state_listings_page_through_the_states_index() {
+    let e = env(&["acme"]).await;
+    let user = seed(&e.sim, "acme", SeedApiUser::default());
+    let mut ids = Vec::new();
+    for i in 0..230 {
+        let mut r = request(RunKind::Verify, "acme", &user);
+        r.idempotency_key = Some(format!("s{i}"));
+        ids.push(e.onboard.enqueue(r, None).await.unwrap().run_id);
+    }
+    let cancelled: Vec<String> = [7, 100, 201, 229].iter().map(|&i| ids[i].clone()).collect();
+    for id in &cancelled {
+        e.onboard.cancel(id, "olga").await.unwrap();
+    }
+    ids.reverse(); // newest first
+    let queued: Vec<String> = ids
+        .iter()
+        .filter(|id| !cancelled.contains(id))
+        .cloned()
+        .collect();
+    let by_state = |state| onboarding_worker::runs::RunFilter {
+        state: Some(state),
+        tenant: None,
+    };
+    let page = |offset, limit, state| {
+        let e = &e;
+        async move {
+            e.onboard
+                .runs
+                .list(&by_state(state), offset, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let client = redis::Client::open(e.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        page(195, 10, RunState::Queued).await,
+        queued[195..205],
+        "across an index page"
+    );
+    assert_eq!(calls(&mut conn, "smembers").await, 0, "no whole-set read");
+    assert_eq!(
+        calls(&mut conn, "hmget").await,
+        10,
+        "one record read per listed run"
+    );
+    assert_eq!(page(0, 500, RunState::Queued).await, queued);
+    assert_eq!(page(220, 10, RunState::Queued).await, queued[220..]);
+    let mut newest_first = cancelled.clone();
+    newest_first.reverse();
+    assert_eq!(page(0, 10, RunState::Cancelled).await, newest_first);
+    assert_eq!(page(1, 2, RunState::Cancelled).await, newest_first[1..3]);
+
+    // An earlier version kept each state in an unordered set: migrate() moves it once.
+    let prefix = &e.worker_env.prefix;
+    let _: () = conn
+        .del(format!("{{{prefix}}}:runs:by-state:cancelled"))
+        .await
+        .unwrap();
+    let _: () = conn
+        .sadd(format!("{{{prefix}}}:runs:state:cancelled"), &cancelled)
+        .await
+        .unwrap();
+    assert!(page(0, 10, RunState::Cancelled).await.is_empty());
+    assert_eq!(e.onboard.runs.migrate().await.unwrap(), 4);
+    assert_eq!(page(0, 10, RunState::Cancelled).await, newest_first);
+    assert_eq!(e.onboard.runs.migrate().await.unwrap(), 0, "done once");
+    let old: bool = conn
+        .exists(format!("{{{prefix}}}:runs:state:cancelled"))
+        .await
+        .unwrap();
+    assert!(!old, "the old set is gone");
 }

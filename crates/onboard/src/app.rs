@@ -102,10 +102,16 @@ pub async fn serve_worker(
     Ok(result?)
 }
 
-/// Removes finished runs and dead letters older than `retention` now and every hour (the
-/// worker runs it; several workers sweeping at once remove each run once).
-pub async fn sweep_periodically(onboard: Onboard, retention: std::time::Duration) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+/// Removes finished runs and dead letters older than `retention` now and every `interval`
+/// (`worker.sweep_interval_secs`, an hour by default; the worker runs it; several workers
+/// sweeping at once remove each run once).
+pub async fn sweep_periodically(
+    onboard: Onboard,
+    retention: std::time::Duration,
+    interval: std::time::Duration,
+) {
+    let mut every = tokio::time::interval(interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         match onboard
@@ -117,7 +123,9 @@ pub async fn sweep_periodically(onboard: Onboard, retention: std::time::Duration
                 dead_letters = r.dead_letters,
                 "retention sweep"
             ),
-            Err(e) => tracing::warn!(error = %e, "retention sweep failed; next hour again"),
+            Err(e) => {
+                tracing::warn!(error = %e, "retention sweep failed; trying again at the next interval")
+            }
         }
     }
 }

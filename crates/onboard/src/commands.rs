@@ -272,7 +272,11 @@ async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
             )
         })?;
     tracing::info!(addr = %config.metrics_addr, "metrics at /metrics");
-    let sweeper = tokio::spawn(app::sweep_periodically(onboard.clone(), config.retention));
+    let sweeper = tokio::spawn(app::sweep_periodically(
+        onboard.clone(),
+        config.retention,
+        config.sweep_interval,
+    ));
     let served = app::serve_worker(
         onboard,
         listener,
@@ -288,12 +292,22 @@ async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
 }
 
 async fn api(config: &Config) -> anyhow::Result<()> {
+    // The certificate and key are checked before anything else: a bad file is named at once.
+    let tls = config
+        .api_tls
+        .as_ref()
+        .map(onboarding_api::tls::load)
+        .transpose()?;
     let telemetry = onboarding_telemetry::init(&app::telemetry_config())?;
     let onboard = app::connect(config).await?;
     let listener = tokio::net::TcpListener::bind(config.api_listen)
         .await
         .with_context(|| format!("api.listen: cannot listen on {}", config.api_listen))?;
-    tracing::info!(addr = %config.api_listen, "HTTP API listening (OpenAPI at /openapi.json)");
+    tracing::info!(
+        addr = %config.api_listen,
+        tls = tls.is_some(),
+        "HTTP API listening (OpenAPI at /openapi.json)"
+    );
     let router = onboarding_api::router(
         onboard,
         onboarding_api::ApiConfig {
@@ -304,9 +318,7 @@ async fn api(config: &Config) -> anyhow::Result<()> {
             clock: onboarding_api::Clock::default(),
         },
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(app::shutdown_signal())
-        .await?;
+    onboarding_api::tls::serve(listener, router, tls, app::shutdown_signal()).await?;
     telemetry.shutdown();
     Ok(())
 }

@@ -9,12 +9,14 @@
 //! | sealing key (base64, 32 bytes) | `secret_key_file` | `ONBOARD_SECRET_KEY` or `ONBOARD_SECRET_KEY_FILE` | none (required for commands that touch credentials) |
 //! | opening-only keys (rotation; comma-separated) | `secret_keys_old_file` | `ONBOARD_SECRET_KEYS_OLD` or `ONBOARD_SECRET_KEYS_OLD_FILE` | none |
 //! | retention of finished runs and dead letters | `retention_days` | `ONBOARD_RETENTION_DAYS` | 30 |
+//! | how often a worker sweeps what is past its retention | `worker.sweep_interval_secs` | `ONBOARD_SWEEP_INTERVAL_SECS` | 3600 (1 to 86400) |
 //! | Autotask base URL (simulator) | `autotask.base_url` | `ONBOARD_AUTOTASK_BASE_URL` | unset = the real Autotask |
 //! | worker concurrency | `worker.concurrency` | `ONBOARD_WORKER_CONCURRENCY` | 16 |
 //! | metrics listen address | `worker.metrics_addr` | `ONBOARD_METRICS_ADDR` | `127.0.0.1:9464` |
 //! | share of the hourly budget | `worker.budget_share` | `ONBOARD_BUDGET_SHARE` | 0.5 |
 //! | job lease | `worker.lease_secs` | `ONBOARD_LEASE_SECS` | 30 |
 //! | HTTP API listen address | `api.listen` | `ONBOARD_API_LISTEN` | `127.0.0.1:8080` |
+//! | TLS for the API: certificate chain and private key, PEM files (both or neither; neither = plain HTTP) | `api.tls_cert_file`, `api.tls_key_file` | `ONBOARD_API_TLS_CERT_FILE`, `ONBOARD_API_TLS_KEY_FILE` | none |
 //! | host names the API answers to (DNS-rebinding guard of `/v1`, `/dashboard`) | `api.hosts` | `ONBOARD_API_HOSTS` (comma-separated) | `localhost`, `127.0.0.1`, `[::1]` |
 //! | HTTP API master token (every scope, name `api-token`; scoped tokens: `onboard token add`) | — | `ONBOARD_API_TOKEN` | none |
 //! | trace link template | `trace_url` | `ONBOARD_TRACE_URL` | none (trace ids are not links); e.g. `https://jaeger.example/trace/{trace_id}` |
@@ -65,6 +67,8 @@ struct File {
 struct ApiFile {
     listen: Option<String>,
     hosts: Option<Vec<String>>,
+    tls_cert_file: Option<String>,
+    tls_key_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -80,6 +84,7 @@ struct WorkerFile {
     metrics_addr: Option<String>,
     budget_share: Option<f64>,
     lease_secs: Option<u64>,
+    sweep_interval_secs: Option<u64>,
 }
 
 /// Where the sealing key comes from (read only by commands that need it).
@@ -110,6 +115,8 @@ pub struct Config {
     pub autotask_base_url: Option<Url>,
     /// Steps run at once by one worker process.
     pub concurrency: usize,
+    /// How often a worker removes what is past its retention.
+    pub sweep_interval: Duration,
     /// Where the worker serves `/metrics`.
     pub metrics_addr: SocketAddr,
     /// Share of each tenant's hourly request budget onboard may use.
@@ -122,6 +129,9 @@ pub struct Config {
     pub api_token: Option<String>,
     /// Host names the API's `/v1` and `/dashboard` answer to (empty: the loopback names).
     pub api_hosts: Vec<String>,
+    /// The API's TLS certificate chain and key files (read by `onboard api`); `None`:
+    /// plain HTTP.
+    pub api_tls: Option<onboarding_api::tls::TlsFiles>,
     /// Trace ids as links (`onboard status`, the API's run JSON, the dashboard).
     pub trace_links: TraceLinks,
 }
@@ -266,6 +276,22 @@ impl Config {
                     )
                 })?,
         };
+        let sweep_interval = match env("ONBOARD_SWEEP_INTERVAL_SECS")
+            .or(f.worker.sweep_interval_secs.map(|l| l.to_string()))
+        {
+            None => Duration::from_secs(3600),
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=86_400).contains(s))
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    bad(
+                        "worker.sweep_interval_secs (ONBOARD_SWEEP_INTERVAL_SECS)",
+                        format!("{v:?} is not a number of seconds from 1 to 86400"),
+                    )
+                })?,
+        };
         let api_listen = env("ONBOARD_API_LISTEN")
             .or(f.api.listen)
             .unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -291,6 +317,27 @@ impl Config {
                 format!("{bad_host:?} is not a host name"),
             ));
         }
+        let tls_cert = env("ONBOARD_API_TLS_CERT_FILE").or(f.api.tls_cert_file);
+        let tls_key = env("ONBOARD_API_TLS_KEY_FILE").or(f.api.tls_key_file);
+        let api_tls = match (tls_cert, tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(onboarding_api::tls::TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+            }),
+            (Some(_), None) => {
+                return Err(bad(
+                    "api.tls_key_file (ONBOARD_API_TLS_KEY_FILE)",
+                    "not set, but api.tls_cert_file is: TLS needs both the certificate and its key",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "api.tls_cert_file (ONBOARD_API_TLS_CERT_FILE)",
+                    "not set, but api.tls_key_file is: TLS needs both the certificate and its key",
+                ));
+            }
+        };
         let trace_links = match env("ONBOARD_TRACE_URL").or(f.trace_url) {
             None => TraceLinks::none(),
             Some(t) => TraceLinks::new(&t).map_err(|e| bad("trace_url (ONBOARD_TRACE_URL)", e))?,
@@ -300,6 +347,8 @@ impl Config {
             api_listen,
             api_token,
             api_hosts,
+            api_tls,
+            sweep_interval,
             redis_url,
             prefix,
             secret_key,
@@ -364,6 +413,21 @@ mod tests {
         assert_eq!(c.secret_keys_old, KeySource::Inline("a,b".into()));
         let c = load(None, &[("ONBOARD_RETENTION_DAYS", "90")]).unwrap();
         assert_eq!(c.retention, Duration::from_secs(90 * 24 * 3600));
+        assert_eq!(c.sweep_interval, Duration::from_secs(3600));
+        assert!(c.api_tls.is_none(), "plain HTTP by default");
+        let c = load(
+            Some("[worker]\nsweep_interval_secs = 60\n[api]\ntls_cert_file = \"/c.pem\"\ntls_key_file = \"/k.pem\"\n"),
+            &[("ONBOARD_API_TLS_KEY_FILE", "/other-key.pem")],
+        )
+        .unwrap();
+        assert_eq!(c.sweep_interval, Duration::from_secs(60));
+        let tls = c.api_tls.unwrap();
+        assert_eq!(
+            (tls.cert.to_str(), tls.key.to_str()),
+            (Some("/c.pem"), Some("/other-key.pem"))
+        );
+        let c = load(None, &[("ONBOARD_SWEEP_INTERVAL_SECS", "5")]).unwrap();
+        assert_eq!(c.sweep_interval, Duration::from_secs(5));
     }
 
     #[test]
@@ -420,6 +484,18 @@ mod tests {
         assert_eq!(
             err(None, &[("ONBOARD_REDIS_URL", "http://x")]),
             "redis_url (ONBOARD_REDIS_URL): \"http://x\" is not a redis:// URL"
+        );
+        assert_eq!(
+            err(None, &[("ONBOARD_SWEEP_INTERVAL_SECS", "0")]),
+            "worker.sweep_interval_secs (ONBOARD_SWEEP_INTERVAL_SECS): \"0\" is not a number of seconds from 1 to 86400"
+        );
+        assert!(
+            err(None, &[("ONBOARD_API_TLS_CERT_FILE", "/c.pem")])
+                .starts_with("api.tls_key_file (ONBOARD_API_TLS_KEY_FILE): not set")
+        );
+        assert!(
+            err(Some("[api]\ntls_key_file = \"/k.pem\""), &[])
+                .starts_with("api.tls_cert_file (ONBOARD_API_TLS_CERT_FILE): not set")
         );
         assert_eq!(
             err(None, &[("ONBOARD_BUDGET_SHARE", "2")]),

@@ -32,10 +32,12 @@
 //! scope. The audit trail records the token's name (`X-Operator` is ignored). Without any
 //! token, reads are open only on a loopback listener and writes are refused. Errors are
 //! `{"error": "..."}` naming what is wrong; a bad request changes nothing. Bodies carry API
-//! secrets: serve this behind TLS.
+//! secrets: serve it over TLS, its own (module [`tls`]: `api.tls_cert_file`,
+//! `api.tls_key_file`) or a proxy's.
 
 mod auth;
 mod dashboard;
+pub mod tls;
 
 pub use auth::{Clock, FORM_TTL, required_scope};
 

@@ -3,8 +3,11 @@
 //!
 //! Keys (prefix `p`, hash-tagged so one deployment's run keys share a Cluster slot):
 //! `{p}:run:{id}` hash `doc` (the run as JSON) + `ver` (optimistic version);
-//! `{p}:runs` zset of ids by creation time; `{p}:runs:state:{state}` sets;
-//! `{p}:runs:tenant:{tenant}` zsets; `{p}:idem:{key}` → `{run id}|{request fingerprint}`.
+//! `{p}:runs` zset of ids by creation time; `{p}:runs:by-state:{state}` and
+//! `{p}:runs:tenant:{tenant}` zsets of ids by creation time; `{p}:idem:{key}` →
+//! `{run id}|{request fingerprint}`. (Earlier versions kept each state's ids in an unordered
+//! set `{p}:runs:state:{state}`; [`RunStore::migrate`], called when the service connects,
+//! moves such a set into its sorted set once.)
 //! Every write is one Lua script, so a record and its indexes never disagree; so is removing
 //! a finished run after its retention ([`RunStore::remove`]: record, index entries and its
 //! idempotency key together; the audit trail is part of the record).
@@ -69,7 +72,7 @@ pub struct RunStore {
 
 const CREATE: &str = r#"
 -- Stores a new run and its index entries unless the idempotency key is taken.
--- KEYS: idem, run, runs, state set, tenant zset. ARGV: id, fingerprint, doc, created ms.
+-- KEYS: idem, run, runs, state zset, tenant zset. ARGV: id, fingerprint, doc, created ms.
 -- Returns {"new"} or {"existing", "<id>|<fingerprint>"}: atomic, so two racing enqueues
 -- with one key create one run.
 local held = redis.call('GET', KEYS[1])
@@ -77,32 +80,32 @@ if held then return {'existing', held} end
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2])
 redis.call('HSET', KEYS[2], 'doc', ARGV[3], 'ver', 1)
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
 return {'new'}
 "#;
 
 const UPDATE: &str = r#"
--- Replaces a run's record if its version is still ARGV[1] and moves it between state sets.
--- KEYS: run, old state set, new state set. ARGV: expected version, doc, id.
+-- Replaces a run's record if its version is still ARGV[1] and moves it between state zsets.
+-- KEYS: run, old state zset, new state zset. ARGV: expected version, doc, id, created ms.
 -- Returns 1 when written, 0 when someone else wrote first (the caller re-reads).
 if tonumber(redis.call('HGET', KEYS[1], 'ver')) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'ver', tonumber(ARGV[1]) + 1)
 if KEYS[2] ~= KEYS[3] then
-  redis.call('SREM', KEYS[2], ARGV[3])
-  redis.call('SADD', KEYS[3], ARGV[3])
+  redis.call('ZREM', KEYS[2], ARGV[3])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
 end
 return 1
 "#;
 
 const REMOVE: &str = r#"
 -- Removes a run if its version is still ARGV[2]: the record, its index entries, and its
--- idempotency key when that still names it. KEYS: run, runs, state set, tenant zset, idem.
+-- idempotency key when that still names it. KEYS: run, runs, state zset, tenant zset, idem.
 -- ARGV: id, expected version. Returns 1 when removed.
 if tonumber(redis.call('HGET', KEYS[1], 'ver')) ~= tonumber(ARGV[2]) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
 local held = redis.call('GET', KEYS[5])
 if held and string.sub(held, 1, #ARGV[1] + 1) == ARGV[1] .. '|' then
@@ -111,10 +114,25 @@ end
 return 1
 "#;
 
+const MIGRATE: &str = r#"
+-- Moves an earlier version's unordered state set into the state's sorted set, each id
+-- scored by its creation time in the run index, then deletes the set.
+-- KEYS: old state set, state zset, runs. Returns the number of ids moved.
+if redis.call('TYPE', KEYS[1]).ok ~= 'set' then return 0 end
+local ids = redis.call('SMEMBERS', KEYS[1])
+for _, id in ipairs(ids) do
+  local created = redis.call('ZSCORE', KEYS[3], id)
+  if created then redis.call('ZADD', KEYS[2], created, id) end
+end
+redis.call('DEL', KEYS[1])
+return #ids
+"#;
+
 /// Loaded once per process and called by hash (`EVALSHA`, falling back to loading it).
 static REMOVE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(REMOVE));
 static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE));
 static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE));
+static MIGRATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(MIGRATE));
 
 impl RunStore {
     /// A store under `prefix`.
@@ -130,7 +148,25 @@ impl RunStore {
     }
 
     fn state_key(&self, state: RunState) -> String {
-        self.key(&format!("runs:state:{}", state.as_str()))
+        self.key(&format!("runs:by-state:{}", state.as_str()))
+    }
+
+    /// Moves the unordered state sets of earlier versions (`{p}:runs:state:{state}`) into
+    /// the sorted sets this version pages through; a no-op once done. Returns the number
+    /// of ids moved.
+    pub async fn migrate(&self) -> Result<u64, RunStoreError> {
+        let mut conn = self.redis.clone();
+        let mut moved = 0;
+        for &state in RunState::ALL {
+            let n: u64 = MIGRATE_SCRIPT
+                .key(self.key(&format!("runs:state:{}", state.as_str())))
+                .key(self.state_key(state))
+                .key(self.key("runs"))
+                .invoke_async(&mut conn)
+                .await?;
+            moved += n;
+        }
+        Ok(moved)
     }
 
     /// Stores `run` unless its idempotency key is taken; `fingerprint` identifies the request
@@ -221,6 +257,7 @@ impl RunStore {
                 .arg(ver)
                 .arg(doc)
                 .arg(id)
+                .arg(run.created_at.as_millis())
                 .invoke_async(&mut conn)
                 .await?;
             if written == 1 {
@@ -230,9 +267,10 @@ impl RunStore {
         Err(RunStoreError::Contended(id.to_owned()))
     }
 
-    /// Runs, newest first, filtered, paged. The run index and the tenant indexes are read a
-    /// page at a time (never every id); a state filter alone reads that state's set (states
-    /// are an unordered set: its ids sort by time, being ULIDs).
+    /// Runs, newest first, filtered, paged. Each listing walks one sorted index a page at
+    /// a time (never every id): the tenant's when a tenant is named (then filtered by state),
+    /// else the state's, else the run index. In the state and run indexes every id matches,
+    /// so the walk starts at `offset` itself.
     pub async fn list(
         &self,
         filter: &RunFilter,
@@ -241,56 +279,51 @@ impl RunStore {
     ) -> Result<Vec<Run>, RunStoreError> {
         const PAGE: usize = 200;
         let mut conn = self.redis.clone();
-        let index = match (&filter.tenant, filter.state) {
-            (Some(tenant), _) => Some(self.key(&format!("runs:tenant:{tenant}"))),
-            (None, None) => Some(self.key("runs")),
-            (None, Some(_)) => None,
+        let (index, filtered) = match (&filter.tenant, filter.state) {
+            (Some(tenant), state) => (self.key(&format!("runs:tenant:{tenant}")), state),
+            (None, Some(state)) => (self.state_key(state), None),
+            (None, None) => (self.key("runs"), None),
         };
         let mut runs = Vec::new();
-        let wanted = offset + limit;
-        if let Some(index) = index {
-            // Without a state filter every id is a run: start at the offset itself.
-            let mut start = if filter.state.is_none() { offset } else { 0 };
-            let mut skip = if filter.state.is_none() { 0 } else { offset };
-            loop {
-                let ids: Vec<String> = conn
-                    .zrevrange(&index, start as isize, (start + PAGE - 1) as isize)
-                    .await?;
-                for id in &ids {
-                    let Some(run) = self.get(id).await? else {
-                        continue;
-                    };
-                    if filter.state.is_none_or(|s| run.state == s) {
-                        if skip > 0 {
-                            skip -= 1;
-                        } else {
-                            runs.push(run);
-                        }
-                    }
-                    if runs.len() >= limit {
-                        return Ok(runs);
+        if limit == 0 {
+            return Ok(runs);
+        }
+        // Without a filter to apply every id is a listed run: start at the offset itself.
+        let (mut start, mut skip) = match filtered {
+            None => (offset, 0),
+            Some(_) => (0, offset),
+        };
+        loop {
+            let page = if filtered.is_none() {
+                PAGE.min(limit - runs.len())
+            } else {
+                PAGE
+            };
+            let ids: Vec<String> = conn
+                .zrevrange(&index, start as isize, (start + page - 1) as isize)
+                .await?;
+            for id in &ids {
+                let Some(run) = self.get(id).await? else {
+                    continue;
+                };
+                if filtered.is_none_or(|s| run.state == s)
+                    && filter.state.is_none_or(|s| run.state == s)
+                {
+                    if skip > 0 {
+                        skip -= 1;
+                    } else {
+                        runs.push(run);
                     }
                 }
-                if ids.len() < PAGE {
+                if runs.len() >= limit {
                     return Ok(runs);
                 }
-                start += PAGE;
             }
+            if ids.len() < page {
+                return Ok(runs);
+            }
+            start += page;
         }
-        let state = filter.state.expect("the other cases have an index");
-        let mut ids: Vec<String> = conn.smembers(self.state_key(state)).await?;
-        ids.sort_unstable_by(|a, b| b.cmp(a)); // ulids sort by time
-        for id in ids {
-            if let Some(run) = self.get(&id).await? {
-                if run.state == state {
-                    runs.push(run);
-                }
-            }
-            if runs.len() >= wanted {
-                break;
-            }
-        }
-        Ok(runs.into_iter().skip(offset).take(limit).collect())
     }
 
     /// Run ids, oldest first, from position `start` (for walks over every run).
@@ -345,7 +378,7 @@ impl RunStore {
         let mut conn = self.redis.clone();
         let mut counts = BTreeMap::new();
         for &state in RunState::ALL {
-            let n: u64 = conn.scard(self.state_key(state)).await?;
+            let n: u64 = conn.zcard(self.state_key(state)).await?;
             counts.insert(state.as_str(), n);
         }
         Ok(counts)

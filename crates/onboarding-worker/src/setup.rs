@@ -53,6 +53,9 @@ pub enum SetupError {
         /// Why.
         source: QueueError,
     },
+    /// An earlier version's run indexes could not be moved to this version's form.
+    #[error("cannot migrate the run indexes")]
+    Runs(#[from] crate::runs::RunStoreError),
     /// The HTTP client could not be built.
     #[error("cannot build the Autotask client")]
     Client(#[from] autotask_client::Error),
@@ -133,8 +136,10 @@ pub async fn connect(setup: &Setup, key: SecretBox) -> Result<Onboard, SetupErro
         wait: Duration::from_secs(300),
     };
     let client = AutotaskClient::with_parts(client_config, Arc::new(limiter), Arc::new(pacer))?;
+    let runs = RunStore::new(redis.clone(), &setup.prefix);
+    runs.migrate().await?;
     Ok(Onboard {
-        runs: RunStore::new(redis.clone(), &setup.prefix),
+        runs,
         credentials: CredentialStore::new(redis.clone(), &setup.prefix, key.clone()),
         webhook_secrets: WebhookSecrets::new(redis.clone(), &setup.prefix, key),
         tokens: crate::tokens::TokenStore::new(redis, &setup.prefix),

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 mod doctor;
 mod families;
 mod keys;
+mod sweep;
 mod tokens;
 
 use redis_test_server::{Options, RedisServer};
