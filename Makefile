@@ -11,7 +11,7 @@ bench: deps
 	cargo bench -p onboarding-queue -p onboard-e2e
 
 lint:
-	cargo fmt --all --check && cargo clippy --workspace --all-targets -- -D warnings
+	cargo fmt --all --check && cargo clippy --workspace --all-targets -- -D warnings && cargo deny check bans licenses sources
 
 doc:
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
