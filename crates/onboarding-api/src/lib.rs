@@ -5,7 +5,7 @@
 //! | method and path | what |
 //! |---|---|
 //! | `POST /v1/runs` | enqueue (body: the enqueue request; `Idempotency-Key` and `traceparent` headers honoured) → 201 new, 200 existing, 409 conflict |
-//! | `GET /v1/runs?state=&tenant=&limit=` | runs, newest first |
+//! | `GET /v1/runs?state=&tenant=&limit=` | runs, newest first (`limit` 1 to 500, default 50; a bad parameter is a 400 naming it) |
 //! | `GET /v1/runs/{id}` | one run: steps, attempts, errors, operator checklist, audit trail, and `trace_url` (a link to the run's trace when a template is configured) |
 //! | `POST /v1/runs/{id}/steps/{step}/ack` | an operator acknowledges an attested step |
 //! | `POST /v1/runs/{id}/retry`, `POST /v1/runs/{id}/cancel` | operator actions |
@@ -31,7 +31,9 @@
 //! dead-letter retries need `operate`: 401 without a valid token, 403 naming the missing
 //! scope. The audit trail records the token's name (`X-Operator` is ignored). Without any
 //! token, reads are open only on a loopback listener and writes are refused. Errors are
-//! `{"error": "..."}` naming what is wrong; a bad request changes nothing. Bodies carry API
+//! `{"error": "..."}` naming what is wrong (axum's own refusals of an unreadable query,
+//! path or body included, module function `json_refusals`), each status documented in
+//! `openapi.json`; a bad request changes nothing. Bodies carry API
 //! secrets: serve it over TLS, its own (module [`tls`]: `api.tls_cert_file`,
 //! `api.tls_key_file`) or a proxy's.
 
@@ -191,6 +193,7 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(json_refusals))
         .layer(middleware::from_fn(secure_headers))
         .with_state(api)
 }
@@ -248,6 +251,28 @@ async fn guard(
         }
     }
     next.run(req).await
+}
+
+/// Refusals that axum itself writes as plain text (a query string, path or body its
+/// extractors cannot read, a body over [`MAX_BODY`]) become `{"error": "..."}` like every
+/// other refusal of the API, keeping axum's text, which names the problem. HTML (the
+/// dashboard) and successful answers pass unchanged.
+async fn json_refusals(req: axum::extract::Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !response.status().is_client_error() || !plain {
+        return response;
+    }
+    let status = response.status();
+    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => status.canonical_reason().unwrap_or("refused").to_owned(),
+    };
+    ApiError(status, text).into_response()
 }
 
 /// Every response: no framing, no MIME sniffing, no referrer, and a content security policy
@@ -317,6 +342,17 @@ async fn enqueue(
             format!("body at {at}: {}", e.inner()),
         )
     })?;
+    // The body's key is checked even when the header replaces it.
+    if request
+        .idempotency_key
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.chars().count() > 200)
+    {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key: must be 1 to 200 characters".into(),
+        ));
+    }
     if let Some(key) = headers.get("idempotency-key") {
         let key = key.to_str().map_err(|_| {
             ApiError(
@@ -340,16 +376,39 @@ async fn enqueue(
 struct ListQuery {
     state: Option<String>,
     tenant: Option<String>,
-    limit: Option<usize>,
+    limit: Option<String>,
 }
 
+/// The most runs one listing returns.
+pub const MAX_LIST: usize = 500;
+
 async fn list(State(api): State<Api>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
+    let bad = |message: String| ApiError(StatusCode::BAD_REQUEST, message);
     let state = match q.state.as_deref() {
         None => None,
         Some(s) => Some(
             s.parse::<RunState>()
-                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("state: {e}")))?,
+                .map_err(|e| bad(format!("state: {e}")))?,
         ),
+    };
+    if let Some(tenant) = &q.tenant {
+        onboarding_steps::settings::validate_tenant_id(tenant).map_err(|_| {
+            bad(format!(
+                "tenant: {tenant:?} is not a tenant id (1 to 64 letters, digits, '-' or '_')"
+            ))
+        })?;
+    }
+    let limit = match q.limit.as_deref() {
+        None => 50,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIST).contains(n))
+            .ok_or_else(|| {
+                bad(format!(
+                    "limit: {l:?} is not a whole number from 1 to {MAX_LIST}"
+                ))
+            })?,
     };
     let filter = RunFilter {
         state,
@@ -358,7 +417,7 @@ async fn list(State(api): State<Api>, Query(q): Query<ListQuery>) -> Result<Resp
     let runs = api
         .onboard
         .runs
-        .list(&filter, 0, q.limit.unwrap_or(50).min(500))
+        .list(&filter, 0, limit)
         .await
         .map_err(unavailable)?;
     Ok(axum::Json(runs).into_response())

@@ -215,7 +215,10 @@ pub struct TenantSettings {
     #[serde(default)]
     pub deactivate_previous_user: bool,
     /// How long operator steps are re-checked before the run fails, in seconds (7 days).
-    #[serde(default = "default_operator_deadline_secs")]
+    #[serde(
+        default = "default_operator_deadline_secs",
+        deserialize_with = "whole_seconds"
+    )]
     pub operator_deadline_secs: u64,
     /// Share of the tenant's hourly request budget above which a run is deferred (0.75).
     #[serde(default = "default_budget_pause_ratio")]
@@ -233,6 +236,33 @@ fn default_webhook_families() -> Vec<FamilySettings> {
     vec![FamilySettings::new(WebhookFamily::Ticket)]
 }
 
+/// A whole number of seconds, also written as a number with a zero fraction (`60.0`): JSON
+/// Schema's `integer`, which the HTTP API's OpenAPI document promises.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct Whole;
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number of seconds")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v)
+                .map_err(|_| E::custom(format!("{v} is not a positive number of seconds")))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+            if v.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&v) {
+                Ok(v as u64)
+            } else {
+                Err(E::custom(format!("{v} is not a whole number of seconds")))
+            }
+        }
+    }
+    d.deserialize_any(Whole)
+}
+
 fn default_operator_deadline_secs() -> u64 {
     7 * 24 * 3600
 }
@@ -245,6 +275,8 @@ fn default_budget_pause_ratio() -> f64 {
 pub const MAX_LABEL: usize = 100;
 /// Most labels per family, and most lines of business.
 pub const MAX_LIST: usize = 50;
+/// The longest an operator step may wait for its operator: a year, in seconds.
+pub const MAX_OPERATOR_DEADLINE_SECS: u64 = 365 * 24 * 3600;
 
 /// The prefix of every webhook name onboard creates; webhooks of the new user with this
 /// prefix but another URL are stale and get removed.
@@ -397,7 +429,7 @@ impl TenantSettings {
                 "must be an https:// URL (Autotask posts to port 443 only)",
             );
         }
-        if base.len() > 400 {
+        if base.chars().count() > 400 {
             return bad(
                 "webhook_url_base".into(),
                 "must be at most 400 characters (webhook URLs are limited to 500)",
@@ -410,7 +442,7 @@ impl TenantSettings {
             );
         }
         if let Some(email) = &self.notification_email {
-            let ok = email.len() <= 150
+            let ok = email.chars().count() <= 150
                 && email
                     .split_once('@')
                     .is_some_and(|(a, d)| !a.is_empty() && d.contains('.') && !d.contains('@'));
@@ -421,8 +453,11 @@ impl TenantSettings {
                 );
             }
         }
-        if self.operator_deadline_secs == 0 {
-            return bad("operator_deadline_secs".into(), "must be positive");
+        if !(1..=MAX_OPERATOR_DEADLINE_SECS).contains(&self.operator_deadline_secs) {
+            return bad(
+                "operator_deadline_secs".into(),
+                "must be from 1 to 31536000 seconds (a year)",
+            );
         }
         if !(self.budget_pause_ratio > 0.0 && self.budget_pause_ratio <= 1.0) {
             return bad("budget_pause_ratio".into(), "must be in (0, 1]");
@@ -524,6 +559,19 @@ mod tests {
         s.budget_pause_ratio = 1.5;
         assert!(err(&s).starts_with("invalid setting `budget_pause_ratio`"));
         let mut s = ok;
+        let whole: TenantSettings = serde_json::from_str(
+            r#"{"webhook_url_base": "https://h", "operator_deadline_secs": 60.0}"#,
+        )
+        .unwrap();
+        assert_eq!(whole.operator_deadline_secs, 60, "JSON Schema's integer");
+        assert!(
+            serde_json::from_str::<TenantSettings>(
+                r#"{"webhook_url_base": "https://h", "operator_deadline_secs": 60.5}"#
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("60.5 is not a whole number of seconds")
+        );
         s.operator_deadline_secs = 0;
         assert!(err(&s).starts_with("invalid setting `operator_deadline_secs`"));
         assert!(validate_tenant_id("acme-1").is_ok());

@@ -175,7 +175,7 @@ impl EnqueueRequest {
             .idempotency_key
             .clone()
             .unwrap_or_else(|| format!("auto-{}", fingerprint(self)));
-        if key.is_empty() || key.len() > 200 {
+        if key.is_empty() || key.chars().count() > 200 {
             return Err(ServiceError::Invalid(
                 "idempotency_key: must be 1 to 200 characters".into(),
             ));
