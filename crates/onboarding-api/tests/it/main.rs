@@ -232,6 +232,55 @@ async fn bad_requests_name_what_is_wrong_and_store_nothing() {
             .starts_with("state: unknown state \"sleeping\""),
         "{body}"
     );
+    // Out-of-range or malformed parameters are refused, naming them (never clamped), and
+    // axum's own refusals (a query it cannot read) are JSON errors too.
+    for (query, error) in [
+        (
+            "limit=501",
+            "limit: \"501\" is not a whole number from 1 to 500",
+        ),
+        (
+            "limit=0",
+            "limit: \"0\" is not a whole number from 1 to 500",
+        ),
+        (
+            "limit=ten",
+            "limit: \"ten\" is not a whole number from 1 to 500",
+        ),
+        (
+            "tenant=acme%20corp",
+            "tenant: \"acme corp\" is not a tenant id",
+        ),
+        (
+            "state=queued&state=failed",
+            "Failed to deserialize query string: duplicate field `state`",
+        ),
+    ] {
+        let (status, body) = call(&app, "GET", &format!("/v1/runs?{query}"), &[], None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.starts_with(error)),
+            "{query}: {body}"
+        );
+    }
+    let (status, list) = call(&app, "GET", "/v1/runs?limit=500", &[], None).await;
+    assert_eq!((status, list), (StatusCode::OK, json!([])));
+    // The body's idempotency key is checked even when the header replaces it.
+    let mut empty_key = request("acme");
+    empty_key["idempotency_key"] = json!("");
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/v1/runs",
+        &[("idempotency-key", "k1")],
+        Some(empty_key),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["error"],
+        "idempotency_key: must be 1 to 200 characters"
+    );
     let (status, _) = call(&app, "GET", "/v1/runs/nope", &[], None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, list) = call(&app, "GET", "/v1/runs", &[], None).await;
