@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use onboarding_steps::run::{Run, RunState};
-use redis::aio::ConnectionManager;
+use onboarding_queue::RedisConn;
 use redis::{AsyncCommands, Script};
 
 /// Run store failures.
@@ -63,7 +63,7 @@ pub struct RunFilter {
 /// The run records of one deployment.
 #[derive(Clone)]
 pub struct RunStore {
-    redis: ConnectionManager,
+    redis: RedisConn,
     prefix: String,
 }
 
@@ -118,7 +118,7 @@ static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE));
 
 impl RunStore {
     /// A store under `prefix`.
-    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(redis: RedisConn, prefix: &str) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),
