@@ -362,9 +362,7 @@ fn redis_config(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<RedisConfig, ConfigError> {
     let file = |var: &'static str, key: &'static str, from_file: Option<String>| {
-        env(var)
-            .map(|p| (p, var))
-            .or(from_file.map(|p| (p, key)))
+        env(var).map(|p| (p, var)).or(from_file.map(|p| (p, key)))
     };
     let sentinels: Vec<String> = match env("ONBOARD_REDIS_SENTINELS") {
         Some(v) => v.split(',').map(|s| s.trim().to_owned()).collect(),
@@ -391,7 +389,10 @@ fn redis_config(
         _ => {}
     }
     let username = env("ONBOARD_REDIS_USERNAME").or(f.username);
-    if let Some(u) = username.as_ref().filter(|u| u.contains(char::is_whitespace)) {
+    if let Some(u) = username
+        .as_ref()
+        .filter(|u| u.contains(char::is_whitespace))
+    {
         return Err(bad(
             "redis.username (ONBOARD_REDIS_USERNAME)",
             format!("{u:?} has white space"),

@@ -147,7 +147,11 @@ pub fn redacted_url(url: &str) -> String {
 }
 
 fn invalid(detail: String) -> RedisError {
-    RedisError::from((ErrorKind::InvalidClientConfig, "invalid Redis settings", detail))
+    RedisError::from((
+        ErrorKind::InvalidClientConfig,
+        "invalid Redis settings",
+        detail,
+    ))
 }
 
 /// rustls picks its provider once per process: ring, the tree's only one.
@@ -178,6 +182,25 @@ fn direct_client(s: &RedisSettings) -> RedisResult<Client> {
     }
 }
 
+/// User, password and database of a URL whose host may be missing (`redis://user@/2`).
+fn url_login(url: &str) -> RedisResult<(Option<String>, Option<String>, i64)> {
+    let u = Url::parse(url).map_err(|_| invalid(format!("{} is not a URL", redacted_url(url))))?;
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let user = Some(decode(u.username())).filter(|s| !s.is_empty());
+    let password = u.password().map(decode);
+    let db = match u.path().trim_matches('/') {
+        "" => 0,
+        d => d
+            .parse()
+            .map_err(|_| invalid(format!("database {d:?} in the Redis URL is not a number")))?,
+    };
+    Ok((user, password, db))
+}
+
 fn sentinel_client(s: &RedisSettings) -> RedisResult<SentinelClient> {
     let master = s
         .sentinel_master
@@ -203,14 +226,13 @@ fn sentinel_client(s: &RedisSettings) -> RedisResult<SentinelClient> {
             ConnectionAddr::Tcp(host.to_owned(), port)
         });
     }
-    let from_url = s.url.as_str().into_connection_info()?;
-    let login = from_url.redis_settings();
+    let (url_user, url_password, db) = url_login(&s.url)?;
     let mut b = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?
-        .set_client_to_redis_db(login.db());
-    if let Some(user) = s.username.as_deref().or(login.username()) {
+        .set_client_to_redis_db(db);
+    if let Some(user) = s.username.clone().or(url_user) {
         b = b.set_client_to_redis_username(user);
     }
-    if let Some(password) = s.password.as_deref().or(login.password()) {
+    if let Some(password) = s.password.clone().or(url_password) {
         b = b.set_client_to_redis_password(password);
     }
     if let Some(password) = &s.sentinel_password {

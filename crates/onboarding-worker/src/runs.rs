@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
-use onboarding_steps::run::{Run, RunState};
 use onboarding_queue::RedisConn;
+use onboarding_steps::run::{Run, RunState};
 use redis::{AsyncCommands, Script};
 
 /// Run store failures.

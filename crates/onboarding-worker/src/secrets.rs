@@ -19,8 +19,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::rand_core::RngCore;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use redis::AsyncCommands;
 use onboarding_queue::RedisConn;
+use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autotask_client::{AutotaskClient, ClientConfig, Target};
-pub use onboarding_queue::{RedisSettings, redacted_url};
 use onboarding_queue::{Queue, QueueConfig, QueueError, RedisConn};
+pub use onboarding_queue::{RedisSettings, redacted_url};
 use onboarding_steps::retry::StepSchedule;
 use url::Url;
 

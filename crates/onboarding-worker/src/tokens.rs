@@ -16,9 +16,9 @@ use std::str::FromStr;
 use chacha20poly1305::aead::OsRng;
 use chacha20poly1305::aead::rand_core::RngCore;
 use hmac::{Hmac, Mac};
+use onboarding_queue::RedisConn;
 use onboarding_steps::Timestamp;
 use redis::AsyncCommands;
-use onboarding_queue::RedisConn;
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 
