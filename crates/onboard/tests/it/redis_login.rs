@@ -93,8 +93,7 @@ fn an_acl_user_logs_in_with_its_password_from_a_file() {
     ] {
         let o = onboard(&url, &["runs"], &[("ONBOARD_REDIS_PASSWORD_FILE", path)]);
         assert!(
-            text(&o).contains(&format!("ONBOARD_REDIS_PASSWORD_FILE: "))
-                && text(&o).contains(problem),
+            text(&o).contains("ONBOARD_REDIS_PASSWORD_FILE: ") && text(&o).contains(problem),
             "{}",
             text(&o)
         );
