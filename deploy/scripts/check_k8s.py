@@ -1,6 +1,7 @@
 """Checks the rendered example overlay (`kubectl kustomize deploy/k8s/overlays/example`) for
 what the schemas cannot see: the overlay's patches took effect, the worker's grace period is
 longer than its lease, probes hit /healthz and /readyz on ports the containers declare,
+Redis is reached through Sentinel with its password from a mounted Secret file,
 every Secret reference names a documented key of the Secret `onboard`, the disruption
 budgets and the network policy select the pods. Usage: check_k8s.py RENDERED.yaml
 Exits 1 naming every failed check."""
@@ -26,7 +27,9 @@ def main(path):
             check(d["metadata"].get("namespace") == "onboard", f"{d['kind']}/{d['metadata']['name']} is not in namespace onboard")
     config = by[("ConfigMap", "onboard-config")]["data"]
     toml = tomllib.loads(config["onboard.toml"])
-    check(config.get("REDIS_HOST", "").startswith("redis-master."), "the overlay's REDIS_HOST was not merged into the ConfigMap")
+    check(config.get("REDIS_SENTINELS", "").startswith("redis-node-0."), "the overlay's REDIS_SENTINELS was not merged into the ConfigMap")
+    check(all(s.rsplit(":", 1)[-1].isdigit() for s in config.get("REDIS_SENTINELS", "").split(",")), "REDIS_SENTINELS is not a list of host:port")
+    check(bool(config.get("REDIS_SENTINEL_MASTER")), "the ConfigMap names no Sentinel master")
     lease = toml["worker"]["lease_secs"]
     worker = by[("Deployment", "onboard-worker")]
     api = by[("Deployment", "onboard-api")]
@@ -46,9 +49,19 @@ def main(path):
             check(get.get("port") in ports, f"{name}: {probe} port {get.get('port')} is not a declared port {ports}")
         env = {e["name"]: e for e in c["env"]}
         check(env.get("ONBOARD_TRACE_URL", {}).get("value", "").endswith("{trace_id}"), f"{name}: the overlay's ONBOARD_TRACE_URL did not apply")
-        check("$(REDIS_PASSWORD)" in env["ONBOARD_REDIS_URL"]["value"], f"{name}: the Redis URL does not use the password from the Secret")
-        names = list(env)
-        check(names.index("REDIS_PASSWORD") < names.index("ONBOARD_REDIS_URL"), f"{name}: REDIS_PASSWORD must come before ONBOARD_REDIS_URL to be substituted")
+        for var, key in (("ONBOARD_REDIS_SENTINELS", "REDIS_SENTINELS"), ("ONBOARD_REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_MASTER")):
+            ref = env.get(var, {}).get("valueFrom", {}).get("configMapKeyRef", {})
+            check(ref.get("key") == key and key in config, f"{name}: {var} does not come from the ConfigMap's {key}")
+        check(not any("password" in e["name"].lower() and "value" not in e and "FILE" not in e["name"] for e in c["env"]), f"{name}: a Redis password is in the environment; use ONBOARD_REDIS_PASSWORD_FILE")
+        pw = env.get("ONBOARD_REDIS_PASSWORD_FILE", {}).get("value", "")
+        mounted = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+        secret_files = {
+            f"{mounted[v['name']]}/{i['path']}": i["key"]
+            for v in spec.get("volumes", []) if "secret" in v and v["name"] in mounted
+            for i in v["secret"].get("items", [])
+        }
+        check(secret_files.get(pw) == "redis-password", f"{name}: ONBOARD_REDIS_PASSWORD_FILE {pw!r} is not the mounted redis-password of Secret onboard")
+        check("ONBOARD_REDIS_URL" not in env or "@" not in env["ONBOARD_REDIS_URL"].get("value", ""), f"{name}: credentials in the Redis URL")
         for e in c["env"]:
             ref = e.get("valueFrom", {}).get("secretKeyRef")
             if ref:

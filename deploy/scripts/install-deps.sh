@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `make test` and `make run` need beyond the Rust toolchain, each only when
 # missing (idempotent):
-# - `redis-server` (tests and the demo) and `promtool` (Debian's `prometheus` package: the
+# - `redis-server` (tests and the demo), `redis-sentinel` (the Sentinel failover tests) and `promtool` (Debian's `prometheus` package: the
 #   alert rules' checks and unit tests): apt-get, as root or through sudo;
 # - the validators of deploy/ in a Python venv under the cargo target directory
 #   (target/deploy-tools/venv): check-jsonschema (ships the Compose specification's schema),
@@ -15,6 +15,7 @@ cd "$(dirname "$0")/../.."
 
 apt_packages=()
 command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || apt_packages+=(redis-sentinel)
 command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)
 command -v python3 >/dev/null 2>&1 || apt_packages+=(python3)
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -32,11 +33,11 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
       "${apt_packages[@]}" >/dev/null
   else
     echo "missing: ${apt_packages[*]}, and apt-get is not available on this system." >&2
-    echo "Install Redis 6.2 or newer (redis-server), Prometheus' promtool and Python 3 with venv," >&2
+    echo "Install Redis 6.2 or newer (redis-server, redis-sentinel), Prometheus' promtool and Python 3 with venv," >&2
     echo "so that they are on PATH, then run make again." >&2
     exit 1
   fi
-  for tool in redis-server promtool python3; do
+  for tool in redis-server redis-sentinel promtool python3; do
     command -v "$tool" >/dev/null 2>&1 || { echo "apt-get did not install $tool" >&2; exit 1; }
   done
 fi

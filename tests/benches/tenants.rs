@@ -140,6 +140,8 @@ async fn main() {
     let sim = autotask_sim::spawn(config).await.unwrap();
     let env = WorkerEnv {
         redis_url: redis.url().to_owned(),
+        sentinels: Vec::new(),
+        sentinel_master: String::new(),
         prefix: "bench".into(),
         key: SecretBox::generate_key(),
         base_url: sim.base_url().to_owned(),

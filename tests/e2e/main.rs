@@ -25,6 +25,7 @@ mod crash;
 mod dead;
 mod demo;
 mod deploy;
+mod failover;
 mod faults;
 mod lifecycle;
 mod limits;

@@ -56,6 +56,8 @@ pub async fn env_full(
     let sim = autotask_sim::spawn(config).await.expect("simulator");
     let worker_env = WorkerEnv {
         redis_url: redis.url().to_owned(),
+        sentinels: Vec::new(),
+        sentinel_master: String::new(),
         prefix: unique_name("e2e"),
         key: SecretBox::generate_key(),
         base_url: sim.base_url().to_owned(),

@@ -5,13 +5,17 @@ use std::time::Duration;
 
 use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::Onboard;
-use onboarding_worker::setup::{Setup, SetupError, connect, fast_policy};
+use onboarding_worker::setup::{RedisSettings, Setup, SetupError, connect, fast_policy};
 
 /// The settings a test hands to a worker (in-process or as a process, through `E2E_*`).
 #[derive(Debug, Clone)]
 pub struct WorkerEnv {
-    /// Redis URL.
+    /// Redis URL (with sentinels: only its scheme and login count).
     pub redis_url: String,
+    /// Sentinels (`host:port`) naming the master; empty = the URL directly.
+    pub sentinels: Vec<String>,
+    /// The master's name at the sentinels.
+    pub sentinel_master: String,
     /// Key prefix.
     pub prefix: String,
     /// Sealing key (base64).
@@ -27,6 +31,8 @@ impl WorkerEnv {
     pub fn vars(&self) -> Vec<(&'static str, String)> {
         vec![
             ("E2E_REDIS_URL", self.redis_url.clone()),
+            ("E2E_SENTINELS", self.sentinels.join(",")),
+            ("E2E_SENTINEL_MASTER", self.sentinel_master.clone()),
             ("E2E_PREFIX", self.prefix.clone()),
             ("E2E_KEY", self.key.clone()),
             ("E2E_BASE_URL", self.base_url.clone()),
@@ -38,6 +44,13 @@ impl WorkerEnv {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Option<Self> {
         Some(Self {
             redis_url: var("E2E_REDIS_URL")?,
+            sentinels: var("E2E_SENTINELS")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            sentinel_master: var("E2E_SENTINEL_MASTER").unwrap_or_default(),
             prefix: var("E2E_PREFIX")?,
             key: var("E2E_KEY")?,
             base_url: var("E2E_BASE_URL")?,
@@ -48,7 +61,11 @@ impl WorkerEnv {
     /// The service, wired as production wires it, with fast retry schedules.
     pub async fn connect(&self) -> Result<Onboard, SetupError> {
         let setup = Setup {
-            redis_url: self.redis_url.clone(),
+            redis: RedisSettings {
+                sentinels: self.sentinels.clone(),
+                sentinel_master: Some(self.sentinel_master.clone()).filter(|m| !m.is_empty()),
+                ..RedisSettings::url(&self.redis_url)
+            },
             prefix: self.prefix.clone(),
             autotask_base_url: Some(url::Url::parse(&self.base_url).expect("simulator URL")),
             lease: self.lease,

@@ -1,12 +1,13 @@
-//! From a [`Config`] to the service the commands use: the sealing key, then the shared
-//! wiring of `onboarding_worker::setup`.
+//! From a [`Config`] to the service the commands use: the sealing key, the Redis settings
+//! (password and CA read from their files), then the shared wiring of
+//! `onboarding_worker::setup`.
 
 use anyhow::{Context as _, bail};
 use onboarding_steps::retry::StepSchedule;
 use onboarding_telemetry::TelemetryConfig;
 use onboarding_worker::secrets::SecretBox;
 use onboarding_worker::service::Onboard;
-use onboarding_worker::setup::Setup;
+use onboarding_worker::setup::{RedisSettings, Setup};
 
 use crate::config::{Config, KeySource};
 
@@ -19,6 +20,41 @@ fn read_key(source: &KeySource, setting: &str) -> anyhow::Result<Option<(String,
             (*file_setting).to_owned(),
         )),
         KeySource::Missing => None,
+    })
+}
+
+/// A password file's first line (a trailing newline is not part of the password). Errors
+/// name the setting and the path, never the content.
+fn read_password(file: &Option<(String, &'static str)>) -> anyhow::Result<Option<String>> {
+    let Some((path, setting)) = file else {
+        return Ok(None);
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("{setting}: cannot read {path}"))?;
+    let password = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if password.is_empty() {
+        bail!("{setting}: {path} holds no password (its first line is empty)");
+    }
+    Ok(Some(password.to_owned()))
+}
+
+/// The Redis settings of `config`, with the password files and the CA file read.
+pub fn redis_settings(config: &Config) -> anyhow::Result<RedisSettings> {
+    let r = &config.redis;
+    let ca_pem = match &r.ca_file {
+        Some((path, setting)) => {
+            Some(std::fs::read(path).with_context(|| format!("{setting}: cannot read {path}"))?)
+        }
+        None => None,
+    };
+    Ok(RedisSettings {
+        sentinels: r.sentinels.clone(),
+        sentinel_master: r.sentinel_master.clone(),
+        username: r.username.clone(),
+        password: read_password(&r.password_file)?,
+        sentinel_password: read_password(&r.sentinel_password_file)?,
+        ca_pem,
+        ..RedisSettings::url(&config.redis_url)
     })
 }
 
@@ -73,7 +109,7 @@ pub async fn connect_with(
     policy: StepSchedule,
 ) -> anyhow::Result<Onboard> {
     let setup = Setup {
-        redis_url: config.redis_url.clone(),
+        redis: redis_settings(config)?,
         prefix: config.prefix.clone(),
         autotask_base_url: config.autotask_base_url.clone(),
         lease: config.lease,

@@ -4,7 +4,13 @@
 //!
 //! | setting | TOML | environment | default |
 //! |---|---|---|---|
-//! | Redis URL | `redis_url` | `ONBOARD_REDIS_URL`, then `REDIS_URL` | `redis://127.0.0.1:6379/` |
+//! | Redis URL (`rediss://` = TLS; with sentinels only its scheme, user and db count) | `redis_url` | `ONBOARD_REDIS_URL`, then `REDIS_URL` | `redis://127.0.0.1:6379/` |
+//! | Redis Sentinel addresses (`host:port`) | `redis.sentinels` | `ONBOARD_REDIS_SENTINELS` (comma-separated) | none (connect to the URL) |
+//! | the master's name at the sentinels | `redis.sentinel_master` | `ONBOARD_REDIS_SENTINEL_MASTER` | none (required with sentinels) |
+//! | Redis ACL user (overrides the URL's) | `redis.username` | `ONBOARD_REDIS_USERNAME` | the URL's, else `default` |
+//! | file holding the Redis password (overrides the URL's) | `redis.password_file` | `ONBOARD_REDIS_PASSWORD_FILE` | none |
+//! | file holding the sentinels' own password | `redis.sentinel_password_file` | `ONBOARD_REDIS_SENTINEL_PASSWORD_FILE` | none |
+//! | PEM file of a private CA for `rediss://` | `redis.ca_file` | `ONBOARD_REDIS_CA_FILE` | none (the system's roots) |
 //! | key prefix (queue name) | `prefix` | `ONBOARD_PREFIX` | `onboard` |
 //! | sealing key (base64, 32 bytes) | `secret_key_file` | `ONBOARD_SECRET_KEY` or `ONBOARD_SECRET_KEY_FILE` | none (required for commands that touch credentials) |
 //! | opening-only keys (rotation; comma-separated) | `secret_keys_old_file` | `ONBOARD_SECRET_KEYS_OLD` or `ONBOARD_SECRET_KEYS_OLD_FILE` | none |
@@ -55,11 +61,24 @@ struct File {
     retention_days: Option<u64>,
     trace_url: Option<String>,
     #[serde(default)]
+    redis: RedisFile,
+    #[serde(default)]
     autotask: AutotaskFile,
     #[serde(default)]
     worker: WorkerFile,
     #[serde(default)]
     api: ApiFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisFile {
+    sentinels: Option<Vec<String>>,
+    sentinel_master: Option<String>,
+    username: Option<String>,
+    password_file: Option<String>,
+    sentinel_password_file: Option<String>,
+    ca_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,11 +117,31 @@ pub enum KeySource {
     Missing,
 }
 
+/// How to reach Redis beyond its URL. Files are named here and read by the command that
+/// connects (`app`), so no password is held by the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// Sentinels (`host:port`); empty = the URL directly.
+    pub sentinels: Vec<String>,
+    /// The master's name at the sentinels.
+    pub sentinel_master: Option<String>,
+    /// ACL user.
+    pub username: Option<String>,
+    /// File with the password, and the setting that named it.
+    pub password_file: Option<(String, &'static str)>,
+    /// File with the sentinels' password, and the setting that named it.
+    pub sentinel_password_file: Option<(String, &'static str)>,
+    /// PEM file of a private CA, and the setting that named it.
+    pub ca_file: Option<(String, &'static str)>,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Redis URL.
     pub redis_url: String,
+    /// Sentinels, login and CA of Redis.
+    pub redis: RedisConfig,
     /// Key prefix and queue name.
     pub prefix: String,
     /// The sealing key's source.
@@ -167,6 +206,7 @@ impl Config {
                 ),
             ));
         }
+        let redis = redis_config(&redis_url, f.redis, &env)?;
         let prefix = env("ONBOARD_PREFIX")
             .or(f.prefix)
             .unwrap_or_else(|| "onboard".into());
@@ -350,6 +390,7 @@ impl Config {
             api_tls,
             sweep_interval,
             redis_url,
+            redis,
             prefix,
             secret_key,
             secret_keys_old,
@@ -361,6 +402,76 @@ impl Config {
             lease,
         })
     }
+}
+
+/// The `[redis]` settings, each from its variable or else the file, checked together.
+fn redis_config(
+    url: &str,
+    f: RedisFile,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<RedisConfig, ConfigError> {
+    let file = |var: &'static str, key: &'static str, from_file: Option<String>| {
+        env(var).map(|p| (p, var)).or(from_file.map(|p| (p, key)))
+    };
+    let sentinels: Vec<String> = match env("ONBOARD_REDIS_SENTINELS") {
+        Some(v) => v.split(',').map(|s| s.trim().to_owned()).collect(),
+        None => f.sentinels.unwrap_or_default(),
+    };
+    const SENTINELS: &str = "redis.sentinels (ONBOARD_REDIS_SENTINELS)";
+    if let Some(s) = sentinels.iter().find(|s| {
+        !s.rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0))
+    }) {
+        return Err(bad(SENTINELS, format!("{s:?} is not host:port")));
+    }
+    let sentinel_master = env("ONBOARD_REDIS_SENTINEL_MASTER").or(f.sentinel_master);
+    match (&sentinel_master, sentinels.is_empty()) {
+        (None, false) => {
+            return Err(bad(
+                "redis.sentinel_master (ONBOARD_REDIS_SENTINEL_MASTER)",
+                "the sentinels are set, so the master's name is needed too",
+            ));
+        }
+        (Some(_), true) => {
+            return Err(bad(SENTINELS, "a master name is set but no sentinel"));
+        }
+        _ => {}
+    }
+    let username = env("ONBOARD_REDIS_USERNAME").or(f.username);
+    if let Some(u) = username
+        .as_ref()
+        .filter(|u| u.contains(char::is_whitespace))
+    {
+        return Err(bad(
+            "redis.username (ONBOARD_REDIS_USERNAME)",
+            format!("{u:?} has white space"),
+        ));
+    }
+    let ca_file = file("ONBOARD_REDIS_CA_FILE", "redis.ca_file", f.ca_file);
+    if let Some((_, setting)) = &ca_file
+        && !url.starts_with("rediss://")
+    {
+        return Err(bad(
+            setting,
+            "a CA file is for TLS: the Redis URL must start with rediss://",
+        ));
+    }
+    Ok(RedisConfig {
+        sentinels,
+        sentinel_master,
+        username,
+        password_file: file(
+            "ONBOARD_REDIS_PASSWORD_FILE",
+            "redis.password_file",
+            f.password_file,
+        ),
+        sentinel_password_file: file(
+            "ONBOARD_REDIS_SENTINEL_PASSWORD_FILE",
+            "redis.sentinel_password_file",
+            f.sentinel_password_file,
+        ),
+        ca_file,
+    })
 }
 
 #[cfg(test)]
@@ -550,6 +661,60 @@ mod tests {
             Some("https://jaeger.example/trace/0af7"),
             "the environment overrides the file"
         );
+    }
+
+    #[test]
+    fn redis_sentinels_login_and_ca_come_from_file_or_environment() {
+        let text = "redis_url = \"rediss://onboard@x/\"\n[redis]\nsentinels = [\"s1:26379\", \"s2:26379\"]\nsentinel_master = \"mymaster\"\npassword_file = \"/run/secrets/redis\"\nca_file = \"/ca.pem\"\n";
+        let c = load(Some(text), &[("ONBOARD_REDIS_USERNAME", "worker")]).unwrap();
+        assert_eq!(c.redis.sentinels, ["s1:26379", "s2:26379"]);
+        assert_eq!(c.redis.sentinel_master.as_deref(), Some("mymaster"));
+        assert_eq!(c.redis.username.as_deref(), Some("worker"));
+        assert_eq!(
+            c.redis.password_file,
+            Some(("/run/secrets/redis".into(), "redis.password_file"))
+        );
+        assert_eq!(c.redis.ca_file, Some(("/ca.pem".into(), "redis.ca_file")));
+        let c = load(
+            None,
+            &[
+                ("ONBOARD_REDIS_SENTINELS", "a:1, b:2"),
+                ("ONBOARD_REDIS_SENTINEL_MASTER", "m"),
+                ("ONBOARD_REDIS_SENTINEL_PASSWORD_FILE", "/sp"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.redis.sentinels, ["a:1", "b:2"]);
+        assert_eq!(
+            c.redis.sentinel_password_file,
+            Some(("/sp".into(), "ONBOARD_REDIS_SENTINEL_PASSWORD_FILE"))
+        );
+    }
+
+    #[test]
+    fn bad_redis_settings_are_named() {
+        let cases: [(&[(&str, &str)], &str); 4] = [
+            (
+                &[("ONBOARD_REDIS_SENTINELS", "s1:26379,nope")],
+                "redis.sentinels (ONBOARD_REDIS_SENTINELS): \"nope\" is not host:port",
+            ),
+            (
+                &[("ONBOARD_REDIS_SENTINELS", "s1:26379")],
+                "redis.sentinel_master (ONBOARD_REDIS_SENTINEL_MASTER): the sentinels are set",
+            ),
+            (
+                &[("ONBOARD_REDIS_SENTINEL_MASTER", "m")],
+                "redis.sentinels (ONBOARD_REDIS_SENTINELS): a master name is set but no sentinel",
+            ),
+            (
+                &[("ONBOARD_REDIS_CA_FILE", "/ca.pem")],
+                "ONBOARD_REDIS_CA_FILE: a CA file is for TLS",
+            ),
+        ];
+        for (vars, want) in cases {
+            let e = load(None, vars).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{e}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! backend), and retry delays come from the caller.
 
 mod config;
+pub mod connection;
 mod dead;
 mod error;
 mod inspect;
@@ -33,6 +34,7 @@ pub mod backend;
 
 pub use backend::{BackendOptions, JobContext, RedisBackend};
 pub use config::QueueConfig;
+pub use connection::{RedisConn, RedisSettings, redacted_url};
 pub use error::QueueError;
 pub use job::{
     Ack, Counts, DeadFilter, DeadLetter, Enqueued, HistoryEntry, JobId, JobInfo, Lease, LeasedJob,

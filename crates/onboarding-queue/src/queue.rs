@@ -15,11 +15,11 @@ use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use redis::Value;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::watch;
 use tracing::instrument;
 
 use crate::config::QueueConfig;
+use crate::connection::{RedisConn, RedisSettings};
 use crate::error::QueueError;
 use crate::job::{
     Ack, Enqueued, JobId, Lease, LeasedJob, NewJob, Outcome, Priority, WorkerId, from_millis,
@@ -42,8 +42,7 @@ pub struct Queue {
 pub(crate) struct Inner {
     pub(crate) name: String,
     pub(crate) prefix: String,
-    pub(crate) client: redis::Client,
-    pub(crate) conn: ConnectionManager,
+    pub(crate) conn: RedisConn,
     pub(crate) config: QueueConfig,
     pub(crate) wake: OnceLock<watch::Receiver<u64>>,
     pub(crate) semfree: OnceLock<watch::Receiver<u64>>,
@@ -73,13 +72,12 @@ impl Queue {
     /// All keys of the queue are `oq:{name}:...`: one hash tag, one Redis Cluster slot.
     #[instrument(skip_all, fields(queue = name))]
     pub async fn connect(url: &str, name: &str, config: QueueConfig) -> Result<Self, QueueError> {
-        let client = redis::Client::open(url).map_err(QueueError::redis("open client"))?;
-        Self::with_client(client, name, config).await
+        Self::connect_with(&RedisSettings::url(url), name, config).await
     }
 
     /// Opens queue `name` on the master that Redis Sentinel names `master` (asking the
-    /// sentinels at `sentinels`, `redis://host:port` each). The master is looked up once; after
-    /// a failover, open the queue again.
+    /// sentinels at `sentinels`, `host:port` each). The connection follows a failover by
+    /// itself (see [`crate::connection`]).
     #[instrument(skip_all, fields(queue = name, master))]
     pub async fn connect_sentinel(
         sentinels: &[String],
@@ -87,25 +85,32 @@ impl Queue {
         name: &str,
         config: QueueConfig,
     ) -> Result<Self, QueueError> {
-        let mut sentinel = redis::sentinel::SentinelClient::build(
-            sentinels.to_vec(),
-            master.to_owned(),
-            None,
-            redis::sentinel::SentinelServerType::Master,
-        )
-        .map_err(QueueError::redis("sentinel"))?;
-        let client = sentinel
-            .async_get_client()
-            .await
-            .map_err(QueueError::redis("sentinel master lookup"))?;
-        Self::with_client(client, name, config).await
+        let mut settings = RedisSettings::url("redis://");
+        settings.sentinels = sentinels.to_vec();
+        settings.sentinel_master = Some(master.to_owned());
+        Self::connect_with(&settings, name, config).await
     }
 
-    /// Opens queue `name` with an existing client (for example one a
-    /// `redis::sentinel::SentinelClient` handed out for the current master).
+    /// Opens queue `name` on the Redis `settings` name (direct or through Sentinel, TLS, ACL
+    /// user); the config's timeouts replace the settings' ones.
     #[instrument(skip_all, fields(queue = name))]
-    pub async fn with_client(
-        client: redis::Client,
+    pub async fn connect_with(
+        settings: &RedisSettings,
+        name: &str,
+        config: QueueConfig,
+    ) -> Result<Self, QueueError> {
+        let mut settings = settings.clone();
+        settings.connection_timeout = config.connection_timeout;
+        settings.response_timeout = config.response_timeout;
+        let conn = RedisConn::open(&settings)
+            .await
+            .map_err(QueueError::redis("connect"))?;
+        Self::with_connection(conn, name, config)
+    }
+
+    /// Opens queue `name` on an open connection (shared with other users of the same Redis).
+    pub fn with_connection(
+        conn: RedisConn,
         name: &str,
         config: QueueConfig,
     ) -> Result<Self, QueueError> {
@@ -114,21 +119,10 @@ impl Queue {
                 "queue name {name:?} must be non-empty without braces"
             )));
         }
-        let cm = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(config.response_timeout))
-            .set_connection_timeout(Some(config.connection_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(2));
-        // Lazy: a worker process started while Redis is away comes up and backs off instead
-        // of failing; the connection manager connects on first use and reconnects after.
-        let conn = client
-            .get_connection_manager_lazy(cm)
-            .map_err(QueueError::redis("connect"))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 name: name.to_owned(),
                 prefix: format!("oq:{{{name}}}:"),
-                client,
                 conn,
                 config,
                 wake: OnceLock::new(),
@@ -152,7 +146,7 @@ impl Queue {
         &self.inner.prefix
     }
 
-    pub(crate) fn conn(&self) -> ConnectionManager {
+    pub(crate) fn conn(&self) -> RedisConn {
         self.inner.conn.clone()
     }
 
@@ -336,7 +330,7 @@ impl Queue {
             .wake
             .get_or_init(|| {
                 wake::listen(
-                    self.inner.client.clone(),
+                    self.inner.conn.clone(),
                     format!("{}wake", self.inner.prefix),
                 )
             })
@@ -350,7 +344,7 @@ impl Queue {
             .semfree
             .get_or_init(|| {
                 wake::listen(
-                    self.inner.client.clone(),
+                    self.inner.conn.clone(),
                     format!("{}semfree", self.inner.prefix),
                 )
             })

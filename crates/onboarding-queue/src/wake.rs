@@ -4,7 +4,7 @@
 //! Workers read the counter before fetching and, when the fetch found nothing, wait for it to
 //! change, so a wake-up published between the fetch and the wait is never lost. The listener
 //! reconnects with backoff and bumps the counter after reconnecting (messages may have been
-//! missed). It stops when every receiver is gone. It never touches queue state.
+//! missed), each time to the server the queue's connection uses now. It stops when every receiver is gone. It never touches queue state.
 
 use std::time::Duration;
 
@@ -12,13 +12,16 @@ use futures::StreamExt;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use crate::connection::RedisConn;
+
 /// Starts the listener on the current tokio runtime and returns its receiver.
-pub(crate) fn listen(client: redis::Client, channel: String) -> watch::Receiver<u64> {
+pub(crate) fn listen(conn: RedisConn, channel: String) -> watch::Receiver<u64> {
     let (tx, rx) = watch::channel(0u64);
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(50);
         loop {
-            match client.get_async_pubsub().await {
+            // The current server each time: after a failover, the new master.
+            match conn.client().get_async_pubsub().await {
                 Ok(mut pubsub) => {
                     if let Err(e) = pubsub.subscribe(&channel).await {
                         warn!(error = %e, "wake-up subscription failed");

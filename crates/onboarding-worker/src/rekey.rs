@@ -222,7 +222,7 @@ impl Onboard {
 }
 
 async fn scan(
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut onboarding_queue::RedisConn,
     pattern: &str,
 ) -> Result<Vec<String>, redis::RedisError> {
     let mut keys = Vec::new();

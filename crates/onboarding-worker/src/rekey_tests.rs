@@ -27,7 +27,7 @@ fn legacy_seal(k: &str, aad: &[u8], plain: &[u8]) -> Vec<u8> {
 
 async fn service(url: &str, prefix: &str, key: SecretBox) -> Onboard {
     let setup = Setup {
-        redis_url: url.to_owned(),
+        redis: onboarding_queue::RedisSettings::url(url),
         prefix: prefix.to_owned(),
         autotask_base_url: Some("http://127.0.0.1:9/".parse().unwrap()),
         lease: std::time::Duration::from_secs(5),

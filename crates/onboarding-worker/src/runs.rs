@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use onboarding_queue::RedisConn;
 use onboarding_steps::run::{Run, RunState};
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 /// Run store failures.
@@ -66,7 +66,7 @@ pub struct RunFilter {
 /// The run records of one deployment.
 #[derive(Clone)]
 pub struct RunStore {
-    redis: ConnectionManager,
+    redis: RedisConn,
     prefix: String,
 }
 
@@ -136,7 +136,7 @@ static MIGRATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(MIGRATE))
 
 impl RunStore {
     /// A store under `prefix`.
-    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(redis: RedisConn, prefix: &str) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),

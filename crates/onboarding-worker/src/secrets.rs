@@ -19,8 +19,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::rand_core::RngCore;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use onboarding_queue::RedisConn;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 
@@ -348,14 +348,14 @@ pub struct Binding<'a> {
 /// Sealed credentials in Redis, by id.
 #[derive(Clone)]
 pub struct CredentialStore {
-    pub(crate) redis: ConnectionManager,
+    pub(crate) redis: RedisConn,
     pub(crate) prefix: String,
     pub(crate) sealer: SecretBox,
 }
 
 impl CredentialStore {
     /// A store under `prefix` (e.g. `onboard`).
-    pub fn new(redis: ConnectionManager, prefix: &str, sealer: SecretBox) -> Self {
+    pub fn new(redis: RedisConn, prefix: &str, sealer: SecretBox) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),
@@ -470,14 +470,14 @@ pub(crate) const KEYCHECK: &[u8] = b"onboard key check v1";
 /// key; deleted with their webhook ([`WebhookSecrets::forget_webhook`]).
 #[derive(Clone)]
 pub struct WebhookSecrets {
-    pub(crate) redis: ConnectionManager,
+    pub(crate) redis: RedisConn,
     pub(crate) prefix: String,
     pub(crate) sealer: SecretBox,
 }
 
 impl WebhookSecrets {
     /// Secrets under `prefix`.
-    pub fn new(redis: ConnectionManager, prefix: &str, sealer: SecretBox) -> Self {
+    pub fn new(redis: RedisConn, prefix: &str, sealer: SecretBox) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),

@@ -3,6 +3,8 @@
 use chacha20poly1305::XChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 
+use onboarding_queue::RedisSettings;
+
 use super::*;
 
 fn key() -> String {
@@ -38,10 +40,11 @@ fn legacy_seal(k: &str, aad: &[u8], plain: &[u8]) -> Vec<u8> {
     out
 }
 
-async fn redis() -> (redis_test_server::RedisServer, ConnectionManager) {
+async fn redis() -> (redis_test_server::RedisServer, RedisConn) {
     let server = redis_test_server::RedisServer::start();
-    let client = redis::Client::open(server.url()).unwrap();
-    let conn = ConnectionManager::new(client).await.unwrap();
+    let conn = RedisConn::open(&RedisSettings::url(server.url()))
+        .await
+        .unwrap();
     (server, conn)
 }
 

@@ -1,4 +1,5 @@
-//! Wiring from plain settings to a ready [`Onboard`] service: Redis connections, the step
+//! Wiring from plain settings to a ready [`Onboard`] service: Redis connections (direct or
+//! through Sentinel, TLS, ACL user: [`onboarding_queue::connection`]), the step
 //! queue (one running step per tenant), run and credential stores, and the Autotask client
 //! with thread-limit permits shared through Redis and the budget pacer. Used by the `onboard`
 //! binary, the demo and the end-to-end tests, so all of them run the same wiring.
@@ -7,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use autotask_client::{AutotaskClient, ClientConfig, Target};
-use onboarding_queue::{Queue, QueueConfig, QueueError};
+use onboarding_queue::{Queue, QueueConfig, QueueError, RedisConn};
+pub use onboarding_queue::{RedisSettings, redacted_url};
 use onboarding_steps::retry::StepSchedule;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use url::Url;
 
 use crate::limits::{BudgetPacer, SharedLimiter};
@@ -20,8 +21,8 @@ use crate::service::Onboard;
 /// What the wiring needs.
 #[derive(Debug, Clone)]
 pub struct Setup {
-    /// Redis URL.
-    pub redis_url: String,
+    /// Where Redis is and how to log in (password already read from its file).
+    pub redis: RedisSettings,
     /// Key prefix; the step queue is `{prefix}-steps`.
     pub prefix: String,
     /// Explicit Autotask base URL (the simulator); `None` = the real Autotask.
@@ -78,46 +79,28 @@ pub fn fast_policy() -> StepSchedule {
     }
 }
 
-/// A URL fit for messages: its password (a Redis ACL password, say) replaced by `***`; a
-/// text that is not a URL is not repeated at all.
-pub fn redacted_url(url: &str) -> String {
-    match Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        Err(_) => "(not a URL)".into(),
-    }
-}
-
 /// Connects everything.
 pub async fn connect(setup: &Setup, key: SecretBox) -> Result<Onboard, SetupError> {
     let redis_error = |source| SetupError::Redis {
-        url: redacted_url(&setup.redis_url),
+        url: setup.redis.describe(),
         source,
     };
-    let client = redis::Client::open(setup.redis_url.as_str()).map_err(redis_error)?;
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(5)));
-    let redis = ConnectionManager::new_with_config(client, config)
-        .await
-        .map_err(redis_error)?;
+    let redis = RedisConn::open(&setup.redis).await.map_err(redis_error)?;
+    redis.ping().await.map_err(redis_error)?;
     let queue_config = QueueConfig {
         lease: setup.lease,
         group_running_limit: 1,
         default_max_attempts: setup.policy.transient_max_attempts + 2,
         ..QueueConfig::default()
     };
-    let queue = Queue::connect(
-        &setup.redis_url,
+    let queue = Queue::connect_with(
+        &setup.redis,
         &format!("{}-steps", setup.prefix),
         queue_config,
     )
     .await
     .map_err(|source| SetupError::Queue {
-        url: redacted_url(&setup.redis_url),
+        url: setup.redis.describe(),
         source,
     })?;
     let target = match &setup.autotask_base_url {
@@ -167,42 +150,48 @@ mod tests {
         s
     }
 
-    #[test]
-    fn urls_in_messages_keep_no_password() {
-        assert_eq!(
-            redacted_url("redis://onboard:s3cret@redis.example:6379/0"),
-            "redis://onboard:***@redis.example:6379/0"
-        );
-        assert_eq!(
-            redacted_url("redis://127.0.0.1:6379/"),
-            "redis://127.0.0.1:6379/"
-        );
-        assert_eq!(redacted_url("s3cret"), "(not a URL)");
-    }
-
     #[tokio::test]
     async fn a_redis_that_cannot_be_reached_is_named_without_its_password() {
-        let setup = Setup {
-            redis_url: "redis://onboard:s3cret@127.0.0.1:1/".into(),
-            prefix: "p".into(),
-            autotask_base_url: None,
-            lease: std::time::Duration::from_secs(5),
-            budget_share: 0.5,
-            policy: fast_policy(),
+        // The password in the URL, from a file (the settings), and through Sentinel (the
+        // master's and the sentinels' own).
+        let from_file = RedisSettings {
+            username: Some("onboard".into()),
+            password: Some("s3cret".into()),
+            ..RedisSettings::url("redis://127.0.0.1:1/")
         };
-        let key = crate::secrets::SecretBox::from_base64(
-            &crate::secrets::SecretBox::generate_key(),
-            "test",
-        )
-        .unwrap();
-        let Err(e) = connect(&setup, key).await else {
-            panic!("nothing listens on port 1");
+        let sentinel = RedisSettings {
+            sentinels: vec!["127.0.0.1:1".into()],
+            sentinel_master: Some("mymaster".into()),
+            sentinel_password: Some("s3cret".into()),
+            ..from_file.clone()
         };
-        let text = chain(&e);
-        assert!(
-            text.contains("127.0.0.1:1") && !text.contains("s3cret"),
-            "{text}"
-        );
+        for redis in [
+            RedisSettings::url("redis://onboard:s3cret@127.0.0.1:1/"),
+            from_file,
+            sentinel,
+        ] {
+            let setup = Setup {
+                redis,
+                prefix: "p".into(),
+                autotask_base_url: None,
+                lease: std::time::Duration::from_secs(5),
+                budget_share: 0.5,
+                policy: fast_policy(),
+            };
+            let key = crate::secrets::SecretBox::from_base64(
+                &crate::secrets::SecretBox::generate_key(),
+                "test",
+            )
+            .unwrap();
+            let Err(e) = connect(&setup, key).await else {
+                panic!("nothing listens on port 1");
+            };
+            let text = chain(&e);
+            assert!(
+                text.contains("127.0.0.1:1") && !text.contains("s3cret"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

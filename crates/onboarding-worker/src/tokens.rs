@@ -16,9 +16,9 @@ use std::str::FromStr;
 use chacha20poly1305::aead::OsRng;
 use chacha20poly1305::aead::rand_core::RngCore;
 use hmac::{Hmac, Mac};
+use onboarding_queue::RedisConn;
 use onboarding_steps::Timestamp;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 
@@ -166,14 +166,14 @@ pub enum TokenError {
 /// The tokens of one deployment.
 #[derive(Clone)]
 pub struct TokenStore {
-    redis: ConnectionManager,
+    redis: RedisConn,
     prefix: String,
     salt: std::sync::Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
 
 impl TokenStore {
     /// The store under `prefix`.
-    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(redis: RedisConn, prefix: &str) -> Self {
         Self {
             redis,
             prefix: prefix.to_owned(),

@@ -4,7 +4,9 @@
 //! temporary directory and stops it when dropped, so tests never touch a Redis they did not
 //! start. When `REDIS_URL` is set, [`RedisServer::start`] uses that server instead (callers
 //! keep their keys apart with [`unique_name`]); [`RedisServer::private`] always starts its
-//! own, for tests that must restart or kill it.
+//! own, for tests that must restart or kill it; [`RedisServer::with_args`] passes more
+//! arguments (a replica, a TLS port, ...). [`Sentinel`] starts a `redis-sentinel` (Debian's
+//! `redis-sentinel` package) that monitors a private master.
 //!
 //! This crate does no Redis protocol work beyond a readiness `PING`, and is only ever a
 //! dev-dependency.
@@ -37,6 +39,7 @@ struct Private {
     port: u16,
     dir: tempfile::TempDir,
     options: Options,
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -53,6 +56,12 @@ impl RedisServer {
     /// Panics with a clear message if `redis-server` is not installed (`make test` installs
     /// it) or does not come up within ten seconds.
     pub fn private(options: Options) -> Self {
+        Self::with_args(options, Vec::new())
+    }
+
+    /// [`Self::private`] with more `redis-server` arguments, such as
+    /// `["--replicaof", "127.0.0.1", "PORT"]` or a TLS port and its certificate files.
+    pub fn with_args(options: Options, extra: Vec<String>) -> Self {
         let mut dir = tempfile::tempdir().expect("create a temp dir for redis-server");
         let mut last_error = String::new();
         for _ in 0..5 {
@@ -62,6 +71,7 @@ impl RedisServer {
                 port,
                 dir,
                 options: options.clone(),
+                extra: extra.clone(),
             };
             match private.spawn() {
                 Ok(()) => {
@@ -141,6 +151,7 @@ impl Private {
         }
         let child = Command::new("redis-server")
             .args(&args)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -167,7 +178,8 @@ impl Private {
     }
 }
 
-fn free_port() -> u16 {
+/// A free loopback port (for a second listener such as `--tls-port`).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -202,7 +214,82 @@ fn ping(port: u16) -> bool {
         return false;
     }
     let mut buf = [0u8; 16];
-    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+    // A server with a password answers, but refuses PING before AUTH.
+    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
+}
+
+/// A private `redis-sentinel` on a free loopback port with its own directory, monitoring a
+/// master on this machine; stopped (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct Sentinel {
+    child: Option<Child>,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Sentinel {
+    /// Starts a sentinel that monitors the master named `master` at `127.0.0.1:master_port`
+    /// with `quorum`, considers it down after one second, and takes `extra` lines of
+    /// `sentinel.conf` (`requirepass ...`, `sentinel auth-user ...`). Panics with a clear
+    /// message if `redis-sentinel` is missing (`make deps` installs it) or does not answer.
+    pub fn start(master: &str, master_port: u16, quorum: u32, extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("create a temp dir for redis-sentinel");
+        let port = free_port();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nprotected-mode no\nloglevel warning\n\
+                 sentinel monitor {master} 127.0.0.1 {master_port} {quorum}\n\
+                 sentinel down-after-milliseconds {master} 1000\n\
+                 sentinel failover-timeout {master} 10000\n{extra}\n",
+                dir = dir.path().display()
+            ),
+        )
+        .expect("write sentinel.conf");
+        let child = Command::new("redis-sentinel")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("redis-sentinel is not runnable ({e}); install it (`make deps`)")
+            });
+        let mut sentinel = Self {
+            child: Some(child),
+            port,
+            _dir: dir,
+        };
+        if let Err(e) = wait_ready(port, sentinel._dir.path()) {
+            sentinel.kill();
+            panic!("redis-sentinel did not start: {e}");
+        }
+        sentinel
+    }
+
+    /// The sentinel's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `host:port` of the sentinel.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the sentinel abruptly.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// A name unique within this machine's test run (process id, counter and time), for keys
@@ -245,6 +332,16 @@ mod tests {
         s.write_all(b"GET k\r\n").unwrap();
         let n = s.read(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"$1\r\nv\r\n");
+    }
+
+    #[test]
+    fn a_sentinel_answers_and_stops_on_drop() {
+        let master = RedisServer::private(Options::default());
+        let sentinel = Sentinel::start("m", master.port().unwrap(), 1, "");
+        let port = sentinel.port();
+        assert!(ping(port));
+        drop(sentinel);
+        assert!(!ping(port), "sentinel still answers after drop");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 mod doctor;
 mod families;
 mod keys;
+mod redis_login;
 mod sweep;
 mod tokens;
 

@@ -24,7 +24,7 @@ const TRACE_URL: &str = "https://jaeger.example/trace/{trace_id}";
 /// The service on a private Redis under a fresh prefix, with Autotask out of reach.
 async fn onboard(redis: &RedisServer, prefix: &str) -> onboarding_worker::service::Onboard {
     let setup = Setup {
-        redis_url: redis.url().to_owned(),
+        redis: onboarding_queue::RedisSettings::url(redis.url()),
         prefix: unique_name(prefix),
         autotask_base_url: Some(url::Url::parse("http://127.0.0.1:9").unwrap()),
         lease: Duration::from_secs(5),

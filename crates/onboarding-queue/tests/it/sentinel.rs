@@ -1,76 +1,40 @@
-//! Sentinel: a queue opened through a real `redis-server --sentinel` that monitors a private
-//! master works end to end.
+//! Sentinel: a queue opened through real `redis-sentinel` processes works end to end, and
+//! follows a `SENTINEL FAILOVER` with the old master still up (it becomes a replica and
+//! answers writes with `READONLY`): jobs enqueued before the failover are fetched and
+//! completed on the new master without reopening the queue.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use onboarding_queue::{Ack, NewJob, Queue, QueueConfig, WorkerId};
-use redis_test_server::RedisServer;
+use redis_test_server::{Options, RedisServer, Sentinel};
 
 use crate::support::eventually;
 
-struct Sentinel {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
+async fn query<T: redis::FromRedisValue>(port: u16, cmd: &mut redis::Cmd) -> redis::RedisResult<T> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    cmd.query_async(&mut conn).await
 }
 
-impl Drop for Sentinel {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn role(port: u16) -> String {
+    query::<Vec<redis::Value>>(port, &mut redis::cmd("ROLE"))
+        .await
+        .ok()
+        .and_then(|v| match v.first() {
+            Some(redis::Value::BulkString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
-fn start_sentinel(master_port: u16) -> Sentinel {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let conf = dir.path().join("sentinel.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor oqmaster 127.0.0.1 {master_port} 1\n",
-            dir.path().display()
-        ),
-    )
-    .expect("write sentinel.conf");
-    let child = Command::new("redis-server")
-        .arg(&conf)
-        .arg("--sentinel")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server --sentinel");
-    Sentinel {
-        child,
-        port,
-        _dir: dir,
-    }
-}
-
-#[tokio::test]
-async fn a_queue_opened_through_sentinel_works() {
-    let master = RedisServer::private(Default::default());
-    let sentinel = start_sentinel(master.port().unwrap());
-    let sentinels = vec![format!("redis://127.0.0.1:{}/", sentinel.port)];
-    // The sentinel needs a moment to start and learn about the master.
+/// Opens the queue once the sentinel has learnt about the master.
+async fn open(sentinels: &[String], master: &str, name: &str) -> Queue {
     let opened = std::sync::Mutex::new(None);
     eventually(
         Duration::from_secs(10),
         "sentinel knows the master",
         || async {
-            let r = Queue::connect_sentinel(
-                &sentinels,
-                "oqmaster",
-                "via-sentinel",
-                QueueConfig::default(),
-            )
-            .await;
-            match r {
+            match Queue::connect_sentinel(sentinels, master, name, QueueConfig::default()).await {
                 Ok(q) => {
                     *opened.lock().unwrap() = Some(q);
                     true
@@ -80,18 +44,89 @@ async fn a_queue_opened_through_sentinel_works() {
         },
     )
     .await;
-    let q = opened.lock().unwrap().take().unwrap();
+    opened.lock().unwrap().take().unwrap()
+}
+
+#[tokio::test]
+async fn a_queue_opened_through_sentinel_works() {
+    let master = RedisServer::private(Default::default());
+    let sentinel = Sentinel::start("oqmaster", master.port().unwrap(), 1, "");
+    let q = open(&[sentinel.addr()], "oqmaster", "via-sentinel").await;
     q.enqueue(NewJob::new("g", b"x".to_vec())).await.unwrap();
     let w = WorkerId::new("w");
     let job = q.fetch(&w, 1).await.unwrap().into_jobs().remove(0);
     assert_eq!(q.complete(&job.lease).await.unwrap(), Ack::Applied);
     // The job went to the master the sentinel named.
-    let client = redis::Client::open(master.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let done: u64 = redis::cmd("ZCARD")
-        .arg(format!("{}done", q.prefix()))
-        .query_async(&mut conn)
+    let done: u64 = query(
+        master.port().unwrap(),
+        redis::cmd("ZCARD").arg(format!("{}done", q.prefix())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done, 1);
+}
+
+#[tokio::test]
+async fn a_queue_follows_a_failover_to_the_promoted_replica() {
+    let master = RedisServer::private(Options::default());
+    let old = master.port().unwrap();
+    let replica = RedisServer::with_args(
+        Options::default(),
+        vec!["--replicaof".into(), "127.0.0.1".into(), old.to_string()],
+    );
+    let new = replica.port().unwrap();
+    let sentinel = Sentinel::start("oqfail", old, 1, "");
+    let q = open(&[sentinel.addr()], "oqfail", "failover").await;
+    for i in 0..3 {
+        q.enqueue(NewJob::new(format!("g{i}"), b"x".to_vec()))
+            .await
+            .unwrap();
+    }
+    // The jobs are on the replica before it is promoted (this tests following the master,
+    // not what asynchronous replication can lose).
+    eventually(
+        Duration::from_secs(20),
+        "the replica has the jobs",
+        || async { query::<i64>(old, redis::cmd("WAIT").arg(1).arg(100)).await == Ok(1) },
+    )
+    .await;
+    // Refused (NOGOODSLAVE) until the sentinel knows the replica and it is in sync.
+    eventually(
+        Duration::from_secs(20),
+        "the sentinel starts a failover",
+        || async {
+            query::<()>(
+                sentinel.port(),
+                redis::cmd("SENTINEL").arg("FAILOVER").arg("oqfail"),
+            )
+            .await
+            .is_ok()
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "the old master is a replica",
+        || async { role(new).await == "master" && role(old).await == "slave" },
+    )
+    .await;
+    // The same queue handle: fetch and complete every job, on the new master.
+    let w = WorkerId::new("w");
+    let completed = std::sync::atomic::AtomicUsize::new(0);
+    eventually(Duration::from_secs(20), "every job completes", || async {
+        if let Ok(fetched) = q.fetch(&w, 3).await {
+            for job in fetched.into_jobs() {
+                if q.complete(&job.lease).await.is_ok() {
+                    completed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+        completed.load(std::sync::atomic::Ordering::Relaxed) == 3
+    })
+    .await;
+    let done: u64 = query(new, redis::cmd("ZCARD").arg(format!("{}done", q.prefix())))
         .await
         .unwrap();
-    assert_eq!(done, 1);
+    assert_eq!(done, 3);
+    drop(master);
 }
