@@ -392,7 +392,7 @@ async fn ours_drain(
             BackendOptions::default()
         } else {
             BackendOptions {
-                fetch_batch: 100,
+                fetch_batch: Some(100),
                 confirm_outcomes: confirmed,
                 ..BackendOptions::default()
             }
