@@ -97,6 +97,21 @@ impl Inner {
             .map(|(n, db)| (n.clone(), db.clone()))
     }
 
+    /// Counts a REST request in flight until the guard is dropped.
+    pub(crate) fn begin_request(&self) -> crate::reqlog::InFlight<'_> {
+        self.log.begin()
+    }
+
+    /// The most REST requests in flight at once since the last reset.
+    pub(crate) fn max_in_flight(&self) -> usize {
+        self.log.peak()
+    }
+
+    /// Starts [`max_in_flight`](Self::max_in_flight) again from the requests in flight now.
+    pub(crate) fn reset_max_in_flight(&self) {
+        self.log.reset_peak();
+    }
+
     /// Appends to the request log.
     pub(crate) fn log_request(&self, rec: RequestRecord) {
         self.log.push(rec, self.config.request_log_capacity);
