@@ -78,6 +78,24 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) a process has used so far, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let ticks: u64 = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces): utime and stime are the
+            // 12th and 13th of them.
+            let rest = s.rsplit_once(')')?.1.to_owned();
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or(0))
+                .collect();
+            Some(f.get(11)? + f.get(12)?)
+        })
+        .unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
 async fn redis_used_memory(url: &str) -> u64 {
     let client = redis::Client::open(url).expect("redis url");
     let mut conn = client
@@ -132,7 +150,12 @@ async fn wait_all(onboard: &Onboard, ids: &[String]) {
         if c.ready + c.running == 0 {
             let mut done = 0;
             for id in ids {
-                let run = onboard.runs.get(id).await.expect("run").expect("run exists");
+                let run = onboard
+                    .runs
+                    .get(id)
+                    .await
+                    .expect("run")
+                    .expect("run exists");
                 assert!(
                     run.state != RunState::Failed,
                     "run {id} failed: {:?}",
@@ -164,7 +187,8 @@ struct Figures {
     redis_bytes_per_run: f64,
 }
 
-async fn measure(n: usize, concurrency: usize) -> (Figures, f64) {
+/// One size's figures and, for the table only, the calls per run and the worker's CPU seconds.
+async fn measure(n: usize, concurrency: usize) -> (Figures, f64, f64) {
     let redis = RedisServer::private(Options::default());
     let tenants: Vec<String> = (0..n).map(|i| format!("t{i:05}")).collect();
     let mut config = SimConfig {
@@ -223,6 +247,7 @@ async fn measure(n: usize, concurrency: usize) -> (Figures, f64) {
     wait_all(&onboard, &ids).await;
     let wall = started.elapsed().as_secs_f64();
     let rss = peak_rss_kib(child.id());
+    let worker_cpu = cpu_seconds(child.id());
     let _ = child.kill();
     let _ = child.wait();
     let memory_after = redis_used_memory(redis.url()).await;
@@ -250,6 +275,7 @@ async fn measure(n: usize, concurrency: usize) -> (Figures, f64) {
             redis_bytes_per_run: memory_after.saturating_sub(memory_before) as f64 / n as f64,
         },
         calls_per_run,
+        worker_cpu,
     )
 }
 
@@ -277,14 +303,14 @@ async fn main() {
         "not binding: 3 calls per (tenant, endpoint) (a tenant has one call open at a time), the hourly budget ({HOURLY_SHARE:.0} calls per tenant per hour), no per-zone limit exists\n"
     );
     println!(
-        "| tenants | R calls/run | bound = max(R·L, N·R·L/C) | wall | wall / bound | max calls in flight / C | 429s caused by us | worker peak RSS | Redis bytes per run |"
+        "| tenants | R calls/run | bound = max(R·L, N·R·L/C) | wall | wall / bound | max calls in flight / C | 429s caused by us | worker peak RSS | Redis bytes per run | worker CPU |"
     );
-    println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut all = Vec::new();
     for n in sizes() {
-        let (f, r) = measure(n, concurrency).await;
+        let (f, r, cpu) = measure(n, concurrency).await;
         println!(
-            "| {n} | {r:.1} | max({r:.1}·{l} ms, {n}·{r:.1}·{l} ms/{concurrency}) = {:.2} s | {:.2} s | {:.2}x | {} / {concurrency} | {} | {:.1} MiB | {:.0} |",
+            "| {n} | {r:.1} | max({r:.1}·{l} ms, {n}·{r:.1}·{l} ms/{concurrency}) = {:.2} s | {:.2} s | {:.2}x | {} / {concurrency} | {} | {:.1} MiB | {:.0} | {cpu:.1} s |",
             f.bound_s,
             f.wall_s,
             f.wall_over_bound,
