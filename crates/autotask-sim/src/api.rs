@@ -209,6 +209,7 @@ pub(crate) async fn handle(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
+    let _in_flight = inner.begin_request();
     let mut rec = RequestRecord {
         seq: 0,
         database: None,

@@ -1,12 +1,13 @@
 //! The request log: one [`RequestRecord`] per REST request, numbered, in a ring of bounded
-//! capacity (oldest dropped first).
+//! capacity (oldest dropped first); and the count of REST requests in flight with its peak
+//! (what a benchmark reads to see how many requests a client ever had open at once).
 //!
 //! What it does not do: no secrets or integration codes are ever recorded (the record has no
 //! field for them); no console or callout requests (those have their own log).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -43,9 +44,38 @@ pub struct RequestRecord {
 pub(crate) struct RequestLog {
     records: Mutex<VecDeque<RequestRecord>>,
     seq: AtomicU64,
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// One request in flight: counted from [`RequestLog::begin`] until dropped.
+pub(crate) struct InFlight<'a>(&'a RequestLog);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl RequestLog {
+    /// Counts a request in flight until the guard is dropped, raising the peak.
+    pub(crate) fn begin(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        InFlight(self)
+    }
+
+    /// The most requests in flight at once since the last [`reset_peak`](Self::reset_peak).
+    pub(crate) fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    /// Starts the peak again from the requests in flight now.
+    pub(crate) fn reset_peak(&self) {
+        self.peak
+            .store(self.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+
     /// Numbers and appends a record, dropping the oldest beyond `capacity` (at least 1).
     pub(crate) fn push(&self, mut rec: RequestRecord, capacity: usize) {
         rec.seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;

@@ -149,6 +149,17 @@ impl SimHandle {
         self.inner.requests()
     }
 
+    /// The most REST requests that were in the simulator at once (being answered, latency
+    /// included) since it started or since [`reset_max_in_flight`](Self::reset_max_in_flight).
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight()
+    }
+
+    /// Starts [`max_in_flight`](Self::max_in_flight) again from the requests in flight now.
+    pub fn reset_max_in_flight(&self) {
+        self.inner.reset_max_in_flight();
+    }
+
     /// Empties the request log.
     pub fn clear_requests(&self) {
         self.inner.clear_requests();

@@ -23,6 +23,10 @@ pub(crate) struct Inner {
     pub(crate) config: SimConfig,
     pub(crate) base_url: String,
     dbs: RwLock<HashMap<String, Arc<Mutex<Db>>>>,
+    /// Lower-cased username → its database: every user is added through `add_database` or
+    /// the console's `add_user`, which index it, so a user is found in O(1) however many
+    /// databases there are (10,000 in the benchmark).
+    user_index: RwLock<HashMap<String, String>>,
     faults: Mutex<Faults>,
     log: RequestLog,
     callouts: Mutex<Vec<CalloutRecord>>,
@@ -38,6 +42,7 @@ impl Inner {
             config,
             base_url,
             dbs: RwLock::new(HashMap::new()),
+            user_index: RwLock::new(HashMap::new()),
             faults: Mutex::new(Faults::default()),
             log: RequestLog::default(),
             callouts: Mutex::new(Vec::new()),
@@ -80,21 +85,51 @@ impl Inner {
             return Err(Error::conflict(format!("database {} exists", cfg.name)));
         }
         let ci = self.next_ci.fetch_add(1, Ordering::Relaxed);
-        dbs.insert(
-            cfg.name.clone(),
-            Arc::new(Mutex::new(Db::new(cfg, ci, self.config.behaviour))),
-        );
+        let name = cfg.name.clone();
+        let db = Db::new(cfg, ci, self.config.behaviour);
+        for user in db.user_names() {
+            self.index_user(user, &name);
+        }
+        dbs.insert(name, Arc::new(Mutex::new(db)));
         Ok(())
     }
 
     /// The database holding `user_name`, if any (usernames are unique across databases).
     pub(crate) fn db_of_user(&self, user_name: &str) -> Option<(String, Arc<Mutex<Db>>)> {
-        self.dbs
+        let key = user_name.to_ascii_lowercase();
+        let dbs = self.dbs.read().expect("not poisoned");
+        let hint = self
+            .user_index
             .read()
             .expect("not poisoned")
-            .iter()
-            .find(|(_, db)| db.lock().expect("not poisoned").has_user(user_name))
-            .map(|(n, db)| (n.clone(), db.clone()))
+            .get(&key)
+            .cloned();
+        let (name, db) = hint.and_then(|n| dbs.get(&n).map(|db| (n, db)))?;
+        let present = db.lock().expect("not poisoned").has_user(user_name);
+        present.then(|| (name, db.clone()))
+    }
+
+    /// Records that `user_name` lives in database `db` (see `user_index`).
+    pub(crate) fn index_user(&self, user_name: &str, db: &str) {
+        self.user_index
+            .write()
+            .expect("not poisoned")
+            .insert(user_name.to_ascii_lowercase(), db.to_owned());
+    }
+
+    /// Counts a REST request in flight until the guard is dropped.
+    pub(crate) fn begin_request(&self) -> crate::reqlog::InFlight<'_> {
+        self.log.begin()
+    }
+
+    /// The most REST requests in flight at once since the last reset.
+    pub(crate) fn max_in_flight(&self) -> usize {
+        self.log.peak()
+    }
+
+    /// Starts [`max_in_flight`](Self::max_in_flight) again from the requests in flight now.
+    pub(crate) fn reset_max_in_flight(&self) {
+        self.log.reset_peak();
     }
 
     /// Appends to the request log.

@@ -11,7 +11,17 @@
 //! - any other error → retry after the fallback [`QueueBackoff`]; the queue
 //!   makes the job dead when it has no attempts left.
 //!
-//! What the backend does for the worker: fetches in batches (`fetch_batch`), keeps every
+//! The concurrency cap: the backend hands the worker a task only while fewer than
+//! [`BackendOptions::concurrency`] of its tasks run (a task counts from the moment it is handed
+//! out until its handler's future has finished), so the worker never runs more than that many
+//! at once, whatever layers it has; give the worker's `.concurrency(n)` the same number. The
+//! count is what the adaptive fetch needs: by default (`fetch_batch: None`) each fetch leases
+//! exactly the free slots (concurrency − running − already fetched, at most [`MAX_FETCH`]), so a
+//! fetched job starts at once: no job waits in the worker holding its lease and its group's
+//! running slot, and no slot waits for a fetch of one job. `fetch_batch: Some(n)` fetches n at a
+//! time and prefetches the next batch while the last half of this one runs.
+//!
+//! What the backend does for the worker besides: keeps every
 //! lease it holds renewed (every third of the lease time) until its outcome is recorded,
 //! waits for work without polling (pub/sub wake-up, next due time), backs off and keeps going
 //! when Redis is unreachable or slow (it never returns an error to the worker, so no worker
@@ -25,7 +35,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
@@ -38,6 +48,7 @@ use apalis_core::task::metadata::MetadataStore;
 use apalis_core::task::task_id::TaskId;
 use apalis_core::worker::context::WorkerContext;
 use futures::future::BoxFuture;
+use futures::task::AtomicWaker;
 use futures::{FutureExt, Sink};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -72,11 +83,19 @@ pub struct JobContext {
     pub worker: WorkerId,
 }
 
+/// The most jobs one adaptive fetch leases (a fetch is one Lua call; larger ones would hold
+/// Redis for longer than a millisecond).
+pub const MAX_FETCH: u32 = 100;
+
 /// Options of a [`RedisBackend`].
 pub struct BackendOptions<Args> {
-    /// Jobs leased per fetch (default 1: prefetched jobs hold their group's running slot
-    /// and a lease; raise it for short jobs).
-    pub fetch_batch: u32,
+    /// Tasks of this backend that run at once, at most (default 16, onboard's default worker
+    /// concurrency). The backend enforces it (see the module docs).
+    pub concurrency: usize,
+    /// Jobs leased per fetch: `None` (default) fetches the free slots (see the module docs);
+    /// `Some(n)` fetches n at a time with prefetch (prefetched jobs hold their group's running
+    /// slot and a lease until they start).
+    pub fetch_batch: Option<u32>,
     /// Outcome for errors that did not choose one.
     pub retry: QueueBackoff,
     /// Wait for each outcome to be stored before the task counts as finished (default
@@ -90,6 +109,7 @@ pub struct BackendOptions<Args> {
 impl<Args> Clone for BackendOptions<Args> {
     fn clone(&self) -> Self {
         Self {
+            concurrency: self.concurrency,
             fetch_batch: self.fetch_batch,
             retry: self.retry.clone(),
             confirm_outcomes: self.confirm_outcomes,
@@ -101,7 +121,8 @@ impl<Args> Clone for BackendOptions<Args> {
 impl<Args> Default for BackendOptions<Args> {
     fn default() -> Self {
         Self {
-            fetch_batch: 1,
+            concurrency: 16,
+            fetch_batch: None,
             retry: QueueBackoff::default(),
             confirm_outcomes: true,
             group_of: None,
@@ -112,6 +133,7 @@ impl<Args> Default for BackendOptions<Args> {
 impl<Args> std::fmt::Debug for BackendOptions<Args> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BackendOptions")
+            .field("concurrency", &self.concurrency)
             .field("fetch_batch", &self.fetch_batch)
             .field("retry", &self.retry)
             .field("confirm_outcomes", &self.confirm_outcomes)
@@ -121,6 +143,33 @@ impl<Args> std::fmt::Debug for BackendOptions<Args> {
 
 /// Leases this backend instance holds (buffered or running), renewed in the background.
 type Held = Arc<Mutex<HashSet<Lease>>>;
+
+/// The running count behind the concurrency cap, shared by the backend and its layer.
+#[derive(Debug, Default)]
+struct Slots {
+    running: AtomicUsize,
+    /// The worker waiting for a free slot.
+    waker: AtomicWaker,
+}
+
+/// One running task's slot (in the task's data, so the layer finds it): freed when the last
+/// copy is dropped, that is when the handler's future has finished (or the task was dropped
+/// unstarted).
+#[derive(Debug)]
+struct SlotGuard(Arc<Slots>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        self.0.waker.wake();
+    }
+}
+
+/// See [`SlotGuard`]; cloned into the layer's future.
+#[derive(Debug, Clone)]
+struct Slot {
+    _guard: Arc<SlotGuard>,
+}
 
 enum AckMsg {
     Outcome(Lease, Outcome, Option<oneshot::Sender<Ack>>),
@@ -151,6 +200,7 @@ pub struct RedisBackend<Args> {
     buffer: VecDeque<LeasedJob>,
     fetching: Option<BoxFuture<'static, Vec<LeasedJob>>>,
     fetch_in_script: Arc<AtomicBool>,
+    slots: Arc<Slots>,
     closing: Option<BoxFuture<'static, ()>>,
     pushing: Vec<NewJob>,
     flushing: Option<BoxFuture<'static, Result<(), QueueError>>>,
@@ -190,6 +240,7 @@ impl<Args> RedisBackend<Args> {
             buffer: VecDeque::new(),
             fetching: None,
             fetch_in_script: Arc::default(),
+            slots: Arc::default(),
             closing: None,
             pushing: Vec::new(),
             flushing: None,
@@ -379,7 +430,7 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
             let r = self.start(worker);
             (r.worker.clone(), r.acks.clone())
         };
-        let batch = self.options.fetch_batch.max(1);
+        let cap = self.options.concurrency.max(1);
         loop {
             // Drive a fetch in flight (a prefetch may complete while jobs are still buffered).
             if let Some(fut) = self.fetching.as_mut() {
@@ -392,29 +443,57 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
                     self.buffer.extend(jobs);
                 }
             }
-            if let Some(job) = self.buffer.pop_front() {
-                // With batches, fetch the next one while the last half of this one runs, so
-                // neither the worker nor Redis waits for the other.
-                if batch > 1 && self.fetching.is_none() && self.buffer.len() < (batch / 2) as usize
-                {
-                    self.start_fetch(&worker_id, cx);
-                }
-                match serde_json::from_slice::<Args>(&job.payload) {
-                    Ok(args) => return Poll::Ready(Some(Ok(build_task(args, job, &worker_id)))),
-                    Err(e) => {
-                        warn!(job = %job.lease.id, error = %e, "payload does not decode; dead-lettering it");
-                        let reason = format!("payload could not be decoded: {e}");
-                        let _ =
-                            acks.send(AckMsg::Outcome(job.lease, Outcome::Fail { reason }, None));
+            // The cap: no task is handed out while `cap` run. A slot freed after the check
+            // below wakes this task through the waker registered first.
+            self.slots.waker.register(cx.waker());
+            let running = self.slots.running.load(Ordering::SeqCst);
+            if running >= cap {
+                return Poll::Pending;
+            }
+            if self.fetching.is_none() {
+                let n = match self.options.fetch_batch {
+                    // Adaptive: the free slots, whenever some are free and none is fetched.
+                    None => (cap - running)
+                        .saturating_sub(self.buffer.len())
+                        .min(MAX_FETCH as usize) as u32,
+                    // Fixed: a batch when the buffer is empty, the next one while the last
+                    // half of this one runs.
+                    Some(b) => {
+                        let b = b.max(1);
+                        if self.buffer.is_empty() || (b > 1 && self.buffer.len() < (b / 2) as usize)
+                        {
+                            b
+                        } else {
+                            0
+                        }
+                    }
+                };
+                if n > 0 {
+                    self.start_fetch(&worker_id, n, cx);
+                    if self.fetching.is_none() {
+                        // The reply was ready at once: back to the top with it.
                         continue;
                     }
                 }
             }
-            if self.fetching.is_none() {
-                self.start_fetch(&worker_id, cx);
-                continue;
+            let Some(job) = self.buffer.pop_front() else {
+                return Poll::Pending;
+            };
+            match serde_json::from_slice::<Args>(&job.payload) {
+                Ok(args) => {
+                    self.slots.running.fetch_add(1, Ordering::SeqCst);
+                    let slot = Slot {
+                        _guard: Arc::new(SlotGuard(self.slots.clone())),
+                    };
+                    return Poll::Ready(Some(Ok(build_task(args, job, &worker_id, slot))));
+                }
+                Err(e) => {
+                    warn!(job = %job.lease.id, error = %e, "payload does not decode; dead-lettering it");
+                    let reason = format!("payload could not be decoded: {e}");
+                    let _ = acks.send(AckMsg::Outcome(job.lease, Outcome::Fail { reason }, None));
+                    continue;
+                }
             }
-            return Poll::Pending;
         }
     }
 
@@ -473,11 +552,11 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
 impl<Args> RedisBackend<Args> {
     /// Starts fetching the next batch and polls it once (futures are lazy); a result that is
     /// ready at once goes to the buffer.
-    fn start_fetch(&mut self, worker: &WorkerId, cx: &mut Context<'_>) {
+    fn start_fetch(&mut self, worker: &WorkerId, n: u32, cx: &mut Context<'_>) {
         let mut fut = next_batch(
             self.queue.clone(),
             worker.clone(),
-            self.options.fetch_batch.max(1),
+            n,
             self.queue.wake_receiver(),
             self.fetch_in_script.clone(),
         )
@@ -495,7 +574,7 @@ impl<Args> RedisBackend<Args> {
     }
 }
 
-fn build_task<Args>(args: Args, job: LeasedJob, worker: &WorkerId) -> Task<Args> {
+fn build_task<Args>(args: Args, job: LeasedJob, worker: &WorkerId, slot: Slot) -> Task<Args> {
     let mut meta = MetadataStore::new();
     for (k, v) in &job.meta {
         let _ = meta.insert(k.clone(), v.clone());
@@ -516,6 +595,7 @@ fn build_task<Args>(args: Args, job: LeasedJob, worker: &WorkerId) -> Task<Args>
         .lock_by(Some(worker.to_string()))
         .with_metadata(meta)
         .data(ctx)
+        .data(slot)
         .build()
 }
 
@@ -591,10 +671,13 @@ where
 
     fn call(&mut self, task: Task<Args>) -> Self::Future {
         let job = task.ctx().data().get::<JobContext>().cloned();
+        let slot = task.ctx().data().get::<Slot>().cloned();
         let fut = self.inner.call(task);
         let layer = self.layer.clone();
         async move {
             let res = fut.await.map_err(Into::into);
+            // The handler has finished: its slot is free (the task's own copy went with it).
+            drop(slot);
             let Some(job) = job else {
                 return res;
             };

@@ -396,8 +396,9 @@ pub async fn run_worker(
 ) -> Result<(), WorkerError> {
     let backend: RedisBackend<JobPayload> = RedisBackend::with_options(
         handler.onboard.queue.clone(),
+        // The backend enforces the cap and fetches exactly the free slots (its defaults).
         BackendOptions {
-            fetch_batch: 1,
+            concurrency: concurrency.max(1),
             ..BackendOptions::default()
         },
     );

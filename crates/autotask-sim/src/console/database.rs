@@ -115,6 +115,8 @@ impl DbConsole {
         let accounts = db.accounts_mut();
         accounts.set_secret(id, secret)?;
         accounts.set_locked(id, locked)?;
+        drop(db);
+        self.inner.index_user(user_name, &self.name);
         Ok(id)
     }
 

@@ -235,6 +235,11 @@ impl Accounts {
         self.accounts.get_mut(&id).ok_or_else(|| not_a_resource(id))
     }
 
+    /// Every username (lower-cased).
+    pub(crate) fn user_names(&self) -> impl Iterator<Item = &str> {
+        self.by_user.keys().map(String::as_str)
+    }
+
     /// The resource id of a username (case-insensitive).
     pub(crate) fn user_id(&self, user_name: &str) -> Option<i64> {
         self.by_user.get(&user_name.to_ascii_lowercase()).copied()

@@ -93,6 +93,11 @@ impl Db {
         self.accounts.user_id(user_name).is_some()
     }
 
+    /// Every username in this database (lower-cased).
+    pub(crate) fn user_names(&self) -> impl Iterator<Item = &str> {
+        self.accounts.user_names()
+    }
+
     /// The resource id of a username.
     pub(crate) fn user_id(&self, user_name: &str) -> Option<i64> {
         self.accounts.user_id(user_name)

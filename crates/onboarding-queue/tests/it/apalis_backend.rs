@@ -74,7 +74,7 @@ async fn apalis_worker_runs_jobs_and_maps_results_to_outcomes() {
     let mut backend: RedisBackend<Work> = RedisBackend::with_options(
         q.clone(),
         BackendOptions {
-            fetch_batch: 4,
+            fetch_batch: Some(4),
             retry: QueueBackoff {
                 base: Duration::from_secs(60),
                 factor: 2,
@@ -238,7 +238,7 @@ async fn shutdown_hands_back_fetched_but_unstarted_jobs_without_spending_attempt
     let backend = RedisBackend::<Work>::with_options(
         q.clone(),
         BackendOptions {
-            fetch_batch: 5,
+            fetch_batch: Some(5),
             ..BackendOptions::default()
         },
     );

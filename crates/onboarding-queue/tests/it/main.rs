@@ -2,6 +2,7 @@
 
 mod apalis_backend;
 mod basics;
+mod cap;
 mod crash;
 mod fairness;
 mod introspection;
