@@ -300,7 +300,9 @@ impl Campaign {
         }
         let mut per_zone = BTreeMap::new();
         for z in zones {
-            *per_zone.entry(zone_of(z.as_deref()).to_owned()).or_insert(0) += 1;
+            *per_zone
+                .entry(zone_of(z.as_deref()).to_owned())
+                .or_insert(0) += 1;
         }
         Ok(Self {
             id: id.to_owned(),
@@ -342,7 +344,12 @@ impl Campaign {
 
     /// An operator pauses a running campaign.
     pub fn pause(&mut self, operator: &str, at: Timestamp) -> Result<(), CampaignError> {
-        self.operator_moves(CampaignState::Paused, &[CampaignState::Running], operator, at)
+        self.operator_moves(
+            CampaignState::Paused,
+            &[CampaignState::Running],
+            operator,
+            at,
+        )
     }
 
     /// An operator resumes a paused or halted campaign (a halted wave is accepted as it is).

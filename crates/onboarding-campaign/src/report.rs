@@ -122,9 +122,8 @@ pub fn failures(rows: &[Row]) -> Vec<FailureGroup> {
 /// field starting with `=`, `+`, `-` or `@` gets a leading `'` so spreadsheets do not run
 /// it as a formula).
 pub fn csv(rows: &[Row]) -> String {
-    let mut out = String::from(
-        "entry,wave,tenant,zone,run,state,changed,failed_step,error_class,reason\r\n",
-    );
+    let mut out =
+        String::from("entry,wave,tenant,zone,run,state,changed,failed_step,error_class,reason\r\n");
     for r in rows {
         let fields = [
             r.entry.to_string(),

@@ -42,28 +42,36 @@ fn a_canary_comes_first_then_waves_of_the_wave_size() {
         .collect();
     assert_eq!(
         sizes,
-        vec![
-            (0, 2, true),
-            (2, 3, false),
-            (5, 3, false),
-            (8, 2, false)
-        ]
+        vec![(0, 2, true), (2, 3, false), (5, 3, false), (8, 2, false)]
     );
     let sizes: Vec<_> = plan_waves(4, 0, 4).iter().map(|w| w.size).collect();
     assert_eq!(sizes, vec![4]);
-    assert_eq!(plan_waves(1, 5, 3).len(), 1, "a canary larger than the cohort");
+    assert_eq!(
+        plan_waves(1, 5, 3).len(),
+        1,
+        "a canary larger than the cohort"
+    );
 }
 
 #[test]
 fn a_wave_starts_only_when_the_previous_one_finished() {
     let mut c = campaign(5, 1, 2, 0.5);
-    assert_eq!(c.advance(tally(0, 0, 0), Timestamp(1)), Decision::Enqueue { wave: 0 });
+    assert_eq!(
+        c.advance(tally(0, 0, 0), Timestamp(1)),
+        Decision::Enqueue { wave: 0 }
+    );
     assert_eq!(c.advance(tally(1, 0, 0), Timestamp(2)), Decision::Wait);
     assert_eq!(c.advance(tally(1, 1, 0), Timestamp(3)), Decision::NextWave);
     assert_eq!(c.current_wave().unwrap().index, 1);
-    assert_eq!(c.advance(tally(0, 0, 0), Timestamp(4)), Decision::Enqueue { wave: 1 });
+    assert_eq!(
+        c.advance(tally(0, 0, 0), Timestamp(4)),
+        Decision::Enqueue { wave: 1 }
+    );
     assert_eq!(c.advance(tally(2, 1, 1), Timestamp(5)), Decision::NextWave);
-    assert_eq!(c.advance(tally(1, 1, 0), Timestamp(6)), Decision::Enqueue { wave: 2 });
+    assert_eq!(
+        c.advance(tally(1, 1, 0), Timestamp(6)),
+        Decision::Enqueue { wave: 2 }
+    );
     assert_eq!(c.advance(tally(2, 2, 0), Timestamp(7)), Decision::Ended);
     assert_eq!(c.state, CampaignState::Completed);
 }
@@ -86,7 +94,11 @@ fn a_wave_above_the_threshold_halts_and_says_why_and_resume_accepts_it() {
     assert_eq!(c.advance(tally(4, 1, 3), Timestamp(4)), Decision::Wait);
     c.resume("op", Timestamp(5)).unwrap();
     assert_eq!(c.advance(tally(4, 1, 3), Timestamp(6)), Decision::NextWave);
-    assert!(c.events.iter().any(|e| e.what.starts_with("halted: wave 0")));
+    assert!(
+        c.events
+            .iter()
+            .any(|e| e.what.starts_with("halted: wave 0"))
+    );
 }
 
 #[test]
@@ -125,7 +137,12 @@ fn options_are_checked_and_name_the_option() {
 fn pacing_is_per_zone_and_a_paced_zone_does_not_hold_back_another() {
     let mut o = options(0, 10, 0.1);
     o.pace_per_min = Some(60); // one start per second per zone
-    let zones = vec![Some("ws5".to_owned()), Some("ws5".into()), Some("ws2".into()), None];
+    let zones = vec![
+        Some("ws5".to_owned()),
+        Some("ws5".into()),
+        Some("ws2".into()),
+        None,
+    ];
     let mut c = Campaign::new("c", o, &zones, "op", Timestamp(0)).unwrap();
     assert_eq!(c.zones.get("unknown"), Some(&1));
     let pending: Vec<_> = zones.iter().cloned().enumerate().collect();

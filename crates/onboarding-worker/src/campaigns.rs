@@ -79,7 +79,11 @@ pub fn parse_entry(json: &str, at: &str) -> Result<CohortEntry, String> {
     let zone = match value.as_object_mut().and_then(|o| o.remove("zone")) {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(z)) => Some(z),
-        Some(_) => return Err(format!("{at}: zone: expected a string such as webservices5")),
+        Some(_) => {
+            return Err(format!(
+                "{at}: zone: expected a string such as webservices5"
+            ));
+        }
     };
     let request = serde_path_to_error::deserialize::<_, EnqueueRequest>(value)
         .map_err(|e| format!("{at}: {} at {}", e.inner(), e.path()))?;
@@ -90,8 +94,8 @@ pub fn parse_entry(json: &str, at: &str) -> Result<CohortEntry, String> {
 /// `onboard bulk` reads, plus the optional `zone`). An error names the entry or line.
 pub fn parse_cohort(text: &str) -> Result<Vec<CohortEntry>, String> {
     let entries = if text.trim_start().starts_with('[') {
-        let items: Vec<serde_json::Value> =
-            serde_json::from_str(text).map_err(|e| format!("the cohort is not a JSON array: {e}"))?;
+        let items: Vec<serde_json::Value> = serde_json::from_str(text)
+            .map_err(|e| format!("the cohort is not a JSON array: {e}"))?;
         items
             .iter()
             .enumerate()
@@ -224,7 +228,12 @@ impl Onboard {
             for (j, e) in entries_chunk.iter().enumerate() {
                 let i = c * 1000 + j;
                 let plain = serde_json::to_vec(&e.request).expect("requests serialize");
-                sealed.push((i, self.credentials.sealer.seal(&self.entry_aad(&id, i), &plain)));
+                sealed.push((
+                    i,
+                    self.credentials
+                        .sealer
+                        .seal(&self.entry_aad(&id, i), &plain),
+                ));
                 let m = Member {
                     t: e.request.tenant_id.clone(),
                     z: e.zone.clone(),
@@ -246,7 +255,8 @@ impl Onboard {
             campaign.created_at.as_millis(),
         )
         .ignore();
-        pipe.sadd(self.campaign_key("campaigns:active"), &id).ignore();
+        pipe.sadd(self.campaign_key("campaigns:active"), &id)
+            .ignore();
         let mut conn = self.credentials.redis.clone();
         let () = pipe.query_async(&mut conn).await?;
         tracing::info!(campaign = %id, tenants = campaign.tenants, "campaign created");
@@ -345,7 +355,11 @@ impl Onboard {
     }
 
     /// An operator pauses a campaign: nothing new is enqueued; runs in flight finish.
-    pub async fn pause_campaign(&self, id: &str, operator: &str) -> Result<Campaign, CampaignFailure> {
+    pub async fn pause_campaign(
+        &self,
+        id: &str,
+        operator: &str,
+    ) -> Result<Campaign, CampaignFailure> {
         let at = now();
         let ((), c) = self
             .update_campaign(id, |c| {
@@ -459,7 +473,10 @@ impl Onboard {
     }
 
     /// The runs of `ids` (absent ones as None), read concurrently.
-    pub(crate) async fn runs_of(&self, ids: &[Option<String>]) -> Result<Vec<Option<Run>>, CampaignFailure> {
+    pub(crate) async fn runs_of(
+        &self,
+        ids: &[Option<String>],
+    ) -> Result<Vec<Option<Run>>, CampaignFailure> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(64) {
             let reads = chunk.iter().map(|id| async move {
@@ -512,7 +529,11 @@ impl Onboard {
     ) -> Result<(), CampaignFailure> {
         let mut conn = self.credentials.redis.clone();
         let _: i64 = conn
-            .hset(self.campaign_key(&format!("campaign:{id}:runs")), index, run)
+            .hset(
+                self.campaign_key(&format!("campaign:{id}:runs")),
+                index,
+                run,
+            )
             .await?;
         Ok(())
     }
