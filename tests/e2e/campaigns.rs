@@ -491,8 +491,12 @@ async fn fresh_onboarding_goes_ahead_of_campaign_work() {
     let fresh = e.finish(&fresh.run_id, 60).await;
     assert_eq!(fresh.state, RunState::Succeeded, "{:#?}", summary(&fresh));
     let (from, to) = (fresh.created_at.as_millis(), fresh.updated_at.as_millis());
-    // Campaign steps started while the fresh run was going: at most the one that was
-    // already fetched when it came.
+    // Campaign steps started while the fresh run was going: campaign runs are bulk work for
+    // every step, so at most one slips in per fresh step (the job the worker had already
+    // fetched while the fresh step ran: apalis polls its next job ahead). Were a campaign
+    // run's later steps queued like fresh work, the three campaign tenants would take turns
+    // with the fresh one: about three per fresh step.
+    let fresh_steps = step_starts(&fresh).len();
     let overlapping: usize = runs(&e, &c.id)
         .await
         .iter()
@@ -505,8 +509,8 @@ async fn fresh_onboarding_goes_ahead_of_campaign_work() {
         })
         .sum();
     assert!(
-        overlapping <= 1,
-        "{overlapping} campaign steps started while a fresh onboarding waited"
+        overlapping <= fresh_steps,
+        "{overlapping} campaign steps started during the {fresh_steps} steps of a fresh onboarding"
     );
     settle(&e, &d, &c.id, 90, "completion", |c, _| {
         c.state == CampaignState::Completed
