@@ -94,7 +94,9 @@ async fn main() {
     let ratio = create / baseline;
     println!("campaign create: {n} tenants");
     println!("  baseline (same entries stored unchecked, unsealed): {baseline:.3} s");
-    println!("  create (checked, sealed, stored):                   {create:.3} s  = {ratio:.2}x baseline  (goal < 2 s)");
+    println!(
+        "  create (checked, sealed, stored):                   {create:.3} s  = {ratio:.2}x baseline  (goal < 2 s)"
+    );
     let json = serde_json::json!({
         "tenants": n,
         "create_s": create,
