@@ -82,6 +82,7 @@ async fn main() {
         max_failure_rate: 0.05,
         pace_per_min: Some(600),
         dry_run: false,
+        confirm_attested_as: None,
     };
     let started = Instant::now();
     let c = onboard

@@ -73,6 +73,10 @@ pub struct CreateArgs {
     /// Every run reports its planned calls without making them.
     #[arg(long)]
     dry_run: bool,
+    /// The operator confirmed the attested steps (A12, V1) for every tenant of the cohort:
+    /// acknowledge them as this operator when each run is enqueued.
+    #[arg(long)]
+    confirm_attested_as: Option<String>,
     /// Who creates it (recorded).
     #[arg(long, env = "USER", default_value = "operator")]
     operator: String,
@@ -172,6 +176,7 @@ async fn create(args: CreateArgs, onboard: &Onboard, json: bool) -> anyhow::Resu
         max_failure_rate: args.max_failure_rate,
         pace_per_min: args.pace,
         dry_run: args.dry_run,
+        confirm_attested_as: args.confirm_attested_as,
     };
     let c = onboard
         .create_campaign(options, cohort, &args.operator)

@@ -60,6 +60,11 @@ pub struct CampaignOptions {
     /// Plan and report only: every run is a dry run.
     #[serde(default)]
     pub dry_run: bool,
+    /// The operator who confirmed the attested steps (A12, V1) for every tenant of the
+    /// cohort: they are acknowledged as this operator when each run is enqueued (as `onboard
+    /// bulk --confirm-attested-as` does). None: each run waits for an acknowledgement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_attested_as: Option<String>,
 }
 
 fn default_wave_size() -> usize {
@@ -84,6 +89,11 @@ impl CampaignOptions {
         }
         if self.pace_per_min == Some(0) || self.pace_per_min > Some(60_000) {
             return bad("pace: must be 1 to 60000 runs per minute per zone");
+        }
+        if let Some(who) = &self.confirm_attested_as {
+            if who.trim().is_empty() || who.chars().count() > 100 {
+                return bad("confirm_attested_as: must be 1 to 100 characters");
+            }
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ fn options(canary: usize, wave_size: usize, rate: f64) -> CampaignOptions {
         max_failure_rate: rate,
         pace_per_min: None,
         dry_run: false,
+        confirm_attested_as: None,
     }
 }
 

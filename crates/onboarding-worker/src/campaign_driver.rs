@@ -29,6 +29,7 @@
 use std::time::Duration;
 
 use onboarding_campaign::{CampaignState, Decision, Tally};
+use onboarding_steps::StepName;
 use onboarding_steps::run::RunState;
 use redis::{AsyncCommands, Script};
 
@@ -173,7 +174,7 @@ impl Driver {
                 })
                 .collect();
             let at = now();
-            let ((decision, picked), _) = svc
+            let ((decision, picked), now_c) = svc
                 .update_campaign(id, |c| {
                     if c.state != CampaignState::Running {
                         // Paused or halted: the counts still show how the wave stands.
@@ -191,7 +192,8 @@ impl Driver {
                 })
                 .await?;
             if !picked.is_empty() {
-                self.enqueue(id, &picked).await?;
+                let confirmed = now_c.options.confirm_attested_as.as_deref();
+                self.enqueue(id, &picked, confirmed).await?;
             }
             match decision {
                 Decision::NextWave => continue,
@@ -206,7 +208,12 @@ impl Driver {
         Ok(())
     }
 
-    async fn enqueue(&self, id: &str, picked: &[usize]) -> Result<(), CampaignFailure> {
+    async fn enqueue(
+        &self,
+        id: &str,
+        picked: &[usize],
+        confirmed_by: Option<&str>,
+    ) -> Result<(), CampaignFailure> {
         let svc = &self.onboard;
         let mut created = Vec::with_capacity(picked.len());
         for &i in picked {
@@ -221,6 +228,15 @@ impl Driver {
                     i + 1
                 ))
             })?;
+            if let Some(operator) = confirmed_by.filter(|_| result.created) {
+                for step in [
+                    StepName::ConfirmUnassignedLobVisibility,
+                    StepName::ConfirmVendorActive,
+                ] {
+                    // Steps a run kind does not have are not acknowledged.
+                    let _ = svc.acknowledge(&result.run_id, step, operator).await;
+                }
+            }
             svc.record_campaign_run(id, i, &result.run_id).await?;
             tracing::info!(campaign = %id, entry = i + 1, tenant = %tenant, run = %result.run_id, created = result.created, "campaign run enqueued");
             created.push(result.run_id);
