@@ -142,8 +142,8 @@ async fn a_campaign_runs_its_canary_then_waves_in_turn_and_reports_what_changed(
     // A wave's runs were all created after the previous wave's last run ended.
     for pair in c.waves.windows(2) {
         let finished = pair[0].finished_at.unwrap().as_millis();
-        for i in pair[1].first..pair[1].first + pair[1].size {
-            let run = runs[i].as_ref().unwrap();
+        for run in &runs[pair[1].first..pair[1].first + pair[1].size] {
+            let run = run.as_ref().unwrap();
             assert!(
                 run.created_at.as_millis() >= finished,
                 "wave {}",

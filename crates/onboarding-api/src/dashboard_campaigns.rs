@@ -61,7 +61,7 @@ fn page(title: &str, body: &str) -> Html<String> {
 }
 
 fn bar(done: usize, of: usize) -> String {
-    let pct = if of == 0 { 0 } else { done * 100 / of };
+    let pct = (done * 100).checked_div(of).unwrap_or(0);
     format!("<span class=\"bar\"><span style=\"width:{pct}%\"></span></span> {done}/{of}")
 }
 

@@ -114,7 +114,7 @@ pub fn failures(rows: &[Row]) -> Vec<FailureGroup> {
         }
     }
     let mut out: Vec<_> = groups.into_values().collect();
-    out.sort_by(|a, b| b.count.cmp(&a.count));
+    out.sort_by_key(|g| std::cmp::Reverse(g.count));
     out
 }
 
