@@ -1,7 +1,7 @@
 //! `onboard campaign` as an operator runs it, with a real `onboard worker` process (whose
 //! campaign driver moves the waves) against the simulator: a bad cohort entry is named and
 //! nothing is stored; a campaign with a canary runs to completion and its report says what
-//! changed per tenant; a second campaign whose tenants cannot sign in halts itself and says
+//! changed per tenant; a second campaign whose tenants cannot create webhooks halts itself and says
 //! why.
 
 use std::time::Duration;
@@ -125,12 +125,23 @@ async fn a_campaign_from_create_to_report_and_one_that_halts() {
         );
     }
 
-    // Tenants whose secret is wrong fail at once: the first wave's rate halts the campaign.
-    let mut failing = entries.clone();
-    for (i, e) in failing.iter_mut().enumerate() {
-        e["tenant_id"] = json!(format!("f{i}"));
-        e["new_user"]["secret"] = json!("wrong-secret");
-    }
+    // Tenants whose API user may not create webhooks (a lifetime maximum of zero) fail
+    // permanently: the first wave's failure rate halts the campaign.
+    let failing: Vec<Value> = (0..4)
+        .map(|i| {
+            let u = db
+                .seed_api_user(&autotask_sim::SeedApiUser {
+                    webhook_max: Some(0),
+                    ..autotask_sim::SeedApiUser::default()
+                })
+                .unwrap();
+            json!({
+                "kind": "onboard", "tenant_id": format!("f{i}"),
+                "settings": {"webhook_url_base": format!("https://hooks.example/f{i}")},
+                "new_user": {"integration_code": u.integration_code, "username": u.user_name, "secret": u.secret},
+            })
+        })
+        .collect();
     let failing = write("failing.jsonl", &failing);
     let (ok, text) = run(args(&[
         "--json",
