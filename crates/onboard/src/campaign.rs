@@ -241,9 +241,15 @@ fn render_show(r: &CampaignReport) -> String {
         "\n{:<6} {:>6} {:>9} {:>9} {:>7} {:>9} {:>8}",
         "wave", "size", "enqueued", "succeeded", "failed", "cancelled", "status"
     );
+    let halted_wave = c
+        .halt
+        .as_ref()
+        .filter(|_| c.state == onboarding_campaign::CampaignState::Halted)
+        .map(|h| h.wave);
     for w in &c.waves {
         let status = match (w.started_at, w.finished_at) {
             (_, Some(_)) => "finished",
+            _ if halted_wave == Some(w.index) => "halted",
             (Some(_), None) => "running",
             (None, None) => "waiting",
         };
@@ -275,7 +281,7 @@ fn render_show(r: &CampaignReport) -> String {
     }
     let _ = writeln!(s, "\nevents:");
     for e in c.events.iter().rev().take(10).rev() {
-        let _ = writeln!(s, "  {} {}: {}", e.at.as_millis(), e.actor, e.what);
+        let _ = writeln!(s, "  {} {}: {}", e.at.time_of_day(), e.actor, e.what);
     }
     s
 }

@@ -218,7 +218,7 @@ async fn show(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap
         let _ = write!(
             body,
             "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            e.at.as_millis(),
+            e.at.time_of_day(),
             esc(&e.actor),
             esc(&e.what)
         );
