@@ -280,3 +280,29 @@ async fn campaigns_are_created_steered_and_reported_over_http_and_in_the_dashboa
         "{who:?}"
     );
 }
+
+#[tokio::test]
+async fn a_cohort_larger_than_the_api_body_limit_is_accepted_by_the_campaign_route() {
+    let redis = RedisServer::start();
+    let onboard = crate::onboard(&redis, "big").await;
+    let app = router(onboard.clone(), ApiConfig::default());
+    let olga = onboard
+        .tokens
+        .add("olga", &[Scope::Operate, Scope::Enqueue, Scope::Read], Timestamp(0))
+        .await
+        .unwrap()
+        .expose()
+        .to_owned();
+    let names: Vec<String> = (0..1500).map(|i| format!("tenant-{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let big = body(&names);
+    assert!(big.to_string().len() > onboarding_api::MAX_BODY);
+    let (status, c) = call(&app, "POST", "/v1/campaigns", &olga, Some(big)).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    assert_eq!(c["tenants"], 1500);
+    // Other routes keep the API's limit.
+    let mut huge = request("acme");
+    huge["tenant_name"] = json!("x".repeat(onboarding_api::MAX_BODY));
+    let (status, _) = call(&app, "POST", "/v1/runs", &olga, Some(huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
