@@ -153,14 +153,19 @@ impl Driver {
             let ids = svc.campaign_runs(id, wave.first, wave.size).await?;
             let runs = svc.runs_of(&ids).await?;
             let mut tally = Tally::default();
-            for run in runs.iter().flatten() {
+            for (id, run) in ids.iter().zip(&runs) {
+                if id.is_none() {
+                    continue;
+                }
                 tally.enqueued += 1;
-                match run.state {
-                    RunState::Succeeded => tally.succeeded += 1,
-                    RunState::Failed => tally.failed += 1,
-                    RunState::Cancelled => tally.cancelled += 1,
-                    RunState::WaitingForOperator => tally.waiting += 1,
-                    _ => {}
+                match run.as_ref().map(|r| r.state) {
+                    Some(RunState::Succeeded) => tally.succeeded += 1,
+                    Some(RunState::Failed) => tally.failed += 1,
+                    // A recorded run whose record is gone (removed after its retention)
+                    // holds its wave no longer: counted as cancelled.
+                    Some(RunState::Cancelled) | None => tally.cancelled += 1,
+                    Some(RunState::WaitingForOperator) => tally.waiting += 1,
+                    Some(_) => {}
                 }
             }
             let members = svc.campaign_members(id, wave.first, wave.size).await?;
