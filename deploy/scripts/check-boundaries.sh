@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Proves the crate boundaries written in the README: the pure crates pull in no I/O.
-# autotask-types, onboarding-steps and onboarding-memory: no tokio, reqwest, redis, hyper, axum, rand, and no
+# autotask-types, onboarding-steps, onboarding-memory and onboarding-campaign: no tokio, reqwest, redis, hyper, axum, rand, and no
 # clock crates (chrono, time) in their normal dependency tree.
 set -euo pipefail
 forbidden='^(tokio|reqwest|redis|hyper|axum|rand|chrono|time|mio) '
 status=0
-for crate in autotask-types onboarding-steps onboarding-memory; do
+for crate in autotask-types onboarding-steps onboarding-memory onboarding-campaign; do
   if ! cargo metadata --format-version 1 --no-deps 2>/dev/null | grep -q "\"name\":\"$crate\""; then
     echo "boundaries: $crate is not in the workspace yet, skipped"
     continue

@@ -120,7 +120,8 @@ pub async fn connect_with(
 }
 
 /// A worker named `name` running `concurrency` steps at once until `shutdown`, with its
-/// Prometheus `/metrics` served on `listener` (stopped with the worker): the wiring
+/// Prometheus `/metrics` served on `listener` and the campaign driver (both stopped with the
+/// worker): the wiring
 /// `onboard worker` and the demo share.
 pub async fn serve_worker(
     onboard: Onboard,
@@ -132,8 +133,16 @@ pub async fn serve_worker(
     let metrics = std::sync::Arc::new(onboarding_worker::metrics::Metrics::default());
     let router = onboarding_worker::metrics::router(metrics.clone(), onboard.clone());
     let metrics_server = tokio::spawn(async move { axum::serve(listener, router).await });
+    // The campaign driver acts only while it holds the driver lease (one per deployment).
+    let (stop_driver, driver_stopped) = tokio::sync::oneshot::channel::<()>();
+    let driver = onboarding_worker::campaign_driver::Driver::new(onboard.clone(), name.clone());
+    let driver = tokio::spawn(driver.run(async move {
+        let _ = driver_stopped.await;
+    }));
     let handler = onboarding_worker::worker::Handler::new(onboard, metrics, name);
     let result = onboarding_worker::worker::run_worker(handler, concurrency, shutdown).await;
+    let _ = stop_driver.send(());
+    let _ = driver.await;
     metrics_server.abort();
     Ok(result?)
 }

@@ -219,6 +219,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let onboard = app::connect(&config).await?;
             crate::bulk::bulk(args, &onboard, json).await
         }
+        Command::Campaign(cmd) => {
+            let onboard = app::connect(&config).await?;
+            crate::campaign::campaign(cmd, &onboard, json).await
+        }
         Command::Dead(cmd) => dead(cmd, &app::connect_plain(&config).await?, json).await,
         Command::Token(cmd) => {
             crate::tokens::token(cmd, &app::connect_plain(&config).await?, json).await

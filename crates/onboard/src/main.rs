@@ -1,6 +1,6 @@
 //! `onboard`: brings Autotask PSA tenants into the Sophos Central – Security integration.
 //!
-//! Commands: `worker`, `api`, `enqueue`, `bulk`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
+//! Commands: `worker`, `api`, `enqueue`, `bulk`, `campaign`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
 //! `token`, `keygen`, `rekey`, `sim`, `demo`, `doctor`. Human output by default, `--json` for machines. Configuration:
 //! `--config FILE` (TOML) and `ONBOARD_*` environment variables (see `config.rs`); an error
 //! names the bad setting and changes nothing. Secrets never come from argv: they come from a
@@ -8,6 +8,7 @@
 
 mod app;
 mod bulk;
+mod campaign;
 mod commands;
 mod config;
 mod demo;
@@ -80,6 +81,10 @@ enum Command {
     },
     /// Re-provision or verify a cohort of tenants from a file, with progress and a summary.
     Bulk(bulk::BulkArgs),
+    /// Campaigns: a cohort in waves with a canary, pacing per zone and a failure-rate halt;
+    /// create, list, show, pause, resume, abort, report.
+    #[command(subcommand)]
+    Campaign(campaign::CampaignCommand),
     /// Dead letters: list them, or retry them.
     #[command(subcommand)]
     Dead(commands::DeadCommand),

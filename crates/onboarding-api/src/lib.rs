@@ -10,8 +10,10 @@
 //! | `POST /v1/runs/{id}/steps/{step}/ack` | an operator acknowledges an attested step |
 //! | `POST /v1/runs/{id}/retry`, `POST /v1/runs/{id}/cancel` | operator actions |
 //! | `GET /v1/dead`, `POST /v1/dead/{job}/retry` | dead letters |
+//! | `/v1/campaigns...` | campaigns: create, list, show, pause, resume, abort, report (module `campaigns`) |
 //! | `GET /openapi.json` | this API's OpenAPI 3.1 description |
 //! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` | the retry dashboard (module `dashboard`) |
+//! | `GET /dashboard/campaigns`, `/dashboard/campaigns/{id}` | campaigns: waves, failures, report as CSV and JSON (module `dashboard_campaigns`) |
 //! | `GET /healthz` | liveness: the process answers |
 //! | `GET /readyz` | readiness: Redis answers (503 naming the failure otherwise) |
 //! | `GET /metrics` | Prometheus: the stored totals (runs by state, queue depth and lag, waiting runs); step and request counters stay zero here (workers count them) |
@@ -38,7 +40,9 @@
 //! `api.tls_key_file`) or a proxy's.
 
 mod auth;
+mod campaigns;
 mod dashboard;
+mod dashboard_campaigns;
 pub mod tls;
 
 pub use auth::{Clock, FORM_TTL, required_scope};
@@ -158,6 +162,7 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/runs/{id}/cancel", post(cancel))
         .route("/dead", get(dead))
         .route("/dead/{job}/retry", post(dead_retry))
+        .merge(campaigns::routes())
         .route_layer(middleware::from_fn_with_state(
             api.clone(),
             auth::authenticate,
@@ -180,6 +185,7 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/dashboard/runs/{id}/cancel", post(dashboard::cancel))
         .route("/dashboard/dead", get(dashboard::dead))
         .route("/dashboard/dead/{job}/retry", post(dashboard::dead_retry))
+        .merge(dashboard_campaigns::routes())
         .route_layer(middleware::from_fn(move |req, next| {
             guard(hosts.clone(), req, next)
         }));

@@ -241,6 +241,7 @@ impl Onboard {
         span.record("run.id", id.as_str());
         run.idempotency_key = key.clone();
         run.trace = trace;
+        run.bulk = request.bulk;
 
         let tenant = request.tenant_id.clone();
         let seal = |c: &ApiCredentials, role: Role| {
@@ -291,7 +292,7 @@ impl Onboard {
         };
         // Also for an existing run: a crash may have come between storing it and scheduling.
         if let Some(step) = first.filter(|_| run.state == RunState::Queued) {
-            self.schedule(&run, step, None, request.bulk).await?;
+            self.schedule(&run, step, None, run.bulk).await?;
         }
         tracing::info!(parent: &span, run.id = %run_id, created, "run enqueued");
         Ok(EnqueueResult {
@@ -301,7 +302,8 @@ impl Onboard {
         })
     }
 
-    /// Schedules `step` of `run` (idempotent per run, step and generation).
+    /// Schedules `step` of `run` (idempotent per run, step and generation). `bulk` (the
+    /// run's own `bulk`, for every step of it) queues it behind fresh work.
     pub async fn schedule(
         &self,
         run: &Run,
@@ -398,7 +400,7 @@ impl Onboard {
             .await?
             .map_err(ServiceError::NotAllowed)?;
         if run.next_step(at, Actor::System) == Some(step) {
-            self.schedule(&run, step, None, false).await?;
+            self.schedule(&run, step, None, run.bulk).await?;
         }
         Ok(())
     }
@@ -431,7 +433,7 @@ impl Onboard {
             })
             .await?
             .map_err(ServiceError::NotAllowed)?;
-        self.schedule(&run, step, None, false).await?;
+        self.schedule(&run, step, None, run.bulk).await?;
         Ok(step)
     }
 

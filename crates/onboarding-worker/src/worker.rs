@@ -189,7 +189,7 @@ impl Handler {
                         next = step.as_str(),
                         "stale job: the run moved on; making sure its current step is scheduled"
                     );
-                    svc.schedule(&run, step, None, false)
+                    svc.schedule(&run, step, None, run.bulk)
                         .await
                         .map_err(|e| soon(&e))?;
                 }
@@ -295,7 +295,7 @@ impl Handler {
         let class = class_of(&outcome, verify_only);
         match next {
             Next::RunStep { step: next, at, .. } if next != step => {
-                match svc.schedule(&run, next, None, false).await {
+                match svc.schedule(&run, next, None, run.bulk).await {
                     Ok(()) => Verdict(onboarding_queue::Outcome::Done),
                     // The record says the step succeeded; the re-run finds it stale and schedules.
                     Err(e) => Verdict::retry_at(

@@ -4,6 +4,7 @@
 
 use std::process::{Command, Output};
 
+mod campaign;
 mod doctor;
 mod families;
 mod keys;

@@ -3,6 +3,7 @@
 //! operator actions with the token's name, scoped tokens (module `tokens`), dead letters, the OpenAPI document, trace
 //! links, and readiness following Redis.
 
+mod campaigns;
 mod dashboard;
 mod tls;
 mod tokens;

@@ -40,6 +40,10 @@ pub struct Run {
     pub acknowledged: BTreeSet<StepName>,
     /// Every transition.
     pub audit: Vec<AuditEvent>,
+    /// Bulk work (a campaign or `onboard bulk`): every step of the run is queued at bulk
+    /// priority, behind fresh work. Absent in records written before campaigns: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bulk: bool,
 }
 
 impl Run {
@@ -84,6 +88,7 @@ impl Run {
                 transition: "-> queued".into(),
                 detail: String::new(),
             }],
+            bulk: false,
         })
     }
 
