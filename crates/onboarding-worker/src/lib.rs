@@ -2,6 +2,8 @@
 //! as apalis jobs on `onboarding-queue`, against Autotask (or `autotask-sim`).
 
 pub mod binding;
+pub mod care;
+pub mod drift;
 pub mod execute;
 pub mod limits;
 pub mod metrics;
