@@ -10,6 +10,8 @@
 //! | `POST /v1/runs/{id}/steps/{step}/ack` | an operator acknowledges an attested step |
 //! | `POST /v1/runs/{id}/retry`, `POST /v1/runs/{id}/cancel` | operator actions |
 //! | `GET /v1/dead`, `POST /v1/dead/{job}/retry` | dead letters |
+//! | `GET /v1/drift?tenant=&limit=` | drift findings (scheduled checks, deactivation callouts) and refused callouts (module `drift`; page `/dashboard/drift`) |
+//! | `POST {deactivation path}/{tenant}/{user}/{family}` | Autotask's deactivation callouts: no token, signed (module `callouts`; the caller merges [`callouts::router`]) |
 //! | `GET /openapi.json` | this API's OpenAPI 3.1 description |
 //! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` | the retry dashboard (module `dashboard`) |
 //! | `GET /healthz` | liveness: the process answers |
@@ -35,7 +37,9 @@
 //! secrets: serve this behind TLS.
 
 mod auth;
+pub mod callouts;
 mod dashboard;
+mod drift;
 
 pub use auth::{Clock, FORM_TTL, required_scope};
 
@@ -154,6 +158,7 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/runs/{id}/cancel", post(cancel))
         .route("/dead", get(dead))
         .route("/dead/{job}/retry", post(dead_retry))
+        .route("/drift", get(drift::list))
         .route_layer(middleware::from_fn_with_state(
             api.clone(),
             auth::authenticate,
@@ -176,6 +181,7 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/dashboard/runs/{id}/cancel", post(dashboard::cancel))
         .route("/dashboard/dead", get(dashboard::dead))
         .route("/dashboard/dead/{job}/retry", post(dashboard::dead_retry))
+        .route("/dashboard/drift", get(drift::page))
         .route_layer(middleware::from_fn(move |req, next| {
             guard(hosts.clone(), req, next)
         }));

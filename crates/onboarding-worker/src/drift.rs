@@ -169,10 +169,10 @@ impl Onboard {
         if kind != RunKind::Verify || !run.idempotency_key.starts_with(CHECK_KEY_PREFIX) {
             return Ok(());
         }
-        let (step, detail, waiting) = match next {
-            Next::RunFailed { step, reason } => (*step, reason.clone(), false),
-            Next::AwaitAck { step } => (*step, waiting_detail(run, *step), true),
-            Next::RunStep { step, .. } if operator_wait => (*step, waiting_detail(run, *step), true),
+        let (step, what, detail, waiting) = match next {
+            Next::RunFailed { step, reason } => (*step, *step, reason.clone(), false),
+            Next::AwaitAck { step } => waiting(run, *step),
+            Next::RunStep { step, .. } if operator_wait => waiting(run, *step),
             _ => return Ok(()),
         };
         let repair = self.open_repair(&run.request.tenant_id).await?;
@@ -180,7 +180,7 @@ impl Onboard {
             at: at.as_millis(),
             tenant_id: run.request.tenant_id.clone(),
             source: FindingSource::Schedule,
-            kind: DriftKind::of_step(step),
+            kind: DriftKind::of_step(what),
             step: Some(step),
             detail,
             check_run: Some(run.id.clone()),
@@ -195,15 +195,21 @@ impl Onboard {
     }
 }
 
-/// What a waiting step tells the operator (its last error), for the finding.
-fn waiting_detail(run: &Run, step: StepName) -> String {
+/// A waiting step: the step, the step whose instructions it shows (a rejected login shows
+/// `verify_api_user`'s wherever it happens), what it found, and `true`.
+fn waiting(run: &Run, step: StepName) -> (StepName, StepName, String, bool) {
     match run.step(step).map(|s| &s.state) {
-        Some(onboarding_steps::run::StepState::WaitingForOperator { instructions, .. })
-            if !instructions.found_en.is_empty() =>
-        {
-            instructions.found_en.join(" ")
-        }
-        _ => format!("{} waits for an operator", step.as_str()),
+        Some(onboarding_steps::run::StepState::WaitingForOperator { instructions, .. }) => (
+            step,
+            instructions.step,
+            if instructions.found_en.is_empty() {
+                format!("{} waits for an operator", step.as_str())
+            } else {
+                instructions.found_en.join(" ")
+            },
+            true,
+        ),
+        _ => (step, step, format!("{} waits for an operator", step.as_str()), true),
     }
 }
 
