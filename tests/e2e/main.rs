@@ -21,6 +21,7 @@ macro_rules! both_profiles {
     )*};
 }
 
+mod care;
 mod crash;
 mod dead;
 mod demo;

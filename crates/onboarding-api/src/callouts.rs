@@ -92,8 +92,9 @@ pub struct Notice {
 /// id, and a family name in lower case (as onboard writes it).
 pub fn parse_path(tenant: &str, user: &str, family: &str) -> Result<Target, Refused> {
     let not_found = |m: String| Refused::new(StatusCode::NOT_FOUND, m);
-    onboarding_steps::settings::validate_tenant_id(tenant)
-        .map_err(|_| not_found("path: the tenant id must be 1 to 64 letters, digits, '-' or '_'".into()))?;
+    onboarding_steps::settings::validate_tenant_id(tenant).map_err(|_| {
+        not_found("path: the tenant id must be 1 to 64 letters, digits, '-' or '_'".into())
+    })?;
     let user_id = user
         .parse::<i64>()
         .ok()
@@ -126,8 +127,8 @@ pub fn parse_body(body: &[u8], family: WebhookFamily) -> Result<Notice, Refused>
             format!("body: more than {MAX_CALLOUT_BODY} bytes"),
         ));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| Refused::bad(format!("body: not JSON ({e})")))?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| Refused::bad(format!("body: not JSON ({e})")))?;
     let Value::Object(o) = value else {
         return Err(Refused::bad("body: must be a JSON object"));
     };
@@ -203,7 +204,10 @@ pub fn check_signature(header: Option<&str>, secret: &str, body: &[u8]) -> Resul
 pub fn router(onboard: Onboard, path: &str) -> Router {
     let path = format!("/{}", path.trim_matches('/'));
     Router::new()
-        .route(&format!("{path}/{{tenant}}/{{user}}/{{family}}"), post(receive))
+        .route(
+            &format!("{path}/{{tenant}}/{{user}}/{{family}}"),
+            post(receive),
+        )
         .with_state(onboard)
 }
 
@@ -229,7 +233,11 @@ async fn receive(
                 let _ = onboard.count_refused_callout().await;
             }
             tracing::warn!(status = refused.status.as_u16(), reason = %refused.message, "deactivation callout refused");
-            (refused.status, axum::Json(json!({ "error": refused.message }))).into_response()
+            (
+                refused.status,
+                axum::Json(json!({ "error": refused.message })),
+            )
+                .into_response()
         }
     }
 }
@@ -244,15 +252,20 @@ async fn accept(
 ) -> Result<Value, Refused> {
     let unavailable = |e: &dyn std::fmt::Display| {
         tracing::warn!(error = %e, "deactivation callout: storage failed");
-        Refused::new(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable; retry later")
+        Refused::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage unavailable; retry later",
+        )
     };
     let target = parse_path(tenant, user, family)?;
-    let body = axum::body::to_bytes(body, MAX_CALLOUT_BODY).await.map_err(|_| {
-        Refused::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body: more than {MAX_CALLOUT_BODY} bytes"),
-        )
-    })?;
+    let body = axum::body::to_bytes(body, MAX_CALLOUT_BODY)
+        .await
+        .map_err(|_| {
+            Refused::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body: more than {MAX_CALLOUT_BODY} bytes"),
+            )
+        })?;
     let notice = parse_body(&body, target.family)?;
     let unknown = || {
         Refused::new(

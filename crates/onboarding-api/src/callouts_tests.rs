@@ -39,9 +39,18 @@ fn each_refusal_names_the_problem() {
             "body.Action: must be \"Deactivated\", found \"Update\"",
         ),
         (json!({"Action": "Deactivated"}), "body.Id: missing"),
-        (json!({"Action": "Deactivated", "Id": "1"}), "body.Id: must be an integer"),
-        (json!({"Action": "Deactivated", "Id": 1.5}), "body.Id: must be an integer"),
-        (json!({"Action": "Deactivated", "Id": 0}), "body.Id: must be a positive webhook id"),
+        (
+            json!({"Action": "Deactivated", "Id": "1"}),
+            "body.Id: must be an integer",
+        ),
+        (
+            json!({"Action": "Deactivated", "Id": 1.5}),
+            "body.Id: must be an integer",
+        ),
+        (
+            json!({"Action": "Deactivated", "Id": 0}),
+            "body.Id: must be a positive webhook id",
+        ),
         (
             json!({"Action": "Deactivated", "Id": 1, "EntityType": "CompanyWebhook"}),
             "body.EntityType: must be \"TicketWebhook\" for this URL, found \"CompanyWebhook\"",
@@ -50,7 +59,10 @@ fn each_refusal_names_the_problem() {
             json!({"Action": "Deactivated", "Id": 1, "Guid": "x".repeat(101)}),
             "body.Guid: must be at most 100 characters",
         ),
-        (json!({"Action": "Deactivated", "Id": 1, "Fields": 3}), "body.Fields: must be an object"),
+        (
+            json!({"Action": "Deactivated", "Id": 1, "Fields": 3}),
+            "body.Fields: must be an object",
+        ),
     ];
     for (body, expected) in cases {
         let e = notice(body.clone()).unwrap_err();
@@ -103,7 +115,10 @@ fn signatures_are_checked_on_the_raw_body() {
         assert_eq!(e.status, StatusCode::UNAUTHORIZED);
         assert!(e.message.starts_with(why), "{}", e.message);
     }
-    assert_eq!(path_of("https://onboard.example.com/at/deactivated"), "/at/deactivated");
+    assert_eq!(
+        path_of("https://onboard.example.com/at/deactivated"),
+        "/at/deactivated"
+    );
     assert_eq!(path_of("http://127.0.0.1:8080"), "/");
 }
 

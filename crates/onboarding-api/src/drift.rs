@@ -46,11 +46,7 @@ pub(crate) async fn list(
         .findings(q.tenant.as_deref(), limit)
         .await
         .map_err(unavailable)?;
-    let refused = api
-        .onboard
-        .refused_callouts()
-        .await
-        .map_err(unavailable)?;
+    let refused = api.onboard.refused_callouts().await.map_err(unavailable)?;
     Ok(axum::Json(json!({ "findings": findings, "refused_callouts": refused })).into_response())
 }
 

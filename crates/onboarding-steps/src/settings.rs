@@ -574,7 +574,10 @@ mod tests {
         ] {
             s.deactivation_url_base = Some(bad.into());
             let e = err(&s);
-            assert!(e.starts_with("invalid setting `deactivation_url_base`"), "{e}");
+            assert!(
+                e.starts_with("invalid setting `deactivation_url_base`"),
+                "{e}"
+            );
             assert!(e.contains(why), "{bad}: {e}");
         }
     }

@@ -120,7 +120,10 @@ impl Onboard {
                     continue;
                 };
                 let key = format!("{CHECK_KEY_PREFIX}{tenant}:{k}");
-                match self.open_care_run(&record, RunKind::Verify, key, true).await {
+                match self
+                    .open_care_run(&record, RunKind::Verify, key, true)
+                    .await
+                {
                     Ok(r) => report.checks.push((tenant, r.run_id, r.created)),
                     Err(e @ (ServiceError::Runs(_) | ServiceError::Queue(_))) => return Err(e),
                     Err(e) => {
@@ -209,7 +212,12 @@ fn waiting(run: &Run, step: StepName) -> (StepName, StepName, String, bool) {
             },
             true,
         ),
-        _ => (step, step, format!("{} waits for an operator", step.as_str()), true),
+        _ => (
+            step,
+            step,
+            format!("{} waits for an operator", step.as_str()),
+            true,
+        ),
     }
 }
 

@@ -547,10 +547,7 @@ impl WebhookSecrets {
         let mut conn = self.redis.clone();
         let key: Option<String> = conn.get(self.owner_key(database, webhook)).await?;
         let Some(key) = key else { return Ok(None) };
-        let Some(slot) = key
-            .strip_prefix(&self.key(database, ""))
-            .map(str::to_owned)
-        else {
+        let Some(slot) = key.strip_prefix(&self.key(database, "")).map(str::to_owned) else {
             return Ok(None);
         };
         let stored: Option<Vec<u8>> = conn.get(&key).await?;
@@ -561,7 +558,8 @@ impl WebhookSecrets {
         let plain = self
             .sealer
             .open(&self.aad(&key), slot.as_bytes(), &stored, &record)?;
-        let secret = String::from_utf8(plain).map_err(|_| SecretsError::Undecryptable { record })?;
+        let secret =
+            String::from_utf8(plain).map_err(|_| SecretsError::Undecryptable { record })?;
         Ok(Some((slot, secret)))
     }
 
