@@ -8,7 +8,9 @@
 //!   for the operator at the step that says what to do;
 //! - the simulator gives up on a webhook after failed deliveries and calls its deactivation
 //!   URL: the API opens one repair run and the webhook is active again;
-//! - forged, unknown and malformed callouts are refused, counted, and open nothing.
+//! - forged, unknown and malformed callouts are refused, counted, and open nothing;
+//! - a change of API user moves care to the new user, and the deactivation callouts of the
+//!   previous user's deleted webhooks open no repair.
 //!
 //! The schedule's clock is an argument (`drift_tick(period, now)`): no test waits for time.
 
@@ -518,4 +520,64 @@ async fn forged_unknown_and_malformed_callouts_are_refused_and_open_nothing() {
         runs.iter().all(|r| r.request.kind != RunKind::Repair),
         "a refused callout opened a run"
     );
+}
+
+#[tokio::test]
+async fn a_change_of_api_user_moves_care_and_its_callouts_open_no_repair() {
+    let e = env(&["globex"]).await;
+    let _w = e.worker(4);
+    let (base, _server) = serve_api(&e).await;
+    let callouts = format!("{base}/callouts/deactivated");
+    let previous = seed(&e.sim, "globex", SeedApiUser::default());
+    onboard_with(&e, care_request("globex", &previous, Some(&callouts))).await;
+    let care = e.onboard.care_record("globex").await.unwrap().unwrap();
+    assert_eq!(care.user_id, Some(previous.resource_id));
+    let new = seed(
+        &e.sim,
+        "globex",
+        SeedApiUser {
+            last_name: "Two".into(),
+            ..SeedApiUser::default()
+        },
+    );
+    let mut change = care_request("globex", &new, Some(&callouts));
+    change.kind = RunKind::ChangeApiUser;
+    change.previous_user = Some(credentials(&previous));
+    onboard_with(&e, change).await;
+    // The previous user's webhook was deleted; Autotask called its deactivation URL.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let answered = loop {
+        let sent = e.sim.callouts();
+        if let Some(c) = sent
+            .iter()
+            .find(|c| c.action == "Deactivated" && c.status.is_some())
+        {
+            break c.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no deactivation callout: {sent:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        answered
+            .url
+            .contains(&format!("/globex/{}/ticket", previous.resource_id)),
+        "{answered:?}"
+    );
+    // Either the change was still going (ignored) or the webhook's secret was already gone
+    // (unknown): no finding, no repair; care follows the new user.
+    assert!(matches!(answered.status, Some(202 | 404)), "{answered:?}");
+    assert!(e.onboard.findings(None, 10).await.unwrap().is_empty());
+    let runs = e
+        .onboard
+        .runs
+        .list(&Default::default(), 0, 100)
+        .await
+        .unwrap();
+    assert!(runs.iter().all(|r| r.request.kind != RunKind::Repair));
+    let care = e.onboard.care_record("globex").await.unwrap().unwrap();
+    assert_eq!(care.user_id, Some(new.resource_id));
+    assert_eq!(care.user_name, new.user_name);
 }

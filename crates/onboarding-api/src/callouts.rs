@@ -19,7 +19,10 @@
 //! Every refusal is counted (`{prefix}:callouts:refused`, shown on `GET /v1/drift` and the
 //! dashboard's drift page) and logged without the body; nothing is recorded or opened. An
 //! accepted callout records a drift finding and opens the tenant's repair run (one at a time
-//! per tenant; 202 with its id).
+//! per tenant; 202 with its id), unless the webhook belongs to an API user the tenant has
+//! since replaced, or a `change_api_user` or `cleanup_webhooks` run of the tenant is going
+//! (it deletes the previous user's webhooks, and Autotask calls their deactivation URLs):
+//! then nothing is opened (202 with `ignored`).
 //!
 //! What it does not do: no authentication of its own beyond the signature, no other callout
 //! actions (event callouts go to the webhook URL, which is not onboard's).
@@ -34,6 +37,7 @@ use axum::routing::post;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use onboarding_steps::plan::SecretSlot;
+use onboarding_steps::run::RunKind;
 use onboarding_worker::care::{DriftFinding, DriftKind, FindingSource};
 use onboarding_worker::service::Onboard;
 use serde_json::{Value, json};
@@ -299,6 +303,43 @@ async fn accept(
         .get("x-hook-signature")
         .and_then(|v| v.to_str().ok());
     check_signature(signature, &secret, &body)?;
+    // A webhook of a user the tenant has since replaced (its cleanup deletes it, and
+    // Autotask calls its deactivation URL): genuine, expected, nothing to repair.
+    let record = onboard
+        .care_record(&target.tenant)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let replaced = record.is_some_and(|r| r.user_id.is_some_and(|u| u != target.user.get()));
+    let changing = onboard
+        .runs
+        .list(
+            &onboarding_worker::runs::RunFilter {
+                state: None,
+                tenant: Some(target.tenant.clone()),
+            },
+            0,
+            20,
+        )
+        .await
+        .map_err(|e| unavailable(&e))?
+        .iter()
+        .any(|r| {
+            !r.state.is_final()
+                && matches!(
+                    r.request.kind,
+                    RunKind::ChangeApiUser | RunKind::CleanupWebhooks
+                )
+        });
+    if replaced || changing {
+        tracing::info!(tenant.id = %target.tenant, webhook = notice.id, "deactivation callout of a replaced API user's webhook: nothing to repair");
+        return Ok(json!({
+            "tenant_id": target.tenant,
+            "webhook_id": notice.id,
+            "repair_run": null,
+            "created": false,
+            "ignored": "the webhook belongs to an API user this tenant has since replaced",
+        }));
+    }
     let repair = onboard
         .open_repair(&target.tenant)
         .await

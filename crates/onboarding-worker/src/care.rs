@@ -47,6 +47,9 @@ pub struct CareRecord {
     pub settings: TenantSettings,
     /// The current API user's username.
     pub user_name: String,
+    /// The current API user's resource id, when the run resolved it.
+    #[serde(default)]
+    pub user_id: Option<i64>,
     /// The sealed credentials' id (binding: tenant, run `care`, role `new`).
     pub credentials: String,
     /// The run that registered (or last refreshed) it.
@@ -189,6 +192,7 @@ impl Onboard {
             tenant_name: run.request.tenant_name.clone(),
             settings: run.request.settings.clone(),
             user_name: run.request.new_user_name.clone(),
+            user_id: run.facts.new_user.map(|u| u.get()),
             credentials: sealed,
             run_id: run.id.clone(),
             registered_at: at.as_millis(),
