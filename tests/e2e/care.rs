@@ -525,11 +525,13 @@ async fn forged_unknown_and_malformed_callouts_are_refused_and_open_nothing() {
 #[tokio::test]
 async fn a_change_of_api_user_moves_care_and_its_callouts_open_no_repair() {
     let e = env(&["globex"]).await;
-    let _w = e.worker(4);
     let (base, _server) = serve_api(&e).await;
     let callouts = format!("{base}/callouts/deactivated");
     let previous = seed(&e.sim, "globex", SeedApiUser::default());
-    onboard_with(&e, care_request("globex", &previous, Some(&callouts))).await;
+    {
+        let _w = e.worker(4);
+        onboard_with(&e, care_request("globex", &previous, Some(&callouts))).await;
+    }
     let care = e.onboard.care_record("globex").await.unwrap().unwrap();
     assert_eq!(care.user_id, Some(previous.resource_id));
     let new = seed(
@@ -543,8 +545,31 @@ async fn a_change_of_api_user_moves_care_and_its_callouts_open_no_repair() {
     let mut change = care_request("globex", &new, Some(&callouts));
     change.kind = RunKind::ChangeApiUser;
     change.previous_user = Some(credentials(&previous));
-    onboard_with(&e, change).await;
-    // The previous user's webhook was deleted; Autotask called its deactivation URL.
+    let change = e.onboard.enqueue(change, None).await.unwrap();
+    // While the change is going (queued: no worker yet), the previous user's webhook is
+    // deactivated and Autotask calls its deactivation URL: genuine, and nothing to repair.
+    let client = autotask_client::AutotaskClient::new(autotask_client::ClientConfig::new(
+        autotask_client::Target::Explicit(url::Url::parse(e.sim.base_url()).unwrap()),
+    ))
+    .unwrap();
+    let tenant = client
+        .tenant(autotask_client::Credentials::new(
+            &previous.integration_code,
+            &previous.user_name,
+            &previous.secret,
+        ))
+        .await
+        .unwrap();
+    let id = ticket_webhooks(&e.sim, "globex")[0]["id"].as_i64().unwrap();
+    let patch = Webhook {
+        id: Some(autotask_types::Id::new(id)),
+        is_active: Some(false),
+        ..Webhook::default()
+    };
+    tenant
+        .update(&WebhookFamily::Ticket.webhooks(), &patch)
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let answered = loop {
         let sent = e.sim.callouts();
@@ -560,16 +585,13 @@ async fn a_change_of_api_user_moves_care_and_its_callouts_open_no_repair() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert!(
-        answered
-            .url
-            .contains(&format!("/globex/{}/ticket", previous.resource_id)),
-        "{answered:?}"
-    );
-    // Either the change was still going (ignored) or the webhook's secret was already gone
-    // (unknown): no finding, no repair; care follows the new user.
-    assert!(matches!(answered.status, Some(202 | 404)), "{answered:?}");
+    assert_eq!(answered.status, Some(202), "{answered:?}");
     assert!(e.onboard.findings(None, 10).await.unwrap().is_empty());
+    assert_eq!(e.onboard.refused_callouts().await.unwrap(), 0);
+    // The change runs; care follows the new user, and no repair was ever opened.
+    let _w = e.worker(4);
+    let run = e.finish(&change.run_id, 30).await;
+    assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
     let runs = e
         .onboard
         .runs
