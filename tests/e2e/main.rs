@@ -22,6 +22,7 @@ macro_rules! both_profiles {
 }
 
 mod campaigns;
+mod care;
 mod crash;
 mod dead;
 mod demo;

@@ -116,7 +116,9 @@ pub async fn connect_with(
         budget_share: config.budget_share,
         policy,
     };
-    Ok(onboarding_worker::setup::connect(&setup, key).await?)
+    Ok(onboarding_worker::setup::connect(&setup, key)
+        .await?
+        .with_deactivation_url_base(config.deactivation_url_base.clone()))
 }
 
 /// A worker named `name` running `concurrency` steps at once until `shutdown`, with its

@@ -77,7 +77,7 @@ pub struct EnqueueArgs {
     /// hold the secrets.
     #[arg(long, conflicts_with_all = ["kind", "tenant"])]
     file: Option<PathBuf>,
-    /// onboard, change_api_user, cleanup_webhooks or verify.
+    /// onboard, change_api_user, cleanup_webhooks, verify or repair.
     #[arg(long, value_parser = str::parse::<RunKind>)]
     kind: Option<RunKind>,
     /// Tenant id.
@@ -281,6 +281,16 @@ async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
         config.retention,
         config.sweep_interval,
     ));
+    // Drift checks: every worker ticks; the shared cursor and idempotent enqueue make each
+    // tenant's check happen once per period (`onboarding_worker::drift`).
+    let drift = config.drift_period.map(|period| {
+        tokio::spawn(onboarding_worker::drift::run_drift_checks(
+            onboard.clone(),
+            period,
+            onboarding_worker::drift::default_tick(period),
+            std::future::pending(),
+        ))
+    });
     let served = app::serve_worker(
         onboard,
         listener,
@@ -290,6 +300,9 @@ async fn worker(args: WorkerArgs, config: &Config) -> anyhow::Result<()> {
     )
     .await;
     sweeper.abort();
+    if let Some(drift) = drift {
+        drift.abort();
+    }
     served?;
     telemetry.shutdown();
     Ok(())
@@ -312,6 +325,7 @@ async fn api(config: &Config) -> anyhow::Result<()> {
         tls = tls.is_some(),
         "HTTP API listening (OpenAPI at /openapi.json)"
     );
+    let onboard_for_callouts = onboard.clone();
     let router = onboarding_api::router(
         onboard,
         onboarding_api::ApiConfig {
@@ -321,7 +335,14 @@ async fn api(config: &Config) -> anyhow::Result<()> {
             open_reads: config.api_listen.ip().is_loopback(),
             clock: onboarding_api::Clock::default(),
         },
-    );
+    )
+    .merge(onboarding_api::callouts::router(
+        onboard_for_callouts,
+        &config.deactivation_url_base.as_deref().map_or_else(
+            || onboarding_api::callouts::DEFAULT_PATH.to_owned(),
+            onboarding_api::callouts::path_of,
+        ),
+    ));
     onboarding_api::tls::serve(listener, router, tls, app::shutdown_signal()).await?;
     telemetry.shutdown();
     Ok(())

@@ -26,6 +26,8 @@
 //! | host names the API answers to (DNS-rebinding guard of `/v1`, `/dashboard`) | `api.hosts` | `ONBOARD_API_HOSTS` (comma-separated) | `localhost`, `127.0.0.1`, `[::1]` |
 //! | HTTP API master token (every scope, name `api-token`; scoped tokens: `onboard token add`) | — | `ONBOARD_API_TOKEN` | none |
 //! | trace link template | `trace_url` | `ONBOARD_TRACE_URL` | none (trace ids are not links); e.g. `https://jaeger.example/trace/{trace_id}` |
+//! | drift-check period: every onboarded tenant is re-verified once per period, spread evenly | `worker.drift_period_secs` | `ONBOARD_DRIFT_PERIOD_SECS` | 86400 (a day); 0 turns the checks off |
+//! | where Autotask's deactivation callouts reach `onboard api` (the webhooks' `DeactivationUrl` base; the API serves its path) | `api.deactivation_url_base` | `ONBOARD_DEACTIVATION_URL_BASE` | none: runs keep `{webhook URL}/deactivated` and the API serves `/callouts/deactivated` |
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -88,6 +90,7 @@ struct ApiFile {
     hosts: Option<Vec<String>>,
     tls_cert_file: Option<String>,
     tls_key_file: Option<String>,
+    deactivation_url_base: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +107,7 @@ struct WorkerFile {
     budget_share: Option<f64>,
     lease_secs: Option<u64>,
     sweep_interval_secs: Option<u64>,
+    drift_period_secs: Option<u64>,
 }
 
 /// Where the sealing key comes from (read only by commands that need it).
@@ -173,6 +177,10 @@ pub struct Config {
     pub api_tls: Option<onboarding_api::tls::TlsFiles>,
     /// Trace ids as links (`onboard status`, the API's run JSON, the dashboard).
     pub trace_links: TraceLinks,
+    /// The drift-check period (`None`: no drift checks).
+    pub drift_period: Option<Duration>,
+    /// The base of the webhooks' deactivation URLs, where `onboard api` receives callouts.
+    pub deactivation_url_base: Option<String>,
 }
 
 impl Config {
@@ -382,7 +390,38 @@ impl Config {
             None => TraceLinks::none(),
             Some(t) => TraceLinks::new(&t).map_err(|e| bad("trace_url (ONBOARD_TRACE_URL)", e))?,
         };
+        let drift_period = match env("ONBOARD_DRIFT_PERIOD_SECS")
+            .or(f.worker.drift_period_secs.map(|p| p.to_string()))
+        {
+            None => Some(Duration::from_secs(24 * 3600)),
+            Some(v) => match v.parse::<u64>().ok().filter(|p| *p <= 365 * 86400) {
+                Some(0) => None,
+                Some(p) if p >= 60 => Some(Duration::from_secs(p)),
+                _ => {
+                    return Err(bad(
+                        "worker.drift_period_secs (ONBOARD_DRIFT_PERIOD_SECS)",
+                        format!("{v:?} is not 0 (off) or a number of seconds from 60 to 31536000"),
+                    ));
+                }
+            },
+        };
+        let deactivation_url_base = match env("ONBOARD_DEACTIVATION_URL_BASE")
+            .or(f.api.deactivation_url_base)
+        {
+            None => None,
+            Some(b) => {
+                onboarding_steps::settings::validate_deactivation_url_base(&b).map_err(|e| {
+                    bad(
+                        "api.deactivation_url_base (ONBOARD_DEACTIVATION_URL_BASE)",
+                        format!("{b:?} {e}"),
+                    )
+                })?;
+                Some(b.trim_end_matches('/').to_owned())
+            }
+        };
         Ok(Self {
+            drift_period,
+            deactivation_url_base,
             trace_links,
             api_listen,
             api_token,
@@ -485,6 +524,43 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::load(file.map(|t| ("onboard.toml", t)), |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn drift_period_and_deactivation_base() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!(c.drift_period, Some(Duration::from_secs(86400)));
+        assert_eq!(c.deactivation_url_base, None);
+        let c = load(
+            Some("[worker]\ndrift_period_secs = 3600\n[api]\ndeactivation_url_base = \"https://onboard.example.com/callouts/\"\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.drift_period, Some(Duration::from_secs(3600)));
+        assert_eq!(
+            c.deactivation_url_base.as_deref(),
+            Some("https://onboard.example.com/callouts")
+        );
+        let c = load(None, &[("ONBOARD_DRIFT_PERIOD_SECS", "0")]).unwrap();
+        assert_eq!(c.drift_period, None);
+        assert_eq!(
+            load(None, &[("ONBOARD_DRIFT_PERIOD_SECS", "5")])
+                .unwrap_err()
+                .to_string(),
+            "worker.drift_period_secs (ONBOARD_DRIFT_PERIOD_SECS): \"5\" is not 0 (off) or a number of seconds from 60 to 31536000"
+        );
+        assert!(
+            load(
+                None,
+                &[(
+                    "ONBOARD_DEACTIVATION_URL_BASE",
+                    "http://onboard.example.com"
+                )]
+            )
+            .unwrap_err()
+            .to_string()
+            .starts_with("api.deactivation_url_base (ONBOARD_DEACTIVATION_URL_BASE): ")
+        );
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! | `POST /v1/runs/{id}/retry`, `POST /v1/runs/{id}/cancel` | operator actions |
 //! | `GET /v1/dead`, `POST /v1/dead/{job}/retry` | dead letters |
 //! | `/v1/campaigns...` | campaigns: create, list, show, pause, resume, abort, report (module `campaigns`) |
+//! | `GET /v1/drift?tenant=&limit=` | drift findings (scheduled checks, deactivation callouts) and refused callouts (module `drift`; page `/dashboard/drift`) |
+//! | `POST {deactivation path}/{tenant}/{user}/{family}` | Autotask's deactivation callouts: no token, signed (module `callouts`; the caller merges [`callouts::router`]) |
 //! | `GET /openapi.json` | this API's OpenAPI 3.1 description |
 //! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` | the retry dashboard (module `dashboard`) |
 //! | `GET /dashboard/campaigns`, `/dashboard/campaigns/{id}` | campaigns: waves, failures, report as CSV and JSON (module `dashboard_campaigns`) |
@@ -40,9 +42,11 @@
 //! `api.tls_key_file`) or a proxy's.
 
 mod auth;
+pub mod callouts;
 mod campaigns;
 mod dashboard;
 mod dashboard_campaigns;
+mod drift;
 pub mod tls;
 
 pub use auth::{Clock, FORM_TTL, required_scope};
@@ -163,6 +167,7 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/dead", get(dead))
         .route("/dead/{job}/retry", post(dead_retry))
         .merge(campaigns::routes())
+        .route("/drift", get(drift::list))
         .route_layer(middleware::from_fn_with_state(
             api.clone(),
             auth::authenticate,
@@ -186,6 +191,7 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/dashboard/dead", get(dashboard::dead))
         .route("/dashboard/dead/{job}/retry", post(dashboard::dead_retry))
         .merge(dashboard_campaigns::routes())
+        .route("/dashboard/drift", get(drift::page))
         .route_layer(middleware::from_fn(move |req, next| {
             guard(hosts.clone(), req, next)
         }));

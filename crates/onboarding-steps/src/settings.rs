@@ -7,6 +7,11 @@
 //! family, which Autotask's duplicate rule needs (same entity + URL + event counts as a
 //! duplicate across owners, inactive ones included), and lets `ensure_webhooks` recognise its
 //! own webhook after a lost response without remembering ids.
+//!
+//! Deactivation URLs: `{deactivation_url_base}/{tenant}/{user}/{family}` when
+//! `deactivation_url_base` is set (where `onboard api` receives Autotask's deactivation
+//! callouts and opens a repair run), else `{webhook URL}/deactivated` as before. The base may be
+//! `http://` only on a loopback host (tests and the simulator); Autotask itself gets `https://`.
 
 use std::time::Duration;
 
@@ -210,6 +215,10 @@ pub struct TenantSettings {
     /// Receives Autotask's webhook error and threshold mails.
     #[serde(default)]
     pub notification_email: Option<String>,
+    /// Base of the webhooks' deactivation URLs: where `onboard api` receives Autotask's
+    /// deactivation callouts (its `deactivation_url_base`). Unset: `{webhook URL}/deactivated`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivation_url_base: Option<String>,
     /// Deactivate the previous API user after its webhooks are cleaned up, even when the run
     /// did not reactivate it.
     #[serde(default)]
@@ -290,6 +299,7 @@ impl TenantSettings {
             webhook_families: default_webhook_families(),
             webhook_url_base: webhook_url_base.into(),
             notification_email: None,
+            deactivation_url_base: None,
             deactivate_previous_user: false,
             operator_deadline_secs: default_operator_deadline_secs(),
             budget_pause_ratio: default_budget_pause_ratio(),
@@ -441,6 +451,12 @@ impl TenantSettings {
                 "must not contain a query, a fragment or spaces",
             );
         }
+        if let Some(base) = &self.deactivation_url_base {
+            validate_deactivation_url_base(base).map_err(|reason| Error::InvalidSetting {
+                field: "deactivation_url_base".into(),
+                reason: reason.into(),
+            })?;
+        }
         if let Some(email) = &self.notification_email {
             let ok = email.chars().count() <= 150
                 && email
@@ -483,13 +499,48 @@ impl TenantSettings {
         user: ResourceId,
         family: WebhookFamily,
     ) -> String {
-        format!("{}/deactivated", self.webhook_url(tenant, user, family))
+        match &self.deactivation_url_base {
+            Some(base) => format!(
+                "{}/{}/{}/{}",
+                base.trim_end_matches('/'),
+                tenant,
+                user,
+                family.as_str().to_ascii_lowercase()
+            ),
+            None => format!("{}/deactivated", self.webhook_url(tenant, user, family)),
+        }
     }
 
     /// The webhook name (at most 50 characters for Autotask's int32 resource ids).
     pub fn webhook_name(user: ResourceId, family: WebhookFamily) -> String {
         format!("{WEBHOOK_NAME_PREFIX} {} {user}", family.as_str())
     }
+}
+
+/// Checks a deployment's `deactivation_url_base`: `https://` (or `http://` on a loopback host,
+/// for tests and the simulator), at most 400 characters, no query, fragment or spaces.
+pub fn validate_deactivation_url_base(base: &str) -> Result<(), &'static str> {
+    let rest = if let Some(rest) = base.strip_prefix("https://") {
+        rest
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        if !matches!(host, "127.0.0.1" | "localhost") {
+            return Err("must be an https:// URL (http:// only on 127.0.0.1 or localhost)");
+        }
+        rest
+    } else {
+        return Err("must be an https:// URL (http:// only on 127.0.0.1 or localhost)");
+    };
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err("must name a host");
+    }
+    if base.len() > 400 {
+        return Err("must be at most 400 characters (deactivation URLs are limited to 500)");
+    }
+    if base.contains(['?', '#', ' ']) {
+        return Err("must not contain a query, a fragment or spaces");
+    }
+    Ok(())
 }
 
 /// Checks a tenant id used in URLs and keys: 1..=64 of `[A-Za-z0-9_-]`.
@@ -532,6 +583,38 @@ mod tests {
         assert_eq!(s.families().collect::<Vec<_>>(), [WebhookFamily::Ticket]);
         assert_eq!(s.operator_deadline(), Duration::from_secs(7 * 86400));
         assert!(!s.deactivate_previous_user);
+    }
+
+    #[test]
+    fn deactivation_urls_use_the_configured_base() {
+        let mut s = TenantSettings::new("https://hooks.example.com/at");
+        let user = ResourceId::new(29682885);
+        assert_eq!(
+            s.deactivation_url("acme", user, WebhookFamily::Ticket),
+            "https://hooks.example.com/at/acme/29682885/ticket/deactivated"
+        );
+        s.deactivation_url_base = Some("https://onboard.example.com/callouts/deactivated/".into());
+        s.validate().unwrap();
+        assert_eq!(
+            s.deactivation_url("acme", user, WebhookFamily::Ticket),
+            "https://onboard.example.com/callouts/deactivated/acme/29682885/ticket"
+        );
+        s.deactivation_url_base = Some("http://127.0.0.1:8080/callouts/deactivated".into());
+        s.validate().unwrap();
+        for (bad, why) in [
+            ("http://onboard.example.com/x", "http:// only on 127.0.0.1"),
+            ("ftp://x", "must be an https:// URL"),
+            ("https:///x", "must name a host"),
+            ("https://x/y?z", "must not contain a query"),
+        ] {
+            s.deactivation_url_base = Some(bad.into());
+            let e = err(&s);
+            assert!(
+                e.starts_with("invalid setting `deactivation_url_base`"),
+                "{e}"
+            );
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -4,6 +4,8 @@
 pub mod binding;
 pub mod campaign_driver;
 pub mod campaigns;
+pub mod care;
+pub mod drift;
 pub mod execute;
 pub mod limits;
 pub mod metrics;

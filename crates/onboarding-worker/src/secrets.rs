@@ -537,6 +537,32 @@ impl WebhookSecrets {
         Ok(())
     }
 
+    /// The slot name and secret of webhook `webhook` in `database`, when onboard created it
+    /// (`None`: not one of ours, or deleted since). Reads only.
+    pub async fn secret_of(
+        &self,
+        database: &str,
+        webhook: i64,
+    ) -> Result<Option<(String, String)>, SecretsError> {
+        let mut conn = self.redis.clone();
+        let key: Option<String> = conn.get(self.owner_key(database, webhook)).await?;
+        let Some(key) = key else { return Ok(None) };
+        let Some(slot) = key.strip_prefix(&self.key(database, "")).map(str::to_owned) else {
+            return Ok(None);
+        };
+        let stored: Option<Vec<u8>> = conn.get(&key).await?;
+        let Some(stored) = stored else {
+            return Ok(None);
+        };
+        let record = format!("webhook secret {slot}");
+        let plain = self
+            .sealer
+            .open(&self.aad(&key), slot.as_bytes(), &stored, &record)?;
+        let secret =
+            String::from_utf8(plain).map_err(|_| SecretsError::Undecryptable { record })?;
+        Ok(Some((slot, secret)))
+    }
+
     /// The webhook is gone: its secret goes too (nothing when onboard did not create it).
     pub async fn forget_webhook(&self, database: &str, webhook: i64) -> Result<(), SecretsError> {
         let mut conn = self.redis.clone();

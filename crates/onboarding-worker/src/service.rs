@@ -115,6 +115,8 @@ pub struct Onboard {
     pub client: AutotaskClient,
     /// Retry schedules.
     pub policy: StepSchedule,
+    /// The deployment's `deactivation_url_base`: runs whose settings name none get it.
+    pub deactivation_url_base: Option<String>,
 }
 
 impl EnqueueRequest {
@@ -184,6 +186,14 @@ impl EnqueueRequest {
     }
 }
 
+impl Onboard {
+    /// The same service, giving runs that name no `deactivation_url_base` this one.
+    pub fn with_deactivation_url_base(mut self, base: Option<String>) -> Self {
+        self.deactivation_url_base = base;
+        self
+    }
+}
+
 /// Now, as the step crate's timestamp.
 pub fn now() -> Timestamp {
     Timestamp(
@@ -220,9 +230,12 @@ impl Onboard {
     /// schedules its first step. `traceparent` joins the caller's trace.
     pub async fn enqueue(
         &self,
-        request: EnqueueRequest,
+        mut request: EnqueueRequest,
         traceparent: Option<&str>,
     ) -> Result<EnqueueResult, ServiceError> {
+        if request.settings.deactivation_url_base.is_none() {
+            request.settings.deactivation_url_base = self.deactivation_url_base.clone();
+        }
         let (mut run, key) = request.validate(&ulid::Ulid::generate().to_string())?;
         let id = run.id.clone();
         let at = run.created_at;

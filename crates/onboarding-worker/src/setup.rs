@@ -129,6 +129,7 @@ pub async fn connect(setup: &Setup, key: SecretBox) -> Result<Onboard, SetupErro
         queue,
         client,
         policy: setup.policy,
+        deactivation_url_base: None,
     })
 }
 

@@ -293,6 +293,15 @@ impl Handler {
             Err(e) => return Verdict::retry_at(SystemTime::now() + Duration::from_secs(5), e),
         };
         let class = class_of(&outcome, verify_only);
+        // Care: a succeeded run puts its tenant under care; a drift check's finding opens a
+        // repair (`drift`). Before `finished`, which deletes the run's credentials.
+        svc.after_record(
+            &run,
+            &next,
+            matches!(class, Some(ErrorClass::OperatorPending)),
+            at,
+        )
+        .await;
         match next {
             Next::RunStep { step: next, at, .. } if next != step => {
                 match svc.schedule(&run, next, None, run.bulk).await {

@@ -346,6 +346,8 @@ async fn every_v1_route_needs_the_token_and_the_document_is_served() {
         "/v1/runs/{id}/cancel",
         "/v1/dead",
         "/v1/dead/{job}/retry",
+        "/v1/drift",
+        "/callouts/deactivated/{tenant}/{user}/{family}",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is not documented");
     }

@@ -18,6 +18,10 @@ pub enum RunKind {
     CleanupWebhooks,
     /// Every check, no change (drift detection).
     Verify,
+    /// Drift found on an onboarded tenant (a scheduled check, a deactivation callout): the
+    /// verification steps again (operator steps wait for an operator as they say), then the
+    /// webhooks ensured and awaited.
+    Repair,
 }
 
 /// When a step of a sequence runs.
@@ -110,19 +114,37 @@ const VERIFY: &[Entry] = &[
     when(S::VerifyChangeover, Condition::HasPreviousUser),
 ];
 
+const REPAIR: &[Entry] = &[
+    always(S::ResolveZone),
+    always(S::CheckApiBudget),
+    always(S::CheckWebhookFields),
+    always(S::VerifyApiUser),
+    always(S::VerifyLinesOfBusiness),
+    always(S::VerifyWebhookPermission),
+    always(S::EnsureWebhooks),
+    always(S::AwaitWebhooksReady),
+];
+
 impl std::str::FromStr for RunKind {
     type Err = String;
 
-    /// Parses the wire name (`onboard`, `change_api_user`, `cleanup_webhooks`, `verify`).
+    /// Parses the wire name (`onboard`, `change_api_user`, `cleanup_webhooks`, `verify`,
+    /// `repair`).
     fn from_str(s: &str) -> Result<Self, String> {
-        [Self::Onboard, Self::ChangeApiUser, Self::CleanupWebhooks, Self::Verify]
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown run kind {s:?}; expected onboard, change_api_user, cleanup_webhooks or verify"
-                )
-            })
+        [
+            Self::Onboard,
+            Self::ChangeApiUser,
+            Self::CleanupWebhooks,
+            Self::Verify,
+            Self::Repair,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| {
+            format!(
+                "unknown run kind {s:?}; expected onboard, change_api_user, cleanup_webhooks, verify or repair"
+            )
+        })
     }
 }
 
@@ -134,6 +156,7 @@ impl RunKind {
             Self::ChangeApiUser => CHANGE_API_USER,
             Self::CleanupWebhooks => CLEANUP_WEBHOOKS,
             Self::Verify => VERIFY,
+            Self::Repair => REPAIR,
         }
     }
 
@@ -154,6 +177,7 @@ impl RunKind {
             Self::ChangeApiUser => "change_api_user",
             Self::CleanupWebhooks => "cleanup_webhooks",
             Self::Verify => "verify",
+            Self::Repair => "repair",
         }
     }
 }

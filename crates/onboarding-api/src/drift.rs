@@ -1,0 +1,115 @@
+//! Drift findings for people and machines: `GET /v1/drift?tenant=&limit=` (JSON, scope
+//! `read`) and the dashboard page `GET /dashboard/drift` (its own page, so the dashboard's
+//! run pages stay as they are). Both show, newest first, what the scheduled drift checks and
+//! the deactivation callouts found, the repair run each opened, and how many callouts were
+//! refused as not ours.
+//!
+//! What it does not do: no actions (a repair run is steered like any run, from its page).
+
+use std::fmt::Write;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use onboarding_steps::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::signed_in;
+use crate::{Api, ApiError, unavailable};
+
+/// `GET /v1/drift` query.
+#[derive(Debug, Deserialize)]
+pub(crate) struct DriftQuery {
+    tenant: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/drift`: `{"findings": [...], "refused_callouts": n}`.
+pub(crate) async fn list(
+    State(api): State<Api>,
+    Query(q): Query<DriftQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "limit: must be from 1 to 1000".into(),
+        ));
+    }
+    if let Some(t) = &q.tenant {
+        onboarding_steps::settings::validate_tenant_id(t)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("tenant: {e}")))?;
+    }
+    let findings = api
+        .onboard
+        .findings(q.tenant.as_deref(), limit)
+        .await
+        .map_err(unavailable)?;
+    let refused = api.onboard.refused_callouts().await.map_err(unavailable)?;
+    Ok(axum::Json(json!({ "findings": findings, "refused_callouts": refused })).into_response())
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// `GET /dashboard/drift`: the findings as a table, with links to the repair runs.
+pub(crate) async fn page(State(api): State<Api>, headers: HeaderMap) -> Response {
+    if let Err(denied) = signed_in(&api, &headers, false).await {
+        return denied.into_response();
+    }
+    let (findings, refused) = match (
+        api.onboard.findings(None, 200).await,
+        api.onboard.refused_callouts().await,
+    ) {
+        (Ok(f), Ok(r)) => (f, r),
+        (Err(e), _) | (_, Err(e)) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, esc(&e.to_string())).into_response();
+        }
+    };
+    let mut b = format!(
+        "<p>Scheduled drift checks re-verify every onboarded tenant once per period; \
+         Autotask's deactivation callouts arrive at any time. Each finding opens the tenant's \
+         repair run (one at a time), which re-verifies and repairs the webhooks, or waits for \
+         you where a step needs the web interface.</p><p>Refused callouts (not ours, forged \
+         or malformed): <b>{refused}</b></p><table><tr><th>when</th><th>tenant</th>\
+         <th>source</th><th>what</th><th>step</th><th>found</th><th>repair run</th></tr>"
+    );
+    for f in &findings {
+        let link = |id: &Option<String>| {
+            id.as_ref().map_or_else(
+                || "—".to_owned(),
+                |id| format!("<a href=\"/dashboard/runs/{0}\">{0}</a>", esc(id)),
+            )
+        };
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            Timestamp(f.at).time_of_day(),
+            esc(&f.tenant_id),
+            if f.source == onboarding_worker::care::FindingSource::Callout {
+                "callout"
+            } else {
+                "schedule"
+            },
+            f.kind.as_str(),
+            f.step.map_or("—", |s| s.as_str()),
+            esc(&f.detail),
+            link(&f.repair_run),
+        );
+    }
+    b.push_str("</table>");
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
+         <title>drift · onboard</title><style>body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222}}\
+         table{{border-collapse:collapse}} td,th{{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left}}\
+         a{{color:#0b57d0}}</style></head><body><p><a href=\"/dashboard\">runs</a> · \
+         <a href=\"/dashboard/dead\">dead letters</a> · drift</p><h1>Drift</h1>{b}</body></html>"
+    ))
+    .into_response()
+}
