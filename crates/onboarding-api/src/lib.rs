@@ -11,7 +11,7 @@
 //! | `POST /v1/runs/{id}/retry`, `POST /v1/runs/{id}/cancel` | operator actions |
 //! | `GET /v1/dead`, `POST /v1/dead/{job}/retry` | dead letters |
 //! | `GET /openapi.json` | this API's OpenAPI 3.1 description |
-//! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` | the retry dashboard (module `dashboard`) |
+//! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` and their forms | the retry dashboard (module `dashboard`) |
 //! | `GET /healthz` | liveness: the process answers |
 //! | `GET /readyz` | readiness: Redis answers (503 naming the failure otherwise) |
 //! | `GET /metrics` | Prometheus: the stored totals (runs by state, queue depth and lag, waiting runs); step and request counters stay zero here (workers count them) |
@@ -169,13 +169,7 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
     });
     let guarded = Router::new()
         .nest("/v1", v1)
-        .route("/dashboard", get(dashboard::index))
-        .route("/dashboard/runs/{id}", get(dashboard::run))
-        .route("/dashboard/runs/{id}/ack/{step}", post(dashboard::ack))
-        .route("/dashboard/runs/{id}/retry", post(dashboard::retry))
-        .route("/dashboard/runs/{id}/cancel", post(dashboard::cancel))
-        .route("/dashboard/dead", get(dashboard::dead))
-        .route("/dashboard/dead/{job}/retry", post(dashboard::dead_retry))
+        .merge(dashboard::routes())
         .route_layer(middleware::from_fn(move |req, next| {
             guard(hosts.clone(), req, next)
         }));
@@ -249,15 +243,16 @@ async fn guard(
 }
 
 /// Every response: no framing, no MIME sniffing, no referrer, and a content security policy
-/// that allows the dashboard's own inline styles and forms and nothing else.
+/// that allows the dashboard's own style sheet, script (`/dashboard/live.js`, same origin,
+/// no inline script), fetches of its own pages and forms, and nothing else.
 async fn secure_headers(req: axum::extract::Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(
