@@ -4,6 +4,7 @@
 
 use std::process::{Command, Output};
 
+mod browser;
 mod doctor;
 mod families;
 mod keys;

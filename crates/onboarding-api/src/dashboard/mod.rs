@@ -94,16 +94,14 @@ pub(crate) async fn viewer(api: &Api, headers: &HeaderMap) -> Result<Forms, Deni
     Forms::new(api, &who).await
 }
 
-/// Whether a form post comes from a page of this dashboard: no `Sec-Fetch-Site` other than
-/// `same-origin` or `none`, and an `Origin`, when sent, naming the host the request was
-/// sent to (`null`, sent by sandboxed and `data:` pages, is refused).
+/// Whether a form post comes from a page of this dashboard. Browsers that send
+/// `Sec-Fetch-Site` are judged by it (`same-origin`, or `none` for a user's own navigation);
+/// otherwise an `Origin`, when sent, must name the host the request was sent to. (`Origin:
+/// null` is what a page under `Referrer-Policy: no-referrer` sends for its own posts, and
+/// sandboxed or `data:` pages for theirs: it passes only with `Sec-Fetch-Site`.)
 pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
-    let fetch_site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("same-origin");
-    if !matches!(fetch_site, "same-origin" | "none") {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
@@ -158,6 +156,11 @@ mod tests {
         assert!(same_origin(&headers(&[
             ("host", "127.0.0.1:8080"),
             ("origin", "http://127.0.0.1:8080"),
+            ("sec-fetch-site", "same-origin"),
+        ])));
+        assert!(same_origin(&headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "null"),
             ("sec-fetch-site", "same-origin"),
         ])));
         for bad in [
