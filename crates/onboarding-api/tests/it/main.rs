@@ -4,6 +4,7 @@
 //! links, and readiness following Redis.
 
 mod dashboard;
+mod dashboard_ops;
 mod tokens;
 
 use std::time::Duration;
