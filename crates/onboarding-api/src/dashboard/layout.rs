@@ -154,7 +154,7 @@ nav a[aria-current]{font-weight:bold;text-decoration:underline 3px}\
 .skip{position:absolute;left:-999px}.skip:focus{left:1em;top:.5em;background:#fff;padding:.3em}\
 .live{font-size:.9em;margin:.4em 0}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}\
-td,th{border-bottom:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\
+td,th{border-bottom:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;overflow-wrap:anywhere}\
 .state{font-weight:600}.state::before{content:'';display:inline-block;width:.6em;height:.6em;margin-right:.3em;border-radius:50%;background:currentColor}\
 .succeeded{color:#176c2f}.failed,.cancelled,.dead{color:#a1251b}.waiting_for_operator,.retry_scheduled{color:#7a5200}\
 .box{border:1px solid #c59a3c;background:#fff8e6;padding:.6em 1em;margin:.5em 0}\
