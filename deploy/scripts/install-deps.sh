@@ -9,6 +9,11 @@
 #   `kubectl kustomize` renders deploy/k8s) and schemathesis (the API's hostile-input HTTP
 #   suite, deploy/scripts/check-api.sh), at pinned versions from PyPI;
 # - cargo-deny (`make lint`), pinned, with `cargo install --locked`.
+# - the dashboard's browser test: Debian's `chromium` and `chromium-driver` (apt-get), and
+#   axe-core (the accessibility checker the test injects into the page) from the npm
+#   registry with `npm pack` (Debian's `npm` when missing), pinned by version and checked
+#   against the registry's published sha512 integrity, unpacked into
+#   target/deploy-tools/axe-core.
 # Elsewhere than Debian/Ubuntu: a clear message and exit 1.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,6 +23,9 @@ command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
 command -v redis-sentinel >/dev/null 2>&1 || apt_packages+=(redis-sentinel)
 command -v promtool >/dev/null 2>&1 || apt_packages+=(prometheus)
 command -v python3 >/dev/null 2>&1 || apt_packages+=(python3)
+command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
+command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
   apt_packages+=(python3-venv)
 elif ! command -v python3 >/dev/null 2>&1; then
@@ -33,11 +41,12 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
       "${apt_packages[@]}" >/dev/null
   else
     echo "missing: ${apt_packages[*]}, and apt-get is not available on this system." >&2
-    echo "Install Redis 6.2 or newer (redis-server, redis-sentinel), Prometheus' promtool and Python 3 with venv," >&2
+    echo "Install Redis 6.2 or newer (redis-server, redis-sentinel), Prometheus' promtool, Python 3 with venv," >&2
+    echo "Chromium with its chromedriver and npm," >&2
     echo "so that they are on PATH, then run make again." >&2
     exit 1
   fi
-  for tool in redis-server redis-sentinel promtool python3; do
+  for tool in redis-server redis-sentinel promtool python3 chromium chromedriver npm; do
     command -v "$tool" >/dev/null 2>&1 || { echo "apt-get did not install $tool" >&2; exit 1; }
   done
 fi
@@ -63,4 +72,27 @@ cargo_deny_version="0.20.2"
 if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $cargo_deny_version" ]; then
   echo "installing cargo-deny $cargo_deny_version with cargo install (a few minutes, once)" >&2
   cargo install --quiet --locked cargo-deny --version "$cargo_deny_version"
+fi
+
+# axe-core for the dashboard's browser test, pinned and checked; refetched only when the pin changes.
+axe_version="4.10.3"
+axe_integrity="sha512-Xm7bpRXnDSX2YE2YFfBk2FnF0ep6tmG7xPh8iHee8MIcrgq762Nkce856dYtJYLkuIoYZvGfTs/PbZhideTcEg=="
+axe_dir="${CARGO_TARGET_DIR:-target}/deploy-tools/axe-core"
+if [ "$(cat "$axe_dir/.version" 2>/dev/null)" != "$axe_version" ] || [ ! -f "$axe_dir/axe.min.js" ]; then
+  echo "installing axe-core $axe_version into $axe_dir" >&2
+  scratch=$(mktemp -d)
+  (cd "$scratch" && npm pack --silent "axe-core@$axe_version" >/dev/null)
+  got=$(python3 -c 'import base64, hashlib, sys; print("sha512-" + base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' \
+    "$scratch/axe-core-$axe_version.tgz")
+  if [ "$got" != "$axe_integrity" ]; then
+    echo "axe-core $axe_version: the package's checksum $got is not the pinned $axe_integrity" >&2
+    rm -rf "$scratch"
+    exit 1
+  fi
+  rm -rf "$axe_dir"
+  mkdir -p "$axe_dir"
+  tar -xzf "$scratch/axe-core-$axe_version.tgz" -C "$scratch" package/axe.min.js package/LICENSE
+  mv "$scratch/package/axe.min.js" "$scratch/package/LICENSE" "$axe_dir/"
+  rm -rf "$scratch"
+  echo "$axe_version" > "$axe_dir/.version"
 fi

@@ -181,6 +181,8 @@ pub(crate) enum Denied {
     Lacks(String, Scope),
     /// A form without a valid token for this sign-in, action and target: 403.
     StaleForm,
+    /// A form posted from a page of another origin: 403.
+    CrossOrigin,
     /// Redis failed: 503.
     Unavailable,
 }
@@ -204,6 +206,12 @@ impl IntoResponse for Denied {
                 StatusCode::FORBIDDEN,
                 "the form is stale, for another action, or from another site or sign-in; \
                  reload the page",
+            )
+                .into_response(),
+            Self::CrossOrigin => (
+                StatusCode::FORBIDDEN,
+                "refused: the form was posted from a page of another origin; use the \
+                 dashboard's own pages",
             )
                 .into_response(),
             Self::Unavailable => {

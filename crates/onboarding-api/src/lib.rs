@@ -14,7 +14,7 @@
 //! | `GET /v1/drift?tenant=&limit=` | drift findings (scheduled checks, deactivation callouts) and refused callouts (module `drift`; page `/dashboard/drift`) |
 //! | `POST {deactivation path}/{tenant}/{user}/{family}` | Autotask's deactivation callouts: no token, signed (module `callouts`; the caller merges [`callouts::router`]) |
 //! | `GET /openapi.json` | this API's OpenAPI 3.1 description |
-//! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` | the retry dashboard (module `dashboard`) |
+//! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` and their forms | the retry dashboard (module `dashboard`) |
 //! | `GET /dashboard/campaigns`, `/dashboard/campaigns/{id}` | campaigns: waves, failures, report as CSV and JSON (module `dashboard_campaigns`) |
 //! | `GET /healthz` | liveness: the process answers |
 //! | `GET /readyz` | readiness: Redis answers (503 naming the failure otherwise) |
@@ -183,13 +183,7 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
     });
     let guarded = Router::new()
         .nest("/v1", v1)
-        .route("/dashboard", get(dashboard::index))
-        .route("/dashboard/runs/{id}", get(dashboard::run))
-        .route("/dashboard/runs/{id}/ack/{step}", post(dashboard::ack))
-        .route("/dashboard/runs/{id}/retry", post(dashboard::retry))
-        .route("/dashboard/runs/{id}/cancel", post(dashboard::cancel))
-        .route("/dashboard/dead", get(dashboard::dead))
-        .route("/dashboard/dead/{job}/retry", post(dashboard::dead_retry))
+        .merge(dashboard::routes())
         .merge(dashboard_campaigns::routes())
         .route("/dashboard/drift", get(drift::page))
         .route_layer(middleware::from_fn(move |req, next| {
@@ -288,15 +282,16 @@ async fn json_refusals(req: axum::extract::Request, next: Next) -> Response {
 }
 
 /// Every response: no framing, no MIME sniffing, no referrer, and a content security policy
-/// that allows the dashboard's own inline styles and forms and nothing else.
+/// that allows the dashboard's own style sheet, script (`/dashboard/live.js`, same origin,
+/// no inline script), fetches of its own pages and forms, and nothing else.
 async fn secure_headers(req: axum::extract::Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self' 'unsafe-inline'; script-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
     );
     h.insert(

@@ -535,7 +535,9 @@ impl Onboard {
         self.retry_dead_paced(&ids, pace, operator).await
     }
 
-    async fn retry_dead_paced(
+    /// An operator requeues the dead jobs `ids` (oldest first), the n-th at `now + n * pace`;
+    /// each is recorded in its run's audit trail. Returns how many were still dead.
+    pub async fn retry_dead_paced(
         &self,
         ids: &[JobId],
         pace: Option<Duration>,

@@ -4,6 +4,7 @@
 
 use std::process::{Command, Output};
 
+mod browser;
 mod campaign;
 mod doctor;
 mod families;

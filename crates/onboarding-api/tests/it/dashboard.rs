@@ -140,5 +140,8 @@ async fn the_dashboard_shows_runs_and_lets_a_named_operator_act() {
 
     let (status, html) = get(&app, "/dashboard/dead", Some(basic("olga", "t0ken"))).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("<table>"), "{html}");
+    assert!(
+        html.contains("Groups by step and error class") && html.contains("No dead letters."),
+        "{html}"
+    );
 }

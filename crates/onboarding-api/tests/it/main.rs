@@ -5,6 +5,7 @@
 
 mod campaigns;
 mod dashboard;
+mod dashboard_ops;
 mod tls;
 mod tokens;
 
