@@ -53,6 +53,8 @@ async fn main() {
         key: SecretBox::generate_key(),
         base_url: "http://127.0.0.1:9/".into(),
         lease: Duration::from_secs(30),
+        sentinels: Vec::new(),
+        sentinel_master: String::new(),
     };
     let onboard = env.connect().await.expect("connect");
     let settings: TenantSettings =

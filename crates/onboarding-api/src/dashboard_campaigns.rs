@@ -55,7 +55,7 @@ fn page(title: &str, body: &str) -> Html<String> {
          .bar{{display:inline-block;width:10em;height:.8em;background:#eee;vertical-align:middle}}\
          .bar span{{display:block;height:100%;background:#176c2f}} a{{color:#0b57d0}}</style></head><body>\
          <p><a href=\"/dashboard\">runs</a> · <a href=\"/dashboard/dead\">dead letters</a> · \
-         <a href=\"/dashboard/campaigns\">campaigns</a></p><h1>{t}</h1>{body}</body></html>",
+         <a href=\"/dashboard/campaigns\">campaigns</a> · <a href=\"/dashboard/drift\">drift</a></p><h1>{t}</h1>{body}</body></html>",
         t = esc(title)
     ))
 }

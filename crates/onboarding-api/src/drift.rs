@@ -109,7 +109,7 @@ pub(crate) async fn page(State(api): State<Api>, headers: HeaderMap) -> Response
          <title>drift · onboard</title><style>body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222}}\
          table{{border-collapse:collapse}} td,th{{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left}}\
          a{{color:#0b57d0}}</style></head><body><p><a href=\"/dashboard\">runs</a> · \
-         <a href=\"/dashboard/dead\">dead letters</a> · drift</p><h1>Drift</h1>{b}</body></html>"
+         <a href=\"/dashboard/dead\">dead letters</a> · <a href=\"/dashboard/campaigns\">campaigns</a> · drift</p><h1>Drift</h1>{b}</body></html>"
     ))
     .into_response()
 }

@@ -33,6 +33,14 @@ pub(crate) const NAV: &[NavEntry] = &[
         path: "/dashboard/dead",
         label: "Dead letters",
     },
+    NavEntry {
+        path: "/dashboard/campaigns",
+        label: "Campaigns",
+    },
+    NavEntry {
+        path: "/dashboard/drift",
+        label: "Drift",
+    },
 ];
 
 /// Seconds between live updates (the script's poll and the no-script meta refresh).

@@ -288,7 +288,11 @@ async fn a_cohort_larger_than_the_api_body_limit_is_accepted_by_the_campaign_rou
     let app = router(onboard.clone(), ApiConfig::default());
     let olga = onboard
         .tokens
-        .add("olga", &[Scope::Operate, Scope::Enqueue, Scope::Read], Timestamp(0))
+        .add(
+            "olga",
+            &[Scope::Operate, Scope::Enqueue, Scope::Read],
+            Timestamp(0),
+        )
         .await
         .unwrap()
         .expose()
