@@ -23,18 +23,33 @@ async fn keys(e: &Env, pattern: &str) -> Vec<String> {
     keys
 }
 
-/// Waits (with a deadline) until no key matches: the worker deletes credentials right after
-/// it records the run's final state, so a reader may see the state first.
-async fn until_gone(e: &Env, pattern: &str) {
+/// The key of a tenant's care credentials (the one record a succeeded onboarding keeps on
+/// purpose, for drift checks), waiting with a deadline until the worker has registered it.
+async fn care_key(e: &Env, tenant: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Some(care) = e.onboard.care_record(tenant).await.unwrap() {
+            return format!("{}:cred:{}", e.worker_env.prefix, care.credentials);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{tenant} not under care after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (with a deadline) until the keys matching `pattern` are exactly `keep`.
+async fn until_only(e: &Env, pattern: &str, keep: &[String]) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let left = keys(e, pattern).await;
-        if left.is_empty() {
+        if left == keep {
             return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "still there after 10 s: {left:?}"
+            "after 10 s: {left:?}, expected only {keep:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
@@ -68,7 +83,10 @@ async fn credentials_go_when_the_run_succeeds_or_is_cancelled() {
     let _w = e.worker(2);
     let run = e.finish(&r.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
-    until_gone(&e, ":cred:*").await;
+    // Every role's record of the run is gone; only the tenant's care record stays (sealed
+    // anew under run `care`, not one of the run's records).
+    let care = care_key(&e, "acme").await;
+    until_only(&e, ":cred:*", &[care]).await;
 }
 
 #[tokio::test]
@@ -113,10 +131,13 @@ async fn finished_runs_and_dead_letters_go_after_the_retention_with_their_indexe
         summary(&broken_run)
     );
     drop(worker);
+    let care = care_key(&e, "acme").await;
+    let mut expected = vec![care, cred.clone()];
+    expected.sort();
     assert_eq!(
         keys(&e, ":cred:*").await,
-        vec![cred.clone()],
-        "a failed run keeps them"
+        expected,
+        "a failed run keeps them (beside the tenant's care record)"
     );
     assert_eq!(e.onboard.dead_letters(0, 10).await.unwrap().len(), 1);
     // A run still queued (no worker now) is kept whatever its age.
