@@ -1,6 +1,6 @@
-//! Throughput: the simulator must never be a benchmark's bottleneck. Prints requests per
-//! second for authenticated GETs and POST queries over keep-alive connections on loopback,
-//! and asserts a floor far below the measured value so a debug build on a busy machine passes.
+//! Load: 16 concurrent clients with keep-alive connections on loopback, 4,000 authenticated
+//! GETs and POST queries, every one answered 200. Prints requests per second for a reader;
+//! the rate itself is not asserted (speed belongs to `make bench`, not to tests).
 
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::Env;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_thousands_of_requests_per_second() {
+async fn serves_thousands_of_concurrent_requests() {
     let mut cfg = crate::test_config();
     cfg.thread_limit = 1_000;
     cfg.databases[0].hourly_threshold = 1_000_000;
@@ -47,5 +47,4 @@ async fn serves_thousands_of_requests_per_second() {
     println!(
         "autotask-sim throughput: {ok} requests in {elapsed:?} = {rps:.0} requests/s (client and server share the process)"
     );
-    assert!(rps > 500.0, "{rps:.0} requests/s");
 }

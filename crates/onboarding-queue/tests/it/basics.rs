@@ -200,7 +200,9 @@ async fn due_backlog_of_100k_is_promoted_in_bounded_chunks() {
     })
     .await;
     let q = &e.queue;
-    let at = SystemTime::now() + Duration::from_secs(3);
+    // Due in 10 s: enough for 100k enqueues even on a loaded machine (a job already due when
+    // it is enqueued goes straight to ready, and this test is about promotion).
+    let at = SystemTime::now() + Duration::from_secs(10);
     let jobs: Vec<_> = (0..100_000u32)
         .map(|i| NewJob::new("g", i.to_le_bytes().to_vec()).run_at(at))
         .collect();
@@ -210,7 +212,7 @@ async fn due_backlog_of_100k_is_promoted_in_bounded_chunks() {
     let w = WorkerId::new("w");
     // Once they are all due, every fetch moves at most a chunk (so no fetch is stuck behind
     // a 100k promotion) and still hands out work.
-    let jobs = q.fetch_wait(&w, 1, Duration::from_secs(30)).await.unwrap();
+    let jobs = q.fetch_wait(&w, 1, Duration::from_secs(60)).await.unwrap();
     assert_eq!(jobs.len(), 1);
     let c = q.counts().await.unwrap();
     assert!(c.scheduled >= 98_000 && c.scheduled < 100_000, "{c:?}");
