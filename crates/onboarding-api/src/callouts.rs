@@ -139,8 +139,14 @@ pub fn parse_body(body: &[u8], family: WebhookFamily) -> Result<Notice, Refused>
     let int = |name: &str| -> Result<Option<i64>, Refused> {
         match o.get(name) {
             None | Some(Value::Null) => Ok(None),
+            // JSON Schema's integer includes a zero fraction (`12.0`).
             Some(Value::Number(n)) => n
                 .as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                        .map(|f| f as i64)
+                })
                 .map(Some)
                 .ok_or_else(|| Refused::bad(format!("body.{name}: must be an integer"))),
             Some(_) => Err(Refused::bad(format!("body.{name}: must be an integer"))),

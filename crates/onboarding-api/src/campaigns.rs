@@ -109,11 +109,14 @@ struct ListQuery {
 }
 
 async fn list(State(api): State<Api>, Query(q): Query<ListQuery>) -> Result<Response, ApiError> {
-    let list = api
-        .onboard
-        .campaigns(0, q.limit.unwrap_or(50).min(500))
-        .await
-        .map_err(failure)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("limit: {limit} is not from 1 to 500"),
+        ));
+    }
+    let list = api.onboard.campaigns(0, limit).await.map_err(failure)?;
     Ok(axum::Json(list).into_response())
 }
 

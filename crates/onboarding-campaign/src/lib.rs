@@ -46,16 +46,16 @@ pub struct CampaignOptions {
     /// The run kind for every tenant.
     pub kind: RunKind,
     /// Tenants in the canary wave (0: no canary).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole")]
     pub canary: usize,
     /// Tenants per wave after the canary.
-    #[serde(default = "default_wave_size")]
+    #[serde(default = "default_wave_size", deserialize_with = "whole")]
     pub wave_size: usize,
     /// A wave whose failed runs exceed this share of it halts the campaign (0 to 1).
     #[serde(default = "default_max_failure_rate")]
     pub max_failure_rate: f64,
     /// Run starts per minute per zone (None: unpaced).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_or_null")]
     pub pace_per_min: Option<u32>,
     /// Plan and report only: every run is a dry run.
     #[serde(default)]
@@ -65,6 +65,33 @@ pub struct CampaignOptions {
     /// bulk --confirm-attested-as` does). None: each run waits for an acknowledgement.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_attested_as: Option<String>,
+}
+
+/// A whole number, also written with a zero fraction (`10.0`): JSON Schema's `integer`, which
+/// the API's document promises.
+fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = f64::deserialize(d)?;
+    if v.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&v) {
+        return Err(serde::de::Error::custom(format!(
+            "{v} is not a whole number from 0 to {}",
+            u32::MAX
+        )));
+    }
+    Ok(v as usize)
+}
+
+/// [`whole`], or null.
+fn whole_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    match Option::<f64>::deserialize(d)? {
+        None => Ok(None),
+        Some(v) if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) => {
+            Ok(Some(v as u32))
+        }
+        Some(v) => Err(serde::de::Error::custom(format!(
+            "{v} is not a whole number from 0 to {}",
+            u32::MAX
+        ))),
+    }
 }
 
 fn default_wave_size() -> usize {

@@ -451,6 +451,9 @@ impl TenantSettings {
                 "must not contain a query, a fragment or spaces",
             );
         }
+        if !host_is_plain(&base["https://".len()..]) {
+            return bad("webhook_url_base".into(), HOST_RULE);
+        }
         if let Some(base) = &self.deactivation_url_base {
             validate_deactivation_url_base(base).map_err(|reason| Error::InvalidSetting {
                 field: "deactivation_url_base".into(),
@@ -534,13 +537,36 @@ pub fn validate_deactivation_url_base(base: &str) -> Result<(), &'static str> {
     if rest.is_empty() || rest.starts_with('/') {
         return Err("must name a host");
     }
-    if base.len() > 400 {
+    if base.chars().count() > 400 {
         return Err("must be at most 400 characters (deactivation URLs are limited to 500)");
     }
     if base.contains(['?', '#', ' ']) {
         return Err("must not contain a query, a fragment or spaces");
     }
+    if !host_is_plain(rest) {
+        return Err(HOST_RULE);
+    }
     Ok(())
+}
+
+/// What [`host_is_plain`] asks of a URL base's host.
+const HOST_RULE: &str =
+    "must name its host with letters, digits, '.' and '-' only, then an optional :port";
+
+/// Whether the part of a URL after `scheme://` starts with a plain host name (letters,
+/// digits, `.`, `-`; no IPv6 literal, no user info) and an optional `:port` of 1 to 5
+/// digits, followed by the end or a `/`. The API document states the same as a pattern.
+fn host_is_plain(rest: &str) -> bool {
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Checks a tenant id used in URLs and keys: 1..=64 of `[A-Za-z0-9_-]`.
@@ -775,5 +801,27 @@ mod tests {
             .len()
                 <= 50
         );
+    }
+    #[test]
+    fn url_bases_name_a_plain_host() {
+        for (base, ok) in [
+            ("https://hooks.example.com/at", true),
+            ("https://hooks.example.com:8443/at", true),
+            ("https://[::1/at", false),
+            ("https://user@hooks.example.com", false),
+            ("https://hooks.example.com:/at", false),
+        ] {
+            let r = TenantSettings::new(base).validate();
+            assert_eq!(r.is_ok(), ok, "{base}: {r:?}");
+            if !ok && !base.ends_with(":/at") {
+                assert!(format!("{:?}", r.unwrap_err()).contains("host"), "{base}");
+            }
+            let mut s = TenantSettings::new("https://hooks.example.com");
+            s.deactivation_url_base = Some(base.into());
+            assert_eq!(s.validate().is_ok(), ok, "deactivation {base}");
+        }
+        assert!(validate_deactivation_url_base("http://localhost:8080/cb").is_ok());
+        assert!(validate_deactivation_url_base("http://127.0.0.1/cb").is_ok());
+        assert!(validate_deactivation_url_base("http://example.com/cb").is_err());
     }
 }
