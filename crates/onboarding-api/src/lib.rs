@@ -273,12 +273,21 @@ async fn json_refusals(req: axum::extract::Request, next: Next) -> Response {
     if !response.status().is_client_error() || !plain {
         return response;
     }
-    let status = response.status();
-    let text = match axum::body::to_bytes(response.into_body(), 64 * 1024).await {
+    let (parts, body) = response.into_parts();
+    let status = parts.status;
+    let text = match axum::body::to_bytes(body, 64 * 1024).await {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(_) => status.canonical_reason().unwrap_or("refused").to_owned(),
     };
-    ApiError(status, text).into_response()
+    let mut json = ApiError(status, text).into_response();
+    // The refusal's own headers stay (e.g. `WWW-Authenticate`, which makes a browser ask
+    // for the dashboard's sign-in); only the body and its type and length change.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
 }
 
 /// Every response: no framing, no MIME sniffing, no referrer, and a content security policy

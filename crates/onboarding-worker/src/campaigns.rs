@@ -182,6 +182,11 @@ impl Onboard {
             r.kind = options.kind;
             r.dry_run = options.dry_run;
             r.bulk = true;
+            // The entry's own key is replaced, but a bad one is still refused, as everywhere.
+            let own_key_ok = r
+                .idempotency_key
+                .as_ref()
+                .is_none_or(|k| !k.is_empty() && k.chars().count() <= 200);
             r.idempotency_key = Some(entry_key(id, i));
             let name = |msg: &str| {
                 CampaignFailure::Invalid(format!(
@@ -190,6 +195,9 @@ impl Onboard {
                     r.tenant_id
                 ))
             };
+            if !own_key_ok {
+                return Err(name("idempotency_key: must be 1 to 200 characters"));
+            }
             r.validate("check").map_err(|e| name(&e.to_string()))?;
             if e.zone.as_ref().is_some_and(|z| z.chars().count() > 100) {
                 return Err(name("zone: must be at most 100 characters"));
