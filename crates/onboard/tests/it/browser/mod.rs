@@ -354,6 +354,13 @@ async fn an_operator_works_the_dashboard_in_a_browser() {
             }
             assert!(reached, "the acknowledge button is reachable by keyboard");
             let _ = button;
+            let action = browser
+                .exec(
+                    "return document.activeElement.form ? document.activeElement.form.getAttribute('action') : ''",
+                    json!([]),
+                )
+                .await;
+            let action = action.as_str().unwrap_or_default().to_owned();
             browser.press("\u{E007}").await; // Enter
             acknowledged += 1;
             browser
@@ -364,6 +371,26 @@ async fn an_operator_works_the_dashboard_in_a_browser() {
             browser
                 .exec("window.__notReloaded = true;", json!([]))
                 .await;
+            // The acknowledged step shows its button until the worker has taken it up: wait
+            // (live updates, no reload) until that form is gone or the run has succeeded,
+            // so the next round does not press the same button again.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let gone = browser
+                    .exec(
+                        "return !Array.from(document.querySelectorAll('form')).some(f => f.getAttribute('action') === arguments[0]) || document.body.innerText.includes('state succeeded')",
+                        json!([action]),
+                    )
+                    .await;
+                if gone == json!(true) {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the acknowledged step {action} still asks for an acknowledgment after 30 s"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
         }
         let text = browser
             .wait_text("the next acknowledgment or success, live", 30, |t| {
