@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::Api;
 use crate::auth::{Forms, signed_in};
 use crate::campaigns::csv_response;
+use crate::dashboard::layout::esc;
 
 /// The routes under `/dashboard/campaigns`.
 pub(crate) fn routes() -> Router<Api> {
@@ -27,21 +28,6 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/dashboard/campaigns/{id}/report.csv", get(report_csv))
         .route("/dashboard/campaigns/{id}/report.json", get(report_json))
         .route("/dashboard/campaigns/{id}/{action}", post(act))
-}
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn page(title: &str, body: &str) -> Html<String> {

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::signed_in;
+use crate::dashboard::layout::esc;
 use crate::{Api, ApiError, unavailable};
 
 /// `GET /v1/drift` query.
@@ -48,14 +49,6 @@ pub(crate) async fn list(
         .map_err(unavailable)?;
     let refused = api.onboard.refused_callouts().await.map_err(unavailable)?;
     Ok(axum::Json(json!({ "findings": findings, "refused_callouts": refused })).into_response())
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// `GET /dashboard/drift`: the findings as a table, with links to the repair runs.

@@ -35,7 +35,7 @@
 mod actions;
 mod dead;
 mod filter;
-mod layout;
+pub(crate) mod layout;
 mod runs;
 mod stats;
 
