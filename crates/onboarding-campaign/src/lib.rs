@@ -67,13 +67,13 @@ pub struct CampaignOptions {
     pub confirm_attested_as: Option<String>,
 }
 
-/// A whole number, also written with a zero fraction (`10.0`): JSON Schema's `integer`, which
-/// the API's document promises.
+/// A whole number, also written with a zero fraction (`10.0`), as the API's document
+/// promises ([`onboarding_steps::settings::whole_number`]), at most `u32::MAX`.
 fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    let v = f64::deserialize(d)?;
-    if v.fract() != 0.0 || !(0.0..=f64::from(u32::MAX)).contains(&v) {
+    let v = onboarding_steps::settings::whole_number(d, "")?;
+    if v > u64::from(u32::MAX) {
         return Err(serde::de::Error::custom(format!(
-            "{v} is not a whole number from 0 to {}",
+            "{v} is more than {}",
             u32::MAX
         )));
     }
@@ -82,16 +82,9 @@ fn whole<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
 
 /// [`whole`], or null.
 fn whole_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    match Option::<f64>::deserialize(d)? {
-        None => Ok(None),
-        Some(v) if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) => {
-            Ok(Some(v as u32))
-        }
-        Some(v) => Err(serde::de::Error::custom(format!(
-            "{v} is not a whole number from 0 to {}",
-            u32::MAX
-        ))),
-    }
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole")] usize);
+    Ok(Option::<Whole>::deserialize(d)?.map(|w| w.0 as u32))
 }
 
 fn default_wave_size() -> usize {

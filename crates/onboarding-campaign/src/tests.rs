@@ -196,3 +196,26 @@ fn csv_quotes_what_needs_it_and_defuses_formulas() {
     assert!(line.contains(",'=cmd,"), "{line}");
     assert!(line.ends_with("\"said \"\"no\"\", twice\""), "{line}");
 }
+
+#[test]
+fn options_take_whole_numbers_as_json_schema_writes_them() {
+    let o: CampaignOptions = serde_json::from_str(
+        r#"{"kind": "verify", "canary": 2.0, "wave_size": 10, "pace_per_min": 30.0}"#,
+    )
+    .unwrap();
+    assert_eq!((o.canary, o.wave_size, o.pace_per_min), (2, 10, Some(30)));
+    let o: CampaignOptions =
+        serde_json::from_str(r#"{"kind": "verify", "pace_per_min": null}"#).unwrap();
+    assert_eq!(o.pace_per_min, None);
+    for bad in [
+        r#""wave_size": 1.5"#,
+        r#""canary": -1"#,
+        r#""pace_per_min": 5000000000"#,
+    ] {
+        let json = format!(r#"{{"kind": "verify", {bad}}}"#);
+        assert!(
+            serde_json::from_str::<CampaignOptions>(&json).is_err(),
+            "{bad}"
+        );
+    }
+}

@@ -245,31 +245,49 @@ fn default_webhook_families() -> Vec<FamilySettings> {
     vec![FamilySettings::new(WebhookFamily::Ticket)]
 }
 
-/// A whole number of seconds, also written as a number with a zero fraction (`60.0`): JSON
-/// Schema's `integer`, which the HTTP API's OpenAPI document promises.
+/// A whole number of seconds (see [`whole_number`]).
 fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    struct Whole;
+    whole_number(d, "seconds")
+}
+
+/// A whole number of `unit` (e.g. `seconds`; empty: none), also written as a number with a
+/// zero fraction (`60.0`): JSON Schema's `integer`, which the HTTP API's OpenAPI document
+/// promises. For `deserialize_with` wrappers here and in other crates.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    unit: &'static str,
+) -> Result<u64, D::Error> {
+    struct Whole(&'static str);
+    impl Whole {
+        fn of(&self) -> String {
+            if self.0.is_empty() {
+                String::new()
+            } else {
+                format!(" of {}", self.0)
+            }
+        }
+    }
     impl serde::de::Visitor<'_> for Whole {
         type Value = u64;
         fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a whole number of seconds")
+            write!(f, "a whole number{}", self.of())
         }
         fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
             Ok(v)
         }
         fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
             u64::try_from(v)
-                .map_err(|_| E::custom(format!("{v} is not a positive number of seconds")))
+                .map_err(|_| E::custom(format!("{v} is not a positive number{}", self.of())))
         }
         fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
             if v.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&v) {
                 Ok(v as u64)
             } else {
-                Err(E::custom(format!("{v} is not a whole number of seconds")))
+                Err(E::custom(format!("{v} is not a whole number{}", self.of())))
             }
         }
     }
-    d.deserialize_any(Whole)
+    d.deserialize_any(Whole(unit))
 }
 
 fn default_operator_deadline_secs() -> u64 {
