@@ -29,6 +29,7 @@ use onboarding_steps::run::{Run, RunState, StepState};
 use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
+use crate::runs::load_versioned;
 use crate::service::{EnqueueRequest, Onboard, ServiceError, now};
 
 /// Campaign failures, each naming what is wrong.
@@ -273,13 +274,8 @@ impl Onboard {
 
     async fn load_campaign(&self, id: &str) -> Result<Option<(Campaign, u64)>, CampaignFailure> {
         let mut conn = self.credentials.redis.clone();
-        let (doc, ver): (Option<String>, Option<u64>) = redis::cmd("HMGET")
-            .arg(self.campaign_key(&format!("campaign:{id}")))
-            .arg("doc")
-            .arg("ver")
-            .query_async(&mut conn)
-            .await?;
-        let (Some(doc), Some(ver)) = (doc, ver) else {
+        let key = self.campaign_key(&format!("campaign:{id}"));
+        let Some((doc, ver)) = load_versioned(&mut conn, key).await? else {
             return Ok(None);
         };
         let campaign = serde_json::from_str(&doc).map_err(|e| CampaignFailure::Corrupt {

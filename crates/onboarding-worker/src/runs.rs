@@ -134,6 +134,22 @@ static CREATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE));
 static UPDATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(UPDATE));
 static MIGRATE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(MIGRATE));
 
+/// Reads a versioned JSON document: the `doc` and `ver` fields of a hash, the shape runs and
+/// campaigns are stored in (`ver` is what their compare-and-set scripts check). `None` when
+/// either is missing.
+pub(crate) async fn load_versioned<C: redis::aio::ConnectionLike + Send>(
+    conn: &mut C,
+    key: String,
+) -> redis::RedisResult<Option<(String, u64)>> {
+    let (doc, ver): (Option<String>, Option<u64>) = redis::cmd("HMGET")
+        .arg(key)
+        .arg("doc")
+        .arg("ver")
+        .query_async(conn)
+        .await?;
+    Ok(doc.zip(ver))
+}
+
 impl RunStore {
     /// A store under `prefix`.
     pub fn new(redis: RedisConn, prefix: &str) -> Self {
@@ -208,13 +224,8 @@ impl RunStore {
 
     async fn load(&self, id: &str) -> Result<Option<(Run, u64)>, RunStoreError> {
         let mut conn = self.redis.clone();
-        let (doc, ver): (Option<String>, Option<u64>) = redis::cmd("HMGET")
-            .arg(self.key(&format!("run:{id}")))
-            .arg("doc")
-            .arg("ver")
-            .query_async(&mut conn)
-            .await?;
-        let (Some(doc), Some(ver)) = (doc, ver) else {
+        let Some((doc, ver)) = load_versioned(&mut conn, self.key(&format!("run:{id}"))).await?
+        else {
             return Ok(None);
         };
         let run = serde_json::from_str(&doc).map_err(|e| RunStoreError::Corrupt {
