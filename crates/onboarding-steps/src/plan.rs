@@ -490,7 +490,8 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    pub(crate) fn new(step: StepName, class: ErrorClass, reason: impl Into<String>) -> Self {
+    /// A refusal without findings or instructions (add them with [`Self::with_remediation`]).
+    pub fn new(step: StepName, class: ErrorClass, reason: impl Into<String>) -> Self {
         Self {
             step,
             class,
@@ -515,7 +516,8 @@ impl Refusal {
         }
     }
 
-    pub(crate) fn with_remediation(mut self, r: Remediation) -> Self {
+    /// The same refusal with these instructions for the operator.
+    pub fn with_remediation(mut self, r: Remediation) -> Self {
         self.remediation = Some(Box::new(r));
         self
     }

@@ -111,13 +111,7 @@ fn refusal(step: StepName, reason: String, key: &str) -> Refusal {
          wirklich in eine andere Autotask-Datenbank umgezogen ist: Bindung löschen \
          (redis-cli DEL {key}) und erneut einstellen."
     )];
-    Refusal {
-        step,
-        class: ErrorClass::Permanent,
-        reason,
-        findings: Vec::new(),
-        remediation: Some(Box::new(remediation)),
-    }
+    Refusal::new(step, ErrorClass::Permanent, reason).with_remediation(remediation)
 }
 
 /// The refusal for credentials that cannot be opened (permanent: the next attempt would
@@ -142,11 +136,5 @@ pub(crate) fn unopenable(step: StepName, reason: String) -> Refusal {
          den Lauf, oder brechen Sie ihn ab und stellen Sie ihn mit den Zugangsdaten neu ein."
             .into(),
     ];
-    Refusal {
-        step,
-        class: ErrorClass::Permanent,
-        reason,
-        findings: Vec::new(),
-        remediation: Some(Box::new(remediation)),
-    }
+    Refusal::new(step, ErrorClass::Permanent, reason).with_remediation(remediation)
 }
