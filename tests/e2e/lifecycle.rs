@@ -262,7 +262,15 @@ async fn a_tenant_is_bound_to_the_database_of_its_first_success() {
     let g = seed(&e.sim, "globex", SeedApiUser::default());
     let _w = e.worker(2);
     e.onboarded("acme", &a).await;
-    let bound = e.onboard.bound_database("acme").await.unwrap();
+    // The worker binds the tenant right after it records the run's success: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let bound = loop {
+        let bound = e.onboard.bound_database("acme").await.unwrap();
+        if bound.is_some() || std::time::Instant::now() > deadline {
+            break bound;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert!(
         bound.as_deref().is_some_and(|d| d.starts_with("ci:")),
         "{bound:?}"

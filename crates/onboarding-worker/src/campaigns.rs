@@ -17,8 +17,7 @@
 //! so enqueueing it again (a driver that crashed between the enqueue and recording the run)
 //! returns the same run. A cohort entry's own `idempotency_key` is replaced by it.
 //!
-//! Not done: `onboard rekey` does not re-seal campaign entries (they live only while their
-//! campaign runs; finish or abort campaigns before retiring a key).
+//! `onboard rekey` re-seals the entries of campaigns still running (`rekey`).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -156,7 +155,7 @@ impl Onboard {
         format!("{{{}}}:{rest}", self.credentials.prefix)
     }
 
-    fn entry_aad(&self, campaign: &str, index: usize) -> Vec<u8> {
+    pub(crate) fn entry_aad(&self, campaign: &str, index: usize) -> Vec<u8> {
         format!("{}:campaign:{campaign}:{index}", self.credentials.prefix).into_bytes()
     }
 

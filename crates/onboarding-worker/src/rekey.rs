@@ -6,7 +6,9 @@
 //!
 //! Order: credentials of every run (so a record sealed before key ids gets its full binding
 //! from its run), then every other credential record (its binding is written in it), then
-//! webhook secrets, then the key check record last — a process still holding only the old
+//! webhook secrets, then the sealed entries of every campaign that still has them (each a
+//! field of the campaign's entries hash, replaced with the same compare and set per field),
+//! then the key check record last — a process still holding only the old
 //! key keeps starting until every record has moved.
 //!
 //! What it does not do: delete anything but webhook-secret slots from before slots were keyed
@@ -32,6 +34,17 @@ return 0
 "#;
 
 static SWAP_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(SWAP));
+
+const HSWAP: &str = r#"
+-- Replaces field ARGV[1] of hash KEYS[1] with ARGV[3] only if it still holds ARGV[2].
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+  return 1
+end
+return 0
+"#;
+
+static HSWAP_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(HSWAP));
 
 /// What a rekey did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -140,7 +153,11 @@ impl Onboard {
             let opened = |sealed: &[u8]| secrets.sealer.open(&aad, b"", sealed, &key);
             self.reseal(&mut p, &key, &aad, opened).await?;
         }
-        // 4. The key check, last.
+        // 4. Campaign entries (a campaign that completed or was aborted has none left).
+        if !self.reseal_campaign_entries(&mut p).await? {
+            return Ok(p.report);
+        }
+        // 5. The key check, last.
         if p.full() {
             return Ok(p.report);
         }
@@ -175,6 +192,57 @@ impl Onboard {
                 Ok(())
             }
         }
+    }
+
+    /// Re-seals the sealed entries of every campaign; false when the limit stopped it.
+    async fn reseal_campaign_entries(&self, p: &mut Progress) -> Result<bool, RekeyError> {
+        let sealer = &self.credentials.sealer;
+        let mut conn = self.credentials.redis.clone();
+        let ids: Vec<String> = conn.zrange(self.campaign_key("campaigns"), 0, -1).await?;
+        for id in ids {
+            let hash = self.campaign_key(&format!("campaign:{id}:entries"));
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, batch): (u64, Vec<(usize, Vec<u8>)>) = redis::cmd("HSCAN")
+                    .arg(&hash)
+                    .arg(cursor)
+                    .arg("COUNT")
+                    .arg(500)
+                    .query_async(&mut conn)
+                    .await?;
+                for (index, sealed) in batch {
+                    if sealer.is_current(&sealed) {
+                        p.report.current += 1;
+                        continue;
+                    }
+                    if p.full() {
+                        return Ok(false);
+                    }
+                    let aad = self.entry_aad(&id, index);
+                    let record = format!("{hash} field {index}");
+                    match sealer.open(&aad, &aad, &sealed, &record) {
+                        Ok(plain) => {
+                            let swapped: i32 = HSWAP_SCRIPT
+                                .key(&hash)
+                                .arg(index)
+                                .arg(&sealed)
+                                .arg(sealer.seal(&aad, &plain))
+                                .invoke_async(&mut conn)
+                                .await?;
+                            if swapped == 1 {
+                                p.report.resealed += 1;
+                            }
+                        }
+                        Err(e) => p.report.unreadable.push(format!("{record}: {e}")),
+                    }
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(true)
     }
 
     async fn reseal_as_written(&self, p: &mut Progress, key: &str) -> Result<(), RekeyError> {

@@ -113,6 +113,21 @@ async fn rekey_moves_every_record_to_the_new_key_resumably() {
         .await
         .unwrap();
 
+    // A campaign still running: its cohort entries are sealed.
+    let options: onboarding_campaign::CampaignOptions =
+        serde_json::from_value(serde_json::json!({"kind": "onboard"})).unwrap();
+    let cohort = ["beta", "gamma"]
+        .map(|t| crate::campaigns::CohortEntry {
+            request: request(t),
+            zone: None,
+        })
+        .to_vec();
+    let campaign = old
+        .create_campaign(options, cohort, "operator")
+        .await
+        .unwrap()
+        .id;
+
     let rotating = service(
         server.url(),
         &prefix,
@@ -126,11 +141,12 @@ async fn rekey_moves_every_record_to_the_new_key_resumably() {
     let second = rotating.rekey(None).await.unwrap();
     assert!(second.complete, "{second:?}");
     assert!(second.unreadable.is_empty(), "{second:?}");
-    // 2 credentials of the run + the orphan + the webhook secret + the key check = 5.
-    assert_eq!(first.resealed + second.resealed, 5, "{second:?}");
+    // 2 credentials of the run + the orphan + the webhook secret + 2 campaign entries + the
+    // key check = 7.
+    assert_eq!(first.resealed + second.resealed, 7, "{second:?}");
     assert_eq!(second.removed, 1);
     let again = rotating.rekey(None).await.unwrap();
-    assert_eq!((again.resealed, again.current), (0, 5), "{again:?}");
+    assert_eq!((again.resealed, again.current), (0, 7), "{again:?}");
 
     // The old key is no longer needed, and no longer accepted.
     let new = service(server.url(), &prefix, sealer(&kb)).await;
@@ -148,10 +164,14 @@ async fn rekey_moves_every_record_to_the_new_key_resumably() {
             .unwrap(),
         hook_secret
     );
+    let entry = new.campaign_entry(&campaign, 1).await.unwrap().unwrap();
+    assert_eq!(entry.tenant_id, "gamma");
+    assert_eq!(entry.new_user, creds("api@acme"));
     let exists: bool = conn.exists(&legacy_slot).await.unwrap();
     assert!(!exists);
     let stale = service(server.url(), &prefix, sealer(&ka)).await;
     let e = stale.credentials.check_key().await.unwrap_err();
     assert!(e.to_string().contains("ONBOARD_SECRET_KEY"), "{e}");
     assert!(stale.open_credentials(&run).await.is_err());
+    assert!(stale.campaign_entry(&campaign, 1).await.is_err());
 }
