@@ -16,9 +16,12 @@
 //! out until its handler's future has finished), so the worker never runs more than that many
 //! at once, whatever layers it has; give the worker's `.concurrency(n)` the same number. The
 //! count is what the adaptive fetch needs: by default (`fetch_batch: None`) each fetch leases
-//! exactly the free slots (concurrency − running − already fetched, at most [`MAX_FETCH`]), so a
-//! fetched job starts at once: no job waits in the worker holding its lease and its group's
-//! running slot, and no slot waits for a fetch of one job. `fetch_batch: Some(n)` fetches n at a
+//! the free slots plus the slots that freed up while the previous fetch was under way
+//! (concurrency + those − running − already fetched, at most [`MAX_FETCH`]). With long tasks
+//! (onboard's steps) hardly a slot frees during a fetch, so a fetched job starts at once and no
+//! job waits in the worker holding its lease and its group's running slot; with short tasks
+//! the fetch also covers the slots about to free, so slots do not wait for fetches of a few
+//! jobs each (a fetched job then waits about one fetch's round trip). `fetch_batch: Some(n)` fetches n at a
 //! time and prefetches the next batch while the last half of this one runs.
 //!
 //! What the backend does for the worker besides: keeps every
@@ -40,7 +43,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use apalis_core::backend::{Backend, BackendConfig, finalize::Ephemeral};
-use apalis_core::error::BoxDynError;
 use apalis_core::task::Task;
 use apalis_core::task::builder::TaskBuilder;
 use apalis_core::task::metadata::MetadataStore;
@@ -56,7 +58,7 @@ use tracing::{debug, warn};
 use crate::error::QueueError;
 use crate::job::{Ack, JobId, Lease, LeasedJob, NewJob, Outcome, WorkerId};
 use crate::queue::{FetchTicket, Fetched, Queue};
-use crate::verdict::{QueueBackoff, outcome_of};
+use crate::verdict::QueueBackoff;
 
 /// Metadata key that names a pushed task's group (tenant). Without it, the backend's
 /// `group_of` function decides, else the group is `"default"`.
@@ -146,6 +148,8 @@ type Held = Arc<Mutex<HashSet<Lease>>>;
 #[derive(Debug, Default)]
 struct Slots {
     running: AtomicUsize,
+    /// Slots freed so far (only grows): the adaptive fetch counts those freed during a fetch.
+    freed: AtomicUsize,
     /// The worker waiting for a free slot.
     waker: AtomicWaker,
 }
@@ -159,6 +163,7 @@ struct SlotGuard(Arc<Slots>);
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         self.0.running.fetch_sub(1, Ordering::SeqCst);
+        self.0.freed.fetch_add(1, Ordering::SeqCst);
         self.0.waker.wake();
     }
 }
@@ -196,9 +201,12 @@ pub struct RedisBackend<Args> {
     held: Held,
     running: Option<Running>,
     buffer: VecDeque<LeasedJob>,
-    fetching: Option<BoxFuture<'static, Vec<LeasedJob>>>,
+    fetching: Option<BoxFuture<'static, (Vec<LeasedJob>, usize)>>,
     fetch_in_script: Arc<AtomicBool>,
     slots: Arc<Slots>,
+    /// Slots expected to free during a fetch (from those freed during the last ones): the
+    /// adaptive fetch's extra.
+    freed_during_fetch: usize,
     closing: Option<BoxFuture<'static, ()>>,
     pushing: Vec<NewJob>,
     flushing: Option<BoxFuture<'static, Result<(), QueueError>>>,
@@ -239,6 +247,7 @@ impl<Args> RedisBackend<Args> {
             fetching: None,
             fetch_in_script: Arc::default(),
             slots: Arc::default(),
+            freed_during_fetch: 0,
             closing: None,
             pushing: Vec::new(),
             flushing: None,
@@ -362,7 +371,8 @@ async fn renew_loop(queue: Queue, held: Held) {
 }
 
 /// Fetches until at least one job is leased, waiting for work when idle and backing off
-/// while Redis is unreachable. Never fails.
+/// while Redis is unreachable. Never fails. Also returns how many slots freed while the
+/// fetch call that leased the jobs was under way (not counting waits for work).
 ///
 /// `in_script` is true while a fetch call is outstanding: dropping the future then could lose
 /// the reply of a fetch that leased jobs (they would come back only after their lease).
@@ -372,21 +382,24 @@ async fn next_batch(
     n: u32,
     mut wake: watch::Receiver<u64>,
     in_script: Arc<AtomicBool>,
-) -> Vec<LeasedJob> {
+    slots: Arc<Slots>,
+) -> (Vec<LeasedJob>, usize) {
     let mut pause = Duration::from_millis(50);
     let mut ticket = FetchTicket::new();
     loop {
         wake.borrow_and_update();
         in_script.store(true, Ordering::SeqCst);
+        let freed = slots.freed.load(Ordering::SeqCst);
         // After an error the same ticket is retried: if the failed try did run, its jobs
         // come back instead of staying leased to nobody.
         let fetched = queue.fetch_with_ticket(&worker, n, &ticket).await;
         in_script.store(false, Ordering::SeqCst);
+        let freed = slots.freed.load(Ordering::SeqCst) - freed;
         if fetched.is_ok() {
             ticket = FetchTicket::new();
         }
         match fetched {
-            Ok(Fetched::Jobs(jobs)) => return jobs,
+            Ok(Fetched::Jobs(jobs)) => return (jobs, freed),
             Ok(Fetched::Idle(idle)) => {
                 pause = Duration::from_millis(50);
                 let until = queue.idle_until(idle);
@@ -432,8 +445,9 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
         loop {
             // Drive a fetch in flight (a prefetch may complete while jobs are still buffered).
             if let Some(fut) = self.fetching.as_mut() {
-                if let Poll::Ready(jobs) = fut.poll_unpin(cx) {
+                if let Poll::Ready((jobs, freed)) = fut.poll_unpin(cx) {
                     self.fetching = None;
+                    self.note_freed(freed);
                     self.held
                         .lock()
                         .expect("held leases lock")
@@ -450,9 +464,10 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
             }
             if self.fetching.is_none() {
                 let n = match self.options.fetch_batch {
-                    // Adaptive: the free slots, whenever some are free and none is fetched.
-                    None => (cap - running)
-                        .saturating_sub(self.buffer.len())
+                    // Adaptive: the free slots and those expected to free during the fetch,
+                    // whenever some are free and none is fetched.
+                    None => (cap + (2 * self.freed_during_fetch).min(cap))
+                        .saturating_sub(running + self.buffer.len())
                         .min(MAX_FETCH as usize) as u32,
                     // Fixed: a batch when the buffer is empty, the next one while the last
                     // half of this one runs.
@@ -508,7 +523,7 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
             // only waiting for work is dropped.
             if let Some(fut) = self.fetching.as_mut() {
                 match fut.poll_unpin(cx) {
-                    Poll::Ready(jobs) => {
+                    Poll::Ready((jobs, _)) => {
                         self.fetching = None;
                         self.buffer.extend(jobs);
                     }
@@ -548,6 +563,13 @@ impl<Args: DeserializeOwned + Send + 'static> Backend for RedisBackend<Args> {
 }
 
 impl<Args> RedisBackend<Args> {
+    /// Takes in the slots freed during the last fetch: the estimate follows a rise at once
+    /// and halves per fetch on the way down (one fetch in two may see few frees even when
+    /// tasks are short).
+    fn note_freed(&mut self, freed: usize) {
+        self.freed_during_fetch = freed.max(self.freed_during_fetch / 2);
+    }
+
     /// Starts fetching the next batch and polls it once (futures are lazy); a result that is
     /// ready at once goes to the buffer.
     fn start_fetch(&mut self, worker: &WorkerId, n: u32, cx: &mut Context<'_>) {
@@ -557,11 +579,13 @@ impl<Args> RedisBackend<Args> {
             n,
             self.queue.wake_receiver(),
             self.fetch_in_script.clone(),
+            self.slots.clone(),
         )
         .boxed();
         match fut.poll_unpin(cx) {
             Poll::Pending => self.fetching = Some(fut),
-            Poll::Ready(jobs) => {
+            Poll::Ready((jobs, freed)) => {
+                self.note_freed(freed);
                 self.held
                     .lock()
                     .expect("held leases lock")
@@ -618,89 +642,9 @@ impl<Args> BackendConfig for RedisBackend<Args> {
     }
 }
 
-/// The backend's layer: records each task's outcome with its lease (see the module docs).
-#[derive(Clone)]
-pub struct OutcomeLayer {
-    acks: mpsc::UnboundedSender<AckMsg>,
-    retry: QueueBackoff,
-    confirm: bool,
-}
-
-impl std::fmt::Debug for OutcomeLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutcomeLayer")
-            .field("retry", &self.retry)
-            .field("confirm", &self.confirm)
-            .finish()
-    }
-}
-
-impl<S> tower::Layer<S> for OutcomeLayer {
-    type Service = OutcomeService<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        OutcomeService {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-/// See [`OutcomeLayer`].
-#[derive(Clone, Debug)]
-pub struct OutcomeService<S> {
-    inner: S,
-    layer: OutcomeLayer,
-}
-
-impl<S, Args> tower::Service<Task<Args>> for OutcomeService<S>
-where
-    S: tower::Service<Task<Args>>,
-    S::Error: Into<BoxDynError>,
-    S::Future: Send + 'static,
-    S::Response: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = BoxDynError;
-    type Future = BoxFuture<'static, Result<S::Response, BoxDynError>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, task: Task<Args>) -> Self::Future {
-        let job = task.ctx().data().get::<JobContext>().cloned();
-        let slot = task.ctx().data().get::<Slot>().cloned();
-        let fut = self.inner.call(task);
-        let layer = self.layer.clone();
-        async move {
-            let res = fut.await.map_err(Into::into);
-            // The handler has finished: its slot is free (the task's own copy went with it).
-            drop(slot);
-            let Some(job) = job else {
-                return res;
-            };
-            let outcome = match &res {
-                Ok(_) => Outcome::Done,
-                Err(e) => outcome_of(e, job.attempt, &layer.retry),
-            };
-            if layer.confirm {
-                let (tx, rx) = oneshot::channel();
-                if layer
-                    .acks
-                    .send(AckMsg::Outcome(job.lease, outcome, Some(tx)))
-                    .is_ok()
-                {
-                    let _ = rx.await;
-                }
-            } else {
-                let _ = layer.acks.send(AckMsg::Outcome(job.lease, outcome, None));
-            }
-            res
-        }
-        .boxed()
-    }
-}
-
+mod layer;
 mod sink;
+
+pub use layer::{OutcomeLayer, OutcomeService};
 
 impl<Args> Unpin for RedisBackend<Args> {}
