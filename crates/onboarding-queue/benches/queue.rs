@@ -128,7 +128,7 @@ fn orchestrate() {
         "apalis-redis is fed in waves of {WAVE} (it cannot fetch once more than ~8,000 jobs are due at once); ours is fed the same way"
     );
     println!(
-        "ours: group running limit off, fetch_batch Some(100), outcomes recorded in batches (confirmed: each awaited; default options: the free slots per fetch, confirmed)"
+        "ours: group running limit off, fetch_batch Some(100), outcomes recorded in batches (confirmed: each awaited; default options: the free slots per fetch plus those expected to free during it, confirmed)"
     );
     println!(
         "apalis-redis: lock_tasks(false), batch 10 or 100 (the faster is shown), poll_with_interval(10ms)\n"

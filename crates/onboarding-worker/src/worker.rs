@@ -405,7 +405,7 @@ pub async fn run_worker(
 ) -> Result<(), WorkerError> {
     let backend: RedisBackend<JobPayload> = RedisBackend::with_options(
         handler.onboard.queue.clone(),
-        // The backend enforces the cap and fetches exactly the free slots (its defaults).
+        // The backend enforces the cap and fetches the free slots (its defaults).
         BackendOptions {
             concurrency: concurrency.max(1),
             ..BackendOptions::default()
