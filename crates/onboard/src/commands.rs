@@ -223,6 +223,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let onboard = app::connect(&config).await?;
             crate::campaign::campaign(cmd, &onboard, json).await
         }
+        Command::Care(cmd) => {
+            // A check opens the tenant's sealed care credentials: it needs the key.
+            let onboard = match cmd {
+                crate::care::CareCommand::Check { .. } => app::connect(&config).await?,
+                _ => app::connect_plain(&config).await?,
+            };
+            crate::care::care(cmd, &onboard, json).await
+        }
+        Command::Drift(args) => {
+            crate::care::drift(args, &app::connect_plain(&config).await?, json).await
+        }
         Command::Dead(cmd) => dead(cmd, &app::connect_plain(&config).await?, json).await,
         Command::Token(cmd) => {
             crate::tokens::token(cmd, &app::connect_plain(&config).await?, json).await

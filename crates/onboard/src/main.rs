@@ -1,6 +1,6 @@
 //! `onboard`: brings Autotask PSA tenants into the Sophos Central – Security integration.
 //!
-//! Commands: `worker`, `api`, `enqueue`, `bulk`, `campaign`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
+//! Commands: `worker`, `api`, `enqueue`, `bulk`, `campaign`, `care`, `drift`, `status`, `runs`, `ack`, `retry`, `cancel`, `dead`,
 //! `token`, `keygen`, `rekey`, `sim`, `demo`, `doctor`. Human output by default, `--json` for machines. Configuration:
 //! `--config FILE` (TOML) and `ONBOARD_*` environment variables (see `config.rs`); an error
 //! names the bad setting and changes nothing. Secrets never come from argv: they come from a
@@ -9,6 +9,7 @@
 mod app;
 mod bulk;
 mod campaign;
+mod care;
 mod commands;
 mod config;
 mod demo;
@@ -85,6 +86,11 @@ enum Command {
     /// create, list, show, pause, resume, abort, report.
     #[command(subcommand)]
     Campaign(campaign::CampaignCommand),
+    /// Tenants under continuous care: show one, check one for drift now, take one out.
+    #[command(subcommand)]
+    Care(care::CareCommand),
+    /// Drift findings of the scheduled checks and deactivation callouts, newest first.
+    Drift(care::DriftArgs),
     /// Dead letters: list them, or retry them.
     #[command(subcommand)]
     Dead(commands::DeadCommand),

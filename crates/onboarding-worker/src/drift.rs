@@ -8,7 +8,8 @@
 //! with the idempotency key `drift:{tenant}:{k}`, so however many workers tick at once, and
 //! whether or not one crashed between enqueueing and moving the cursor, each tenant gets one
 //! check per period. The first tick of a deployment only starts the cursor; after a long
-//! stop at most one period is caught up.
+//! stop at most one period is caught up. [`Onboard::check_now`] is an operator's check
+//! outside the schedule (`onboard care check`), with the key `drift:{tenant}:now-{ms}`.
 //!
 //! Why the queue's own scheduling and not apalis-cron: apalis-cron fires the same schedule
 //! in every worker process (no cross-process lease) and knows nothing of tenants; spreading
@@ -38,7 +39,7 @@ use onboarding_steps::{StepName, Timestamp};
 use redis::AsyncCommands;
 
 use crate::care::{DriftFinding, DriftKind, FindingSource};
-use crate::service::{Onboard, ServiceError};
+use crate::service::{EnqueueResult, Onboard, ServiceError};
 
 /// The default drift-check period (a day).
 pub const DEFAULT_PERIOD: Duration = Duration::from_secs(24 * 3600);
@@ -140,6 +141,23 @@ impl Onboard {
             .await
             .map_err(redis)?;
         Ok(report)
+    }
+
+    /// A drift check of `tenant` now, outside the schedule (an operator asked): the same
+    /// `verify` run a scheduled check is, ahead of bulk work, whose findings open a repair
+    /// the same way. `None` when the tenant is not under care.
+    pub async fn check_now(
+        &self,
+        tenant: &str,
+        at: Timestamp,
+    ) -> Result<Option<EnqueueResult>, ServiceError> {
+        let Some(record) = self.care_record(tenant).await? else {
+            return Ok(None);
+        };
+        let key = format!("{CHECK_KEY_PREFIX}{tenant}:now-{}", at.as_millis());
+        self.open_care_run(&record, RunKind::Verify, key, false)
+            .await
+            .map(Some)
     }
 
     /// What a recorded attempt means for care (the worker calls it after every attempt it

@@ -1,8 +1,9 @@
 //! `onboard campaign` as an operator runs it, with a real `onboard worker` process (whose
 //! campaign driver moves the waves) against the simulator: a bad cohort entry is named and
 //! nothing is stored; a campaign with a canary runs to completion and its report says what
-//! changed per tenant; a second campaign whose tenants cannot create webhooks halts itself and says
-//! why.
+//! changed per tenant; its tenants are then under care (`onboard care show|check|forget`,
+//! `onboard drift`: a lost webhook permission found by a check opens a repair run); a second
+//! campaign whose tenants cannot create webhooks halts itself and says why.
 
 use std::time::Duration;
 
@@ -11,18 +12,23 @@ use serde_json::{Value, json};
 use redis_test_server::{Options, RedisServer};
 
 #[tokio::test]
-async fn a_campaign_from_create_to_report_and_one_that_halts() {
+async fn a_campaign_from_create_to_report_then_care_and_one_that_halts() {
     let redis = RedisServer::private(Options::default());
     let sim = autotask_sim::spawn(autotask_sim::SimConfig::default().with_database("msp"))
         .await
         .unwrap();
     let db = sim.db("msp").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let entries: Vec<Value> = (0..4)
-        .map(|i| {
-            let u = db
-                .seed_api_user(&autotask_sim::SeedApiUser::default())
-                .unwrap();
+    let users: Vec<_> = (0..4)
+        .map(|_| {
+            db.seed_api_user(&autotask_sim::SeedApiUser::default())
+                .unwrap()
+        })
+        .collect();
+    let entries: Vec<Value> = users
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
             json!({
                 "kind": "onboard", "tenant_id": format!("t{i}"),
                 "settings": {"webhook_url_base": "https://hooks.example/x"},
@@ -125,6 +131,52 @@ async fn a_campaign_from_create_to_report_and_one_that_halts() {
         );
     }
 
+    // The campaign's tenants are under care.
+    let (ok, text) = run(args(&["care", "show", "t0"])).await;
+    assert!(ok, "{text}");
+    assert!(text.contains("t0 (t0) is under care"), "{text}");
+    assert!(text.contains(&users[0].user_name), "{text}");
+    assert!(text.contains("no drift found"), "{text}");
+    // t0's API user loses the webhook permission; a check now finds it and opens a repair
+    // run, which waits for the operator at the step that says what to do.
+    db.set_webhook_permission(users[0].security_level_id, false, 0)
+        .unwrap();
+    let (ok, text) = run(args(&["--json", "care", "check", "t0"])).await;
+    assert!(ok, "{text}");
+    let check = serde_json::from_str::<Value>(&text).unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let finding = until_found(&run, "t0").await;
+    assert_eq!(finding["kind"], "permission", "{finding:#}");
+    assert_eq!(finding["check_run"], json!(check), "{finding:#}");
+    let repair = finding["repair_run"].as_str().unwrap().to_owned();
+    let (ok, text) = run(args(&["--json", "status", &repair])).await;
+    assert!(ok, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["request"]["kind"],
+        "repair"
+    );
+    let (ok, text) = run(args(&["drift"])).await;
+    assert!(
+        ok && text.contains(&repair) && text.contains("permission"),
+        "{text}"
+    );
+    // Taken out of care: nothing to show or check any more; its findings stay.
+    let (ok, text) = run(args(&["care", "forget", "t0"])).await;
+    assert!(ok && text.contains("t0 is no longer under care"), "{text}");
+    for verb in ["show", "check", "forget"] {
+        let (ok, text) = run(args(&["care", verb, "t0"])).await;
+        assert!(
+            !ok && text.contains("tenant t0 is not under care"),
+            "{verb}: {text}"
+        );
+    }
+    let (ok, text) = run(args(&["care", "show", "t1"])).await;
+    assert!(ok, "{text}");
+    let (ok, text) = run(args(&["care", "show", "not a tenant!"])).await;
+    assert!(!ok && text.contains("tenant:"), "{text}");
+
     // Tenants whose API user may not create webhooks (a lifetime maximum of zero) fail
     // permanently: the first wave's failure rate halts the campaign.
     let failing: Vec<Value> = (0..4)
@@ -195,6 +247,35 @@ where
         assert!(
             tokio::time::Instant::now() < deadline,
             "campaign {id} did not become {state}: {shown:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Polls `drift --tenant T --json` until a finding with a repair run is listed (or panics
+/// after 90 s).
+async fn until_found<F, Fut>(run: &F, tenant: &str) -> Value
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = (bool, String)>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let args = ["--json", "drift", "--tenant", tenant]
+            .map(str::to_owned)
+            .to_vec();
+        let (ok, text) = run(args).await;
+        assert!(ok, "{text}");
+        let listed: Value = serde_json::from_str(&text).unwrap();
+        if let Some(f) = listed["findings"]
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["repair_run"].is_string()))
+        {
+            return f.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no finding for {tenant} in 90 s: {listed:#}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
