@@ -8,7 +8,14 @@
 //!    a non-empty plan is drift), goes straight to verify;
 //! 3. the plan's calls in order, each result reported back; a call that fails in a way the
 //!    call tolerates counts as done, any other failure ends the attempt through
-//!    [`AttemptOutcome::call_failed`] (the step may read it as a finding);
+//!    [`AttemptOutcome::call_failed`] (the step may read it as a finding) — except a plain
+//!    rejection (`Rejected`, `NotFound`) that the step does not read as a finding: then the
+//!    attempt observes again first, because another attempt of the same step (a worker whose
+//!    lease ran out during a Redis failover still finishing its attempt) or a person may have
+//!    changed the tenant since the plan was made. If the step now verifies, the attempt
+//!    succeeded; if a fresh plan no longer holds the refused call, the state moved under it
+//!    and the attempt ends as transient (the next one plans again); else the rejection
+//!    stands;
 //! 4. observe again from scratch, then verify.
 //!
 //! What it does not do: no I/O, no secrets (the driver fills a create's secret key), no retry
@@ -47,7 +54,7 @@ enum Phase {
     Before { rounds: usize },
     /// Making call `next` of the plan.
     Calling { next: usize },
-    /// Observing again after the calls.
+    /// Observing again after the calls (or after a rejected call, see the module docs).
     After { rounds: usize },
     /// Over.
     Done(Option<AttemptOutcome>),
@@ -62,6 +69,9 @@ pub struct Attempt {
     observed: Observed,
     plan: Plan,
     created: Vec<Option<i64>>,
+    /// A call Autotask rejected, and the outcome that stands unless the observation after it
+    /// shows the state moved.
+    rejected: Option<(Call, AttemptOutcome)>,
     phase: Phase,
 }
 
@@ -75,6 +85,7 @@ impl Attempt {
             observed: Observed::new(),
             plan: Plan::default(),
             created: Vec::new(),
+            rejected: None,
             phase: Phase::Before { rounds: 0 },
         }
     }
@@ -106,7 +117,12 @@ impl Attempt {
                     }
                     self.phase = match self.phase {
                         Phase::Before { .. } => self.decide(),
-                        _ => Phase::Done(Some(self.verified(!self.plan.calls.is_empty()))),
+                        _ => match self.rejected.take() {
+                            Some((call, outcome)) => {
+                                Phase::Done(Some(self.after_rejection(&call, outcome)))
+                            }
+                            None => Phase::Done(Some(self.verified(!self.plan.calls.is_empty()))),
+                        },
                     };
                 }
                 Phase::Calling { next } if *next < self.plan.calls.len() => {
@@ -152,7 +168,16 @@ impl Attempt {
             Err(f) if call.tolerates(&f) => self.created.push(None),
             Err(failure) => {
                 let outcome = AttemptOutcome::call_failed(self.step, &self.ctx, call, failure);
-                self.phase = Phase::Done(Some(outcome));
+                self.phase = if matches!(
+                    outcome,
+                    AttemptOutcome::Failed(CallFailure::Rejected { .. } | CallFailure::NotFound)
+                ) {
+                    self.rejected = Some((call.clone(), outcome));
+                    self.observed = Observed::new();
+                    Phase::After { rounds: 0 }
+                } else {
+                    Phase::Done(Some(outcome))
+                };
                 return;
             }
         }
@@ -172,6 +197,30 @@ impl Attempt {
                     Phase::Calling { next: 0 }
                 }
             }
+        }
+    }
+
+    /// After a rejected call and a fresh observation (see the module docs).
+    fn after_rejection(&mut self, call: &Call, rejection: AttemptOutcome) -> AttemptOutcome {
+        if self.step.verify(&self.ctx, &self.observed).is_ok() {
+            return self.verified(true);
+        }
+        match self.step.plan(&self.ctx, &self.observed) {
+            Ok(fresh) if !fresh.calls.contains(call) => {
+                AttemptOutcome::Failed(CallFailure::Transient {
+                    detail: format!(
+                        "Autotask refused `{}` ({}), but the tenant changed while {} ran \
+                     (another attempt or a person); the next attempt plans again",
+                        call.describe(),
+                        match &rejection {
+                            AttemptOutcome::Failed(f) => f.describe(),
+                            _ => String::new(),
+                        },
+                        self.step
+                    ),
+                })
+            }
+            _ => rejection,
         }
     }
 

@@ -20,7 +20,8 @@ use onboarding_steps::run::{
     Actor, AttemptOutcome, Next, Run, RunCredentials, RunKind, RunRequest, RunState,
 };
 use onboarding_steps::{
-    Call, CallFailure, Refusal, Role, StepKind, StepName as S, TenantSettings, Timestamp,
+    Call, CallFailure, Refusal, Role, StepContext, StepKind, StepName as S, TenantSettings,
+    Timestamp,
 };
 use std::sync::Mutex;
 
@@ -78,6 +79,12 @@ struct Exec<'a> {
     /// The step being attempted, and every call sent: `step: description`.
     step: Option<S>,
     calls: Vec<String>,
+    /// The next attempt of this step races a second attempt of it, run whole just before the
+    /// first attempt's first call (as a worker that took over an expired lease would).
+    race: Option<S>,
+    /// The racing attempt's context, taken by the first call; its outcome once run.
+    racer: Option<StepContext>,
+    raced: Option<AttemptOutcome>,
 }
 
 impl Exec<'_> {
@@ -92,6 +99,9 @@ impl Exec<'_> {
             refuse: Vec::new(),
             step: None,
             calls: Vec::new(),
+            race: None,
+            racer: None,
+            raced: None,
         }
     }
 
@@ -143,6 +153,10 @@ impl Exec<'_> {
         let session = Session::new(self.client.clone(), self.creds.clone());
         let verify_only = run.request.kind.verify_only();
         self.step = Some(step);
+        if self.race == Some(step) {
+            self.race = None;
+            self.racer = Some(run.context());
+        }
         let io = TestIo {
             session,
             exec: Mutex::new(self),
@@ -163,8 +177,34 @@ impl Io for TestIo<'_, '_> {
     }
 
     async fn call(&self, call: &Call, created: &[Option<i64>]) -> Result<Option<i64>, CallFailure> {
+        let racer = {
+            let mut exec = self.exec.lock().unwrap();
+            let step = exec.step.expect("a call belongs to a step");
+            exec.racer.take().map(|ctx| {
+                let session = Session::new(exec.client.clone(), exec.creds.clone());
+                (step, ctx, session)
+            })
+        };
+        if let Some((step, ctx, session)) = racer {
+            let outcome = drive_attempt(&Racer(session), Attempt::new(step, ctx, false)).await;
+            self.exec.lock().unwrap().raced = Some(outcome);
+        }
         let secret_key = self.exec.lock().unwrap().prepare(call);
         self.session.call(call, created, secret_key).await
+    }
+}
+
+/// The racing attempt's [`Io`]: the worker's [`Session`] with a secret key of its own.
+struct Racer(Session);
+
+impl Io for Racer {
+    async fn read(&self, read: &Read) -> Result<ReadResult, CallFailure> {
+        self.0.read(read).await
+    }
+
+    async fn call(&self, call: &Call, created: &[Option<i64>]) -> Result<Option<i64>, CallFailure> {
+        let key = matches!(call, Call::CreateWebhook { .. }).then(|| "racer-secret".to_owned());
+        self.0.call(call, created, key).await
     }
 }
 
@@ -406,6 +446,39 @@ async fn a_changeover_where_the_previous_user_was_inactive() {
         [(WebhookFamily::Ticket, true)]
     );
     assert!(!db.api_user(old.resource_id).unwrap().active);
+}
+
+/// Two attempts of `ensure_webhooks` at once (a worker whose lease ran out during a Redis
+/// failover still finishing its attempt while another runs the step again): the second one
+/// makes the webhooks; the first one's create is then refused by Autotask's duplicate rule,
+/// and instead of failing the run it observes again, finds the webhooks in place and
+/// succeeds.
+#[tokio::test]
+async fn an_attempt_raced_by_a_second_attempt_of_the_same_step_succeeds() {
+    let sim = sim().await;
+    let db = sim.db("acme").unwrap();
+    let user = db.seed_api_user(&SeedApiUser::default()).unwrap();
+    let mut exec = Exec::new(client(&sim));
+    exec.race = Some(S::EnsureWebhooks);
+    onboard(&mut exec, &user).await;
+    assert!(
+        matches!(
+            exec.raced,
+            Some(AttemptOutcome::Succeeded { changed: true, .. })
+        ),
+        "the racing attempt made the webhooks: {:?}",
+        exec.raced
+    );
+    assert!(
+        exec.calls[0].starts_with("ensure_webhooks: as new: POST TicketWebhooks"),
+        "the first attempt's create was sent (and refused): {:?}",
+        exec.calls
+    );
+    assert_eq!(
+        webhooks_of(&db, user.resource_id),
+        [(WebhookFamily::Ticket, true)],
+        "one webhook, active"
+    );
 }
 
 #[tokio::test]

@@ -514,3 +514,57 @@ fn await_webhooks_ready() {
     "#]],
     );
 }
+
+/// One `ensure_webhooks` attempt whose first call (the webhook's create) Autotask refuses;
+/// with `moved`, another attempt made that webhook just before (its children not yet).
+fn refused_first_call(moved: bool) -> onboarding_steps::run::AttemptOutcome {
+    use onboarding_steps::attempt::{Attempt, Want};
+    let mut t = MemoryTenant::seeded();
+    let mut a = Attempt::new(S::EnsureWebhooks, ctx(), false);
+    loop {
+        match a.want() {
+            Want::Reads(reads) => {
+                for r in reads {
+                    let answer = t.answer(&r);
+                    a.read(&r, answer);
+                }
+            }
+            Want::Call { call, created } => {
+                let (call, created) = (call.clone(), created.to_vec());
+                assert!(matches!(call, onboarding_steps::Call::CreateWebhook { .. }));
+                if moved {
+                    t.apply(&call, &created).unwrap();
+                }
+                a.called(Err(onboarding_steps::CallFailure::Rejected {
+                    errors: vec!["a webhook with the same URL and event already exists".into()],
+                }));
+            }
+            Want::Done(outcome) => return outcome,
+        }
+    }
+}
+
+/// A refused call is looked at again: when the tenant moved meanwhile (another attempt of the
+/// step midway, see `attempt`'s module docs) the attempt is transient and the next one plans
+/// again; when nothing moved the refusal stands.
+#[test]
+fn a_refused_call_is_transient_only_when_the_tenant_moved_meanwhile() {
+    use onboarding_steps::CallFailure;
+    use onboarding_steps::run::AttemptOutcome;
+    match refused_first_call(true) {
+        AttemptOutcome::Failed(CallFailure::Transient { detail }) => assert!(
+            detail.contains("the tenant changed while ensure_webhooks ran"),
+            "{detail}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    match refused_first_call(false) {
+        AttemptOutcome::Failed(CallFailure::Rejected { errors }) => {
+            assert_eq!(
+                errors,
+                ["a webhook with the same URL and event already exists"]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
