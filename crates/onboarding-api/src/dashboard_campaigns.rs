@@ -2,12 +2,12 @@
 //! waves (progress of each), why it halted, its failures grouped by step and error class,
 //! pause / resume / abort buttons, and the per-tenant report (what changed) as CSV and JSON
 //! downloads. Same sign-in and form tokens as the rest of the dashboard (module `auth`);
-//! every value shown is HTML-escaped. Kept apart from `dashboard.rs` (its own small page
-//! frame) so the two change independently.
+//! every value shown is HTML-escaped; the dashboard's page frame (`dashboard::layout`), with
+//! live updates (`?live=0` pauses them).
 
 use std::fmt::Write;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::Api;
 use crate::auth::{Forms, signed_in};
 use crate::campaigns::csv_response;
-use crate::dashboard::layout::esc;
+use crate::dashboard::layout::{self, LiveQuery, esc, simple_frame};
 
 /// The routes under `/dashboard/campaigns`.
 pub(crate) fn routes() -> Router<Api> {
@@ -30,20 +30,9 @@ pub(crate) fn routes() -> Router<Api> {
         .route("/dashboard/campaigns/{id}/{action}", post(act))
 }
 
-fn page(title: &str, body: &str) -> Html<String> {
-    Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
-         <title>{t} · onboard</title><style>\
-         body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222}} table{{border-collapse:collapse;margin:.5em 0 1.5em}}\
-         td,th{{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}}\
-         .halted,.failed{{color:#b3261e}} .completed{{color:#176c2f}} .paused{{color:#9a6700}}\
-         .box{{border:1px solid #e0c080;background:#fff8e6;padding:.6em 1em;margin:.5em 0}} form{{display:inline}}\
-         .bar{{display:inline-block;width:10em;height:.8em;background:#eee;vertical-align:middle}}\
-         .bar span{{display:block;height:100%;background:#176c2f}} a{{color:#0b57d0}}</style></head><body>\
-         <p><a href=\"/dashboard\">runs</a> · <a href=\"/dashboard/dead\">dead letters</a> · \
-         <a href=\"/dashboard/campaigns\">campaigns</a> · <a href=\"/dashboard/drift\">drift</a></p><h1>{t}</h1>{body}</body></html>",
-        t = esc(title)
-    ))
+fn page(title: &str, path: &str, live: bool, body: &str) -> Response {
+    let frame = simple_frame(title, "/dashboard/campaigns", path, live);
+    Html(layout::page(&frame, body)).into_response()
 }
 
 fn bar(done: usize, of: usize) -> String {
@@ -60,7 +49,7 @@ fn ended(c: &Campaign) -> usize {
 }
 
 /// `GET /dashboard/campaigns`.
-async fn index(State(api): State<Api>, headers: HeaderMap) -> Response {
+async fn index(State(api): State<Api>, Query(q): Query<LiveQuery>, headers: HeaderMap) -> Response {
     if let Err(denied) = signed_in(&api, &headers, false).await {
         return denied.into_response();
     }
@@ -90,11 +79,16 @@ async fn index(State(api): State<Api>, headers: HeaderMap) -> Response {
     if list.is_empty() {
         body.push_str("<p>No campaigns. Create one with <code>onboard campaign create</code> or <code>POST /v1/campaigns</code>.</p>");
     }
-    page("Campaigns", &body).into_response()
+    page("Campaigns", "/dashboard/campaigns", q.live(), &body)
 }
 
 /// `GET /dashboard/campaigns/{id}`.
-async fn show(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn show(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    Query(q): Query<LiveQuery>,
+    headers: HeaderMap,
+) -> Response {
     let who = match signed_in(&api, &headers, false).await {
         Ok(w) => w,
         Err(denied) => return denied.into_response(),
@@ -138,7 +132,7 @@ async fn show(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap
             return String::new();
         }
         format!(
-            "<form method=\"post\" action=\"/dashboard/campaigns/{}/{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button>{label}</button></form> ",
+            "<form class=\"inline\" method=\"post\" action=\"/dashboard/campaigns/{}/{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{label}</button></form> ",
             esc(&c.id),
             forms.token(&format!("campaign-{action}"), &c.id)
         )
@@ -199,7 +193,7 @@ async fn show(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap
         }
         body.push_str("</table>");
     }
-    body.push_str("<h2>Events</h2><table>");
+    body.push_str("<h2>Events</h2><table><tr><th>when</th><th>who</th><th>what</th></tr>");
     for e in c.events.iter().rev().take(20) {
         let _ = write!(
             body,
@@ -210,7 +204,8 @@ async fn show(State(api): State<Api>, Path(id): Path<String>, headers: HeaderMap
         );
     }
     body.push_str("</table>");
-    page(&format!("Campaign {}", c.id), &body).into_response()
+    let path = format!("/dashboard/campaigns/{}", c.id);
+    page(&format!("Campaign {}", c.id), &path, q.live(), &body)
 }
 
 async fn report_csv(

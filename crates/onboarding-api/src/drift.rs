@@ -1,6 +1,5 @@
 //! Drift findings for people and machines: `GET /v1/drift?tenant=&limit=` (JSON, scope
-//! `read`) and the dashboard page `GET /dashboard/drift` (its own page, so the dashboard's
-//! run pages stay as they are). Both show, newest first, what the scheduled drift checks and
+//! `read`) and the dashboard page `GET /dashboard/drift` (in the dashboard's page frame). Both show, newest first, what the scheduled drift checks and
 //! the deactivation callouts found, the repair run each opened, and how many callouts were
 //! refused as not ours.
 //!
@@ -16,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::signed_in;
-use crate::dashboard::layout::esc;
+use crate::dashboard::layout::{self, LiveQuery, esc, simple_frame};
 use crate::{Api, ApiError, unavailable};
 
 /// `GET /v1/drift` query.
@@ -52,7 +51,11 @@ pub(crate) async fn list(
 }
 
 /// `GET /dashboard/drift`: the findings as a table, with links to the repair runs.
-pub(crate) async fn page(State(api): State<Api>, headers: HeaderMap) -> Response {
+pub(crate) async fn page(
+    State(api): State<Api>,
+    Query(q): Query<LiveQuery>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(denied) = signed_in(&api, &headers, false).await {
         return denied.into_response();
     }
@@ -97,12 +100,6 @@ pub(crate) async fn page(State(api): State<Api>, headers: HeaderMap) -> Response
         );
     }
     b.push_str("</table>");
-    Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
-         <title>drift · onboard</title><style>body{{font-family:system-ui,sans-serif;margin:1.5em;color:#222}}\
-         table{{border-collapse:collapse}} td,th{{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left}}\
-         a{{color:#0b57d0}}</style></head><body><p><a href=\"/dashboard\">runs</a> · \
-         <a href=\"/dashboard/dead\">dead letters</a> · <a href=\"/dashboard/campaigns\">campaigns</a> · drift</p><h1>Drift</h1>{b}</body></html>"
-    ))
-    .into_response()
+    let frame = simple_frame("Drift", "/dashboard/drift", "/dashboard/drift", q.live());
+    Html(layout::page(&frame, &b)).into_response()
 }

@@ -93,6 +93,30 @@ pub(crate) fn link(path: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
+/// `?live=0` pauses a page's live updates (every page takes it).
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct LiveQuery {
+    #[serde(default)]
+    live: String,
+}
+
+impl LiveQuery {
+    /// Whether the page updates itself.
+    pub(crate) fn live(&self) -> bool {
+        self.live != "0"
+    }
+}
+
+/// The frame of a page at `path` whose only parameter is `live`.
+pub(crate) fn simple_frame<'a>(title: &'a str, nav: &'a str, path: &str, live: bool) -> Frame<'a> {
+    Frame {
+        title,
+        nav,
+        live,
+        toggle: link(path, &[("live", if live { "0" } else { "" })]),
+    }
+}
+
 /// What a page needs from the frame.
 pub(crate) struct Frame<'a> {
     /// The `<title>` and `<h1>`.
@@ -168,6 +192,8 @@ td,th{border-bottom:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-al
 .box{border:1px solid #c59a3c;background:#fff8e6;padding:.6em 1em;margin:.5em 0}\
 .notice{border-left:4px solid #0b57d0;padding:.3em .8em;background:#eef3fd}\
 .error{border-left:4px solid #a1251b;padding:.3em .8em;background:#fdeeee}\
+.bar{display:inline-block;width:10em;height:.8em;background:#e8e8e8;vertical-align:middle}.bar span{display:block;height:100%;background:#176c2f}\
+.completed{color:#176c2f}.halted,.aborted{color:#a1251b}.paused{color:#7a5200}\
 .stats{display:flex;flex-wrap:wrap;gap:.6em;padding:0;list-style:none}.stats li{border:1px solid #ccc;padding:.4em .8em}\
 form.inline{display:inline}button{margin:.1em .4em .1em 0;padding:.25em .7em}\
 fieldset{border:1px solid #ccc;margin:.5em 0}label{margin-right:.3em}\

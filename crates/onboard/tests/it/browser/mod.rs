@@ -5,7 +5,8 @@
 //! German checklist; acknowledge by keyboard and watch the run succeed while the page
 //! updates itself (never reloaded); a form posted from another origin is refused even with
 //! a valid form token; cancel a run; a dead letter in its group (step and error class) is
-//! retried after the cause is fixed and its run succeeds. Every page is checked with
+//! retried after the cause is fixed and its run succeeds; a campaign is paused from its page;
+//! the drift page is shown. Every page is checked with
 //! axe-core inside the browser (no serious or critical finding) and photographed into
 //! `target/dashboard-screenshots/`.
 //!
@@ -573,4 +574,64 @@ async fn an_operator_works_the_dashboard_in_a_browser() {
         .await;
     shot(&browser, "09-runs-filtered").await;
     axe(&browser, "filtered runs page").await;
+
+    // A campaign (paused right away, so its page holds still) and the drift page.
+    let created: Value = stack
+        .http
+        .post(format!("{}/v1/campaigns", stack.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({
+            "options": {"kind": "verify"},
+            "cohort": [{
+                "kind": "verify",
+                "tenant_id": "acme",
+                "settings": {"webhook_url_base": "https://hooks.sophos.example/autotask"},
+                "new_user": {
+                    "integration_code": acme.integration_code,
+                    "username": acme.user_name,
+                    "secret": acme.secret,
+                },
+            }],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let campaign = created["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("campaign refused: {created}"))
+        .to_owned();
+    browser
+        .goto(&format!("{signed_in}/dashboard/campaigns?live=0"))
+        .await;
+    let link = browser
+        .find(&format!("a[href='/dashboard/campaigns/{campaign}']"))
+        .await;
+    browser.click(&link).await;
+    let pause = browser
+        .find(&format!(
+            "form[action='/dashboard/campaigns/{campaign}/pause'] button"
+        ))
+        .await;
+    browser.click(&pause).await;
+    browser
+        .wait_text("the paused campaign", 10, |t| {
+            t.contains("State paused") && t.contains("Resume")
+        })
+        .await;
+    shot(&browser, "10-campaign-paused").await;
+    axe(&browser, "campaign page").await;
+    browser
+        .goto(&format!("{signed_in}/dashboard/campaigns?live=0"))
+        .await;
+    axe(&browser, "campaigns page").await;
+    browser
+        .goto(&format!("{signed_in}/dashboard/drift?live=0"))
+        .await;
+    browser
+        .wait_text("the drift page", 10, |t| t.contains("Refused callouts"))
+        .await;
+    axe(&browser, "drift page").await;
 }
