@@ -16,13 +16,15 @@
 //! out until its handler's future has finished), so the worker never runs more than that many
 //! at once, whatever layers it has; give the worker's `.concurrency(n)` the same number. The
 //! count is what the adaptive fetch needs: by default (`fetch_batch: None`) each fetch leases
-//! the free slots plus the slots that freed up while the previous fetch was under way
-//! (concurrency + those − running − already fetched, at most [`MAX_FETCH`]). With long tasks
-//! (onboard's steps) hardly a slot frees during a fetch, so a fetched job starts at once and no
-//! job waits in the worker holding its lease and its group's running slot; with short tasks
-//! the fetch also covers the slots about to free, so slots do not wait for fetches of a few
-//! jobs each (a fetched job then waits about one fetch's round trip). `fetch_batch: Some(n)` fetches n at a
-//! time and prefetches the next batch while the last half of this one runs.
+//! the free slots plus the slots expected to free while it is under way: concurrency + extra −
+//! running − already fetched, at most [`MAX_FETCH`], where extra is twice the slots that freed
+//! during recent fetches (at most concurrency; the estimate follows a rise at once and halves
+//! per fetch). With long tasks (onboard's steps) hardly a slot frees during a fetch, so a
+//! fetched job starts at once and no job waits in the worker holding its lease and its group's
+//! running slot; with short tasks the fetch also covers the slots about to free, so slots do
+//! not wait for fetches of a few jobs each (a fetched job then waits about one fetch's round
+//! trip). `fetch_batch: Some(n)` fetches n at a time and prefetches the next batch while the
+//! last half of this one runs.
 //!
 //! What the backend does for the worker besides: keeps every
 //! lease it holds renewed (every third of the lease time) until its outcome is recorded,
