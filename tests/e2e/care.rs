@@ -406,6 +406,57 @@ async fn a_deactivation_callout_from_the_simulator_leads_to_a_repair() {
         "{listed:#}"
     );
     assert_eq!(listed["refused_callouts"], 0, "{listed:#}");
+
+    // The tenant under care over the API: shown without its secret, checked now (a clean
+    // check), taken out of care.
+    let http = reqwest::Client::new();
+    let care = |method: reqwest::Method, path: &str| {
+        http.request(method, format!("{base}/v1/care/{path}"))
+            .bearer_auth("e2e-token")
+            .send()
+    };
+    let shown = care(reqwest::Method::GET, "acme").await.unwrap();
+    assert_eq!(shown.status(), 200);
+    let text = shown.text().await.unwrap();
+    assert!(
+        !text.contains(&user.secret) && !text.contains("credentials"),
+        "{text}"
+    );
+    let shown: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        shown["care"]["user_name"],
+        json!(user.user_name),
+        "{shown:#}"
+    );
+    assert_eq!(
+        shown["care"]["run_id"],
+        json!(repair.id),
+        "the repair refreshed it"
+    );
+    assert_eq!(shown["findings"][0]["kind"], "deactivated", "{shown:#}");
+    let checked = care(reqwest::Method::POST, "acme/check").await.unwrap();
+    assert_eq!(checked.status(), 201);
+    let checked: serde_json::Value = checked.json().await.unwrap();
+    let check = e.finish(checked["run_id"].as_str().unwrap(), 30).await;
+    assert_eq!(
+        (check.request.kind, check.state),
+        (RunKind::Verify, RunState::Succeeded),
+        "{:#?}",
+        summary(&check)
+    );
+    let forgotten = care(reqwest::Method::DELETE, "acme").await.unwrap();
+    assert_eq!(forgotten.status(), 204);
+    for (method, path) in [
+        (reqwest::Method::GET, "acme"),
+        (reqwest::Method::POST, "acme/check"),
+        (reqwest::Method::DELETE, "acme"),
+    ] {
+        let r = care(method, path).await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "tenant acme is not under care");
+    }
+    assert!(e.onboard.care_record("acme").await.unwrap().is_none());
 }
 
 #[tokio::test]

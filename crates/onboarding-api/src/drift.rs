@@ -1,5 +1,9 @@
-//! Drift findings for people and machines: `GET /v1/drift?tenant=&limit=` (JSON, scope
-//! `read`) and the dashboard page `GET /dashboard/drift` (in the dashboard's page frame). Both show, newest first, what the scheduled drift checks and
+//! Continuous care for people and machines: `GET /v1/drift?tenant=&limit=` (JSON, scope
+//! `read`) and the dashboard page `GET /dashboard/drift` (in the dashboard's page frame);
+//! `GET /v1/care/{tenant}` (read: what is kept about a tenant under care, never its secret,
+//! with its latest findings), `POST /v1/care/{tenant}/check` (operate: a drift check now)
+//! and `DELETE /v1/care/{tenant}` (operate: out of care, its care credentials deleted), the
+//! same as `onboard care show|check|forget`. Both show, newest first, what the scheduled drift checks and
 //! the deactivation callouts found, the repair run each opened, and how many callouts were
 //! refused as not ours.
 //!
@@ -7,13 +11,15 @@
 
 use std::fmt::Write;
 
-use axum::extract::{Query, State};
+use axum::Extension;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use onboarding_steps::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::Caller;
 use crate::auth::signed_in;
 use crate::dashboard::layout::{self, LiveQuery, esc, simple_frame};
 use crate::{Api, ApiError, unavailable};
@@ -48,6 +54,89 @@ pub(crate) async fn list(
         .map_err(unavailable)?;
     let refused = api.onboard.refused_callouts().await.map_err(unavailable)?;
     Ok(axum::Json(json!({ "findings": findings, "refused_callouts": refused })).into_response())
+}
+
+fn checked_tenant(tenant: &str) -> Result<(), ApiError> {
+    onboarding_steps::settings::validate_tenant_id(tenant)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("tenant: {e}")))
+}
+
+fn not_under_care(tenant: &str) -> ApiError {
+    ApiError(
+        StatusCode::NOT_FOUND,
+        format!("tenant {tenant} is not under care"),
+    )
+}
+
+/// `GET /v1/care/{tenant}`: `{"care": {...}, "findings": [...]}` (the newest 10).
+pub(crate) async fn care_show(
+    State(api): State<Api>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
+    checked_tenant(&tenant)?;
+    let record = api
+        .onboard
+        .care_record(&tenant)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| not_under_care(&tenant))?;
+    let findings = api
+        .onboard
+        .findings(Some(&tenant), 10)
+        .await
+        .map_err(unavailable)?;
+    // The sealed credentials' id stays inside.
+    let care = json!({
+        "tenant_id": record.tenant_id,
+        "tenant_name": record.tenant_name,
+        "settings": record.settings,
+        "user_name": record.user_name,
+        "user_id": record.user_id,
+        "run_id": record.run_id,
+        "registered_at": record.registered_at,
+    });
+    Ok(axum::Json(json!({ "care": care, "findings": findings })).into_response())
+}
+
+/// `POST /v1/care/{tenant}/check`: 201 with the check run (200 when it already existed).
+pub(crate) async fn care_check(
+    State(api): State<Api>,
+    Extension(caller): Extension<Caller>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
+    checked_tenant(&tenant)?;
+    let r = api
+        .onboard
+        .check_now(&tenant, onboarding_worker::service::now())
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| not_under_care(&tenant))?;
+    tracing::info!(tenant.id = %tenant, run.id = %r.run_id, by = %caller.0.name, "drift check requested");
+    let status = if r.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(r)).into_response())
+}
+
+/// `DELETE /v1/care/{tenant}`: 204; the tenant is no longer checked or repaired.
+pub(crate) async fn care_forget(
+    State(api): State<Api>,
+    Extension(caller): Extension<Caller>,
+    Path(tenant): Path<String>,
+) -> Result<Response, ApiError> {
+    checked_tenant(&tenant)?;
+    if !api
+        .onboard
+        .forget_care(&tenant)
+        .await
+        .map_err(unavailable)?
+    {
+        return Err(not_under_care(&tenant));
+    }
+    tracing::info!(tenant.id = %tenant, by = %caller.0.name, "tenant taken out of care");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /dashboard/drift`: the findings as a table, with links to the repair runs.

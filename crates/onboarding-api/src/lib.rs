@@ -12,6 +12,7 @@
 //! | `GET /v1/dead`, `POST /v1/dead/{job}/retry` | dead letters |
 //! | `/v1/campaigns...` | campaigns: create, list, show, pause, resume, abort, report (module `campaigns`) |
 //! | `GET /v1/drift?tenant=&limit=` | drift findings (scheduled checks, deactivation callouts) and refused callouts (module `drift`; page `/dashboard/drift`) |
+//! | `GET /v1/care/{tenant}`, `POST /v1/care/{tenant}/check`, `DELETE /v1/care/{tenant}` | a tenant under care: show it, check it for drift now, take it out of care (module `drift`) |
 //! | `POST {deactivation path}/{tenant}/{user}/{family}` | Autotask's deactivation callouts: no token, signed (module `callouts`; the caller merges [`callouts::router`]) |
 //! | `GET /openapi.json` | this API's OpenAPI 3.1 description |
 //! | `GET /dashboard`, `/dashboard/runs/{id}`, `/dashboard/dead` and their forms | the retry dashboard (module `dashboard`) |
@@ -168,6 +169,11 @@ pub fn router(onboard: Onboard, config: ApiConfig) -> Router {
         .route("/dead/{job}/retry", post(dead_retry))
         .merge(campaigns::routes())
         .route("/drift", get(drift::list))
+        .route(
+            "/care/{tenant}",
+            get(drift::care_show).delete(drift::care_forget),
+        )
+        .route("/care/{tenant}/check", post(drift::care_check))
         .route_layer(middleware::from_fn_with_state(
             api.clone(),
             auth::authenticate,
