@@ -39,10 +39,35 @@ fn care_request(tenant: &str, user: &SeededApiUser, base: Option<&str>) -> Enque
     r
 }
 
+/// Onboards the tenant and waits until it is under care (the worker registers it right after
+/// it records the run's success).
 async fn onboard_with(e: &Env, r: EnqueueRequest) {
+    let tenant = r.tenant_id.clone();
     let run = e.onboard.enqueue(r, None).await.unwrap();
     let run = e.finish(&run.run_id, 30).await;
     assert_eq!(run.state, RunState::Succeeded, "{:#?}", summary(&run));
+    care_until(e, &tenant, |c| c.run_id == run.id).await;
+}
+
+/// Waits until the tenant's care record satisfies `check` (the worker registers a run's
+/// tenant right after it records the run's success).
+async fn care_until(
+    e: &Env,
+    tenant: &str,
+    check: impl Fn(&onboarding_worker::care::CareRecord) -> bool,
+) -> onboarding_worker::care::CareRecord {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let care = e.onboard.care_record(tenant).await.unwrap();
+        if let Some(c) = care.filter(|c| check(c)) {
+            return c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{tenant}: care record not as expected 10 s after the run succeeded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits until the findings satisfy `check`.
@@ -409,6 +434,7 @@ async fn a_deactivation_callout_from_the_simulator_leads_to_a_repair() {
 
     // The tenant under care over the API: shown without its secret, checked now (a clean
     // check), taken out of care.
+    care_until(&e, "acme", |c| c.run_id == repair.id).await;
     let http = reqwest::Client::new();
     let care = |method: reqwest::Method, path: &str| {
         http.request(method, format!("{base}/v1/care/{path}"))
@@ -650,7 +676,7 @@ async fn a_change_of_api_user_moves_care_and_its_callouts_open_no_repair() {
         .await
         .unwrap();
     assert!(runs.iter().all(|r| r.request.kind != RunKind::Repair));
-    let care = e.onboard.care_record("globex").await.unwrap().unwrap();
+    let care = care_until(&e, "globex", |c| c.run_id == run.id).await;
     assert_eq!(care.user_id, Some(new.resource_id));
     assert_eq!(care.user_name, new.user_name);
 }

@@ -131,8 +131,15 @@ async fn a_campaign_from_create_to_report_then_care_and_one_that_halts() {
         );
     }
 
-    // The campaign's tenants are under care.
-    let (ok, text) = run(args(&["care", "show", "t0"])).await;
+    // The campaign's tenants are under care (registered right after each run's success).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let (ok, text) = loop {
+        let (ok, text) = run(args(&["care", "show", "t0"])).await;
+        if ok || tokio::time::Instant::now() > deadline {
+            break (ok, text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(ok, "{text}");
     assert!(text.contains("t0 (t0) is under care"), "{text}");
     assert!(text.contains(&users[0].user_name), "{text}");
