@@ -362,13 +362,29 @@ async fn an_operator_works_the_dashboard_in_a_browser() {
                 )
                 .await;
             let action = action.as_str().unwrap_or_default().to_owned();
+            // A marker on this page: the page the form's answer loads does not have it (the
+            // old page also says "Step timeline", so waiting for the text alone could mark
+            // the old page just before it goes).
+            browser.exec("window.__beforeAck = true;", json!([])).await;
             browser.press("\u{E007}").await; // Enter
             acknowledged += 1;
-            browser
-                .wait_text("the run page after the acknowledgment", 10, |t| {
-                    t.contains("Step timeline")
-                })
-                .await;
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let loaded = browser
+                    .exec(
+                        "return window.__beforeAck !== true && document.readyState === 'complete' && document.body.innerText.includes('Step timeline')",
+                        json!([]),
+                    )
+                    .await;
+                if loaded == json!(true) {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the run page after the acknowledgment did not load in 10 s"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
             browser
                 .exec("window.__notReloaded = true;", json!([]))
                 .await;
