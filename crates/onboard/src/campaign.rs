@@ -52,7 +52,8 @@ pub enum CampaignCommand {
 /// `onboard campaign create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// The cohort (as `onboard bulk` reads it; an entry may add `"zone": "webservices5"`).
+    /// The cohort (as `onboard bulk` reads it; an entry may add `"zone": "webservices5"` and
+    /// may leave out `kind`: `--kind` applies to every entry).
     #[arg(long)]
     file: PathBuf,
     /// The run kind for every tenant (onboard, change_api_user, cleanup_webhooks, verify).

@@ -64,7 +64,8 @@ pub enum CampaignFailure {
 /// pacing (e.g. `webservices5`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CohortEntry {
-    /// The request (its `kind`, `dry_run`, `bulk` and `idempotency_key` are the campaign's).
+    /// The request (its `kind`, `dry_run`, `bulk` and `idempotency_key` are the campaign's; a
+    /// cohort file or body may leave `kind` out).
     #[serde(flatten)]
     pub request: EnqueueRequest,
     /// The tenant's zone (pacing); tenants without one share the zone `unknown`.
@@ -72,10 +73,16 @@ pub struct CohortEntry {
     pub zone: Option<String>,
 }
 
-/// Parses one cohort entry from JSON; `at` names it in errors (`entry 3`, `line 3`).
+/// Parses one cohort entry from JSON; `at` names it in errors (`entry 3`, `line 3`). Its
+/// `kind` may be left out (the campaign's applies).
 pub fn parse_entry(json: &str, at: &str) -> Result<CohortEntry, String> {
     let mut value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("{at}: {e}"))?;
+    // An entry may leave out its kind: the campaign's replaces it (`check_campaign`).
+    if let Some(o) = value.as_object_mut() {
+        o.entry("kind")
+            .or_insert_with(|| serde_json::Value::from("verify"));
+    }
     let zone = match value.as_object_mut().and_then(|o| o.remove("zone")) {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(z)) => Some(z),

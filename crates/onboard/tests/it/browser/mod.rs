@@ -598,8 +598,8 @@ async fn an_operator_works_the_dashboard_in_a_browser() {
         .bearer_auth(TOKEN)
         .json(&json!({
             "options": {"kind": "verify"},
+            // An entry may leave out its kind: the campaign's applies.
             "cohort": [{
-                "kind": "verify",
                 "tenant_id": "acme",
                 "settings": {"webhook_url_base": "https://hooks.sophos.example/autotask"},
                 "new_user": {
