@@ -69,9 +69,9 @@ pub struct Attempt {
     observed: Observed,
     plan: Plan,
     created: Vec<Option<i64>>,
-    /// A call Autotask rejected, and the outcome that stands unless the observation after it
-    /// shows the state moved.
-    rejected: Option<(Call, AttemptOutcome)>,
+    /// A call Autotask rejected, and the rejection that stands unless the observation after
+    /// it shows the state moved.
+    rejected: Option<(Call, CallFailure)>,
     phase: Phase,
 }
 
@@ -118,8 +118,8 @@ impl Attempt {
                     self.phase = match self.phase {
                         Phase::Before { .. } => self.decide(),
                         _ => match self.rejected.take() {
-                            Some((call, outcome)) => {
-                                Phase::Done(Some(self.after_rejection(&call, outcome)))
+                            Some((call, failure)) => {
+                                Phase::Done(Some(self.after_rejection(&call, failure)))
                             }
                             None => Phase::Done(Some(self.verified(!self.plan.calls.is_empty()))),
                         },
@@ -167,16 +167,16 @@ impl Attempt {
             Ok(id) => self.created.push(id),
             Err(f) if call.tolerates(&f) => self.created.push(None),
             Err(failure) => {
-                let outcome = AttemptOutcome::call_failed(self.step, &self.ctx, call, failure);
-                self.phase = if matches!(
-                    outcome,
-                    AttemptOutcome::Failed(CallFailure::Rejected { .. } | CallFailure::NotFound)
-                ) {
-                    self.rejected = Some((call.clone(), outcome));
-                    self.observed = Observed::new();
-                    Phase::After { rounds: 0 }
-                } else {
-                    Phase::Done(Some(outcome))
+                self.phase = match AttemptOutcome::call_failed(self.step, &self.ctx, call, failure)
+                {
+                    AttemptOutcome::Failed(
+                        f @ (CallFailure::Rejected { .. } | CallFailure::NotFound),
+                    ) => {
+                        self.rejected = Some((call.clone(), f));
+                        self.observed = Observed::new();
+                        Phase::After { rounds: 0 }
+                    }
+                    outcome => Phase::Done(Some(outcome)),
                 };
                 return;
             }
@@ -201,26 +201,23 @@ impl Attempt {
     }
 
     /// After a rejected call and a fresh observation (see the module docs).
-    fn after_rejection(&mut self, call: &Call, rejection: AttemptOutcome) -> AttemptOutcome {
-        if self.step.verify(&self.ctx, &self.observed).is_ok() {
-            return self.verified(true);
+    fn after_rejection(&mut self, call: &Call, rejection: CallFailure) -> AttemptOutcome {
+        if let done @ AttemptOutcome::Succeeded { .. } = self.verified(true) {
+            return done;
         }
         match self.step.plan(&self.ctx, &self.observed) {
             Ok(fresh) if !fresh.calls.contains(call) => {
                 AttemptOutcome::Failed(CallFailure::Transient {
                     detail: format!(
                         "Autotask refused `{}` ({}), but the tenant changed while {} ran \
-                     (another attempt or a person); the next attempt plans again",
+                         (another attempt or a person); the next attempt plans again",
                         call.describe(),
-                        match &rejection {
-                            AttemptOutcome::Failed(f) => f.describe(),
-                            _ => String::new(),
-                        },
+                        rejection.describe(),
                         self.step
                     ),
                 })
             }
-            _ => rejection,
+            _ => AttemptOutcome::Failed(rejection),
         }
     }
 
