@@ -72,7 +72,7 @@ pub async fn care(cmd: CareCommand, onboard: &Onboard, json: bool) -> anyhow::Re
             if json {
                 outln!(
                     "{}",
-                    serde_json::json!({"care": record, "findings": findings})
+                    serde_json::json!({"care": record.view(), "findings": findings})
                 );
             } else {
                 out!("{}", show(&record, &findings));
@@ -174,16 +174,12 @@ fn table(findings: &[DriftFinding]) -> String {
         "when", "tenant", "source", "kind", "repair run"
     );
     for f in findings {
-        let source = match f.source {
-            onboarding_worker::care::FindingSource::Schedule => "schedule",
-            onboarding_worker::care::FindingSource::Callout => "callout",
-        };
         let _ = writeln!(
             s,
             "{:<14} {:<16} {:<9} {:<12} {:<28} {}",
             Timestamp::from_millis(f.at).time_of_day(),
             f.tenant_id,
-            source,
+            f.source.as_str(),
             f.kind.as_str(),
             f.repair_run.as_deref().unwrap_or("-"),
             f.detail

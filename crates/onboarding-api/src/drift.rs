@@ -85,17 +85,7 @@ pub(crate) async fn care_show(
         .findings(Some(&tenant), 10)
         .await
         .map_err(unavailable)?;
-    // The sealed credentials' id stays inside.
-    let care = json!({
-        "tenant_id": record.tenant_id,
-        "tenant_name": record.tenant_name,
-        "settings": record.settings,
-        "user_name": record.user_name,
-        "user_id": record.user_id,
-        "run_id": record.run_id,
-        "registered_at": record.registered_at,
-    });
-    Ok(axum::Json(json!({ "care": care, "findings": findings })).into_response())
+    Ok(axum::Json(json!({ "care": record.view(), "findings": findings })).into_response())
 }
 
 /// `POST /v1/care/{tenant}/check`: 201 with the check run (200 when it already existed).
@@ -177,11 +167,7 @@ pub(crate) async fn page(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             Timestamp(f.at).time_of_day(),
             esc(&f.tenant_id),
-            if f.source == onboarding_worker::care::FindingSource::Callout {
-                "callout"
-            } else {
-                "schedule"
-            },
+            f.source.as_str(),
             f.kind.as_str(),
             f.step.map_or("—", |s| s.as_str()),
             esc(&f.detail),

@@ -58,6 +58,40 @@ pub struct CareRecord {
     pub registered_at: u64,
 }
 
+/// A care record as people and clients see it: everything but the sealed credentials' id.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CareView<'a> {
+    /// The tenant id.
+    pub tenant_id: &'a str,
+    /// The tenant's name for people.
+    pub tenant_name: &'a str,
+    /// The settings of the run that registered it.
+    pub settings: &'a TenantSettings,
+    /// The current API user's username.
+    pub user_name: &'a str,
+    /// The current API user's resource id, when the run resolved it.
+    pub user_id: Option<i64>,
+    /// The run that registered (or last refreshed) it.
+    pub run_id: &'a str,
+    /// When (milliseconds since the epoch).
+    pub registered_at: u64,
+}
+
+impl CareRecord {
+    /// What may be shown of it.
+    pub fn view(&self) -> CareView<'_> {
+        CareView {
+            tenant_id: &self.tenant_id,
+            tenant_name: &self.tenant_name,
+            settings: &self.settings,
+            user_name: &self.user_name,
+            user_id: self.user_id,
+            run_id: &self.run_id,
+            registered_at: self.registered_at,
+        }
+    }
+}
+
 /// Where a finding came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,6 +100,16 @@ pub enum FindingSource {
     Schedule,
     /// Autotask's deactivation callout.
     Callout,
+}
+
+impl FindingSource {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Callout => "callout",
+        }
+    }
 }
 
 /// What drifted.
