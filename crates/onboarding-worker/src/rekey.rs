@@ -176,20 +176,36 @@ impl Onboard {
         aad: &[u8],
         open: impl Fn(&[u8]) -> Result<Vec<u8>, SecretsError>,
     ) -> Result<(), RekeyError> {
-        let sealer = &self.credentials.sealer;
         let mut conn = self.credentials.redis.clone();
         let Some(sealed): Option<Vec<u8>> = conn.get(key).await? else {
             return Ok(());
         };
-        if sealer.is_current(&sealed) {
-            p.report.current += 1;
-            return Ok(());
+        match self.resealed(p, key, &sealed, aad, open) {
+            Some(new) => self.swap(p, key, None, &sealed, new).await,
+            None => Ok(()),
         }
-        match open(&sealed) {
-            Ok(plain) => self.swap(p, key, &sealed, sealer.seal(aad, &plain)).await,
+    }
+
+    /// `sealed` sealed again under the sealing key, or `None` when it is under it already
+    /// (counted) or no configured key opens it (reported as `record`).
+    fn resealed(
+        &self,
+        p: &mut Progress,
+        record: &str,
+        sealed: &[u8],
+        aad: &[u8],
+        open: impl Fn(&[u8]) -> Result<Vec<u8>, SecretsError>,
+    ) -> Option<Vec<u8>> {
+        let sealer = &self.credentials.sealer;
+        if sealer.is_current(sealed) {
+            p.report.current += 1;
+            return None;
+        }
+        match open(sealed) {
+            Ok(plain) => Some(sealer.seal(aad, &plain)),
             Err(e) => {
-                p.report.unreadable.push(format!("{key}: {e}"));
-                Ok(())
+                p.report.unreadable.push(format!("{record}: {e}"));
+                None
             }
         }
     }
@@ -211,29 +227,14 @@ impl Onboard {
                     .query_async(&mut conn)
                     .await?;
                 for (index, sealed) in batch {
-                    if sealer.is_current(&sealed) {
-                        p.report.current += 1;
-                        continue;
-                    }
-                    if p.full() {
+                    if p.full() && !sealer.is_current(&sealed) {
                         return Ok(false);
                     }
                     let aad = self.entry_aad(&id, index);
                     let record = format!("{hash} field {index}");
-                    match sealer.open(&aad, &aad, &sealed, &record) {
-                        Ok(plain) => {
-                            let swapped: i32 = HSWAP_SCRIPT
-                                .key(&hash)
-                                .arg(index)
-                                .arg(&sealed)
-                                .arg(sealer.seal(&aad, &plain))
-                                .invoke_async(&mut conn)
-                                .await?;
-                            if swapped == 1 {
-                                p.report.resealed += 1;
-                            }
-                        }
-                        Err(e) => p.report.unreadable.push(format!("{record}: {e}")),
+                    let open = |s: &[u8]| sealer.open(&aad, &aad, s, &record);
+                    if let Some(new) = self.resealed(p, &record, &sealed, &aad, open) {
+                        self.swap(p, &hash, Some(index), &sealed, new).await?;
                     }
                 }
                 if next == 0 {
@@ -256,7 +257,10 @@ impl Onboard {
             return Ok(());
         }
         match sealer.open_as_written(&sealed) {
-            Some((plain, aad)) => self.swap(p, key, &sealed, sealer.seal(&aad, &plain)).await,
+            Some((plain, aad)) => {
+                self.swap(p, key, None, &sealed, sealer.seal(&aad, &plain))
+                    .await
+            }
             None => {
                 let why = match parse(&sealed).and_then(|r| r.key_id) {
                     Some(id) => format!("sealed under key id {}, not configured", hex::encode(id)),
@@ -268,20 +272,25 @@ impl Onboard {
         }
     }
 
+    /// Replaces `key` (or its hash `field`) with `new` if it still holds `old`.
     async fn swap(
         &self,
         p: &mut Progress,
         key: &str,
+        field: Option<usize>,
         old: &[u8],
         new: Vec<u8>,
     ) -> Result<(), RekeyError> {
         let mut conn = self.credentials.redis.clone();
-        let swapped: i32 = SWAP_SCRIPT
-            .key(key)
-            .arg(old)
-            .arg(new)
-            .invoke_async(&mut conn)
-            .await?;
+        let mut call = match field {
+            None => SWAP_SCRIPT.key(key),
+            Some(f) => {
+                let mut call = HSWAP_SCRIPT.key(key);
+                call.arg(f);
+                call
+            }
+        };
+        let swapped: i32 = call.arg(old).arg(new).invoke_async(&mut conn).await?;
         if swapped == 1 {
             p.report.resealed += 1;
         }
