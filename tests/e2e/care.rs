@@ -49,27 +49,6 @@ async fn onboard_with(e: &Env, r: EnqueueRequest) {
     care_until(e, &tenant, |c| c.run_id == run.id).await;
 }
 
-/// Waits until the tenant's care record satisfies `check` (the worker registers a run's
-/// tenant right after it records the run's success).
-async fn care_until(
-    e: &Env,
-    tenant: &str,
-    check: impl Fn(&onboarding_worker::care::CareRecord) -> bool,
-) -> onboarding_worker::care::CareRecord {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let care = e.onboard.care_record(tenant).await.unwrap();
-        if let Some(c) = care.filter(|c| check(c)) {
-            return c;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{tenant}: care record not as expected 10 s after the run succeeded"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Waits until the findings satisfy `check`.
 async fn findings_until(
     e: &Env,

@@ -26,22 +26,6 @@ async fn conn(port: u16) -> redis::aio::MultiplexedConnection {
         .unwrap()
 }
 
-/// Polls `check` every 50 ms until it holds, or panics naming `what` after `secs`.
-async fn wait_for<F: std::future::Future<Output = bool>>(
-    secs: u64,
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what} did not happen in {secs} s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The port of the master a sentinel names.
 async fn master_port(sentinel: &Sentinel) -> Option<u16> {
     let mut c = conn(sentinel.port()).await;

@@ -26,17 +26,8 @@ async fn keys(e: &Env, pattern: &str) -> Vec<String> {
 /// The key of a tenant's care credentials (the one record a succeeded onboarding keeps on
 /// purpose, for drift checks), waiting with a deadline until the worker has registered it.
 async fn care_key(e: &Env, tenant: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        if let Some(care) = e.onboard.care_record(tenant).await.unwrap() {
-            return format!("{}:cred:{}", e.worker_env.prefix, care.credentials);
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{tenant} not under care after 10 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let care = care_until(e, tenant, |_| true).await;
+    format!("{}:cred:{}", e.worker_env.prefix, care.credentials)
 }
 
 /// Waits (with a deadline) until the keys matching `pattern` are exactly `keep`.
@@ -263,14 +254,11 @@ async fn a_tenant_is_bound_to_the_database_of_its_first_success() {
     let _w = e.worker(2);
     e.onboarded("acme", &a).await;
     // The worker binds the tenant right after it records the run's success: wait for it.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let bound = loop {
-        let bound = e.onboard.bound_database("acme").await.unwrap();
-        if bound.is_some() || std::time::Instant::now() > deadline {
-            break bound;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    wait_for(10, "acme bound to its database", || async {
+        e.onboard.bound_database("acme").await.unwrap().is_some()
+    })
+    .await;
+    let bound = e.onboard.bound_database("acme").await.unwrap();
     assert!(
         bound.as_deref().is_some_and(|d| d.starts_with("ci:")),
         "{bound:?}"

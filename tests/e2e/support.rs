@@ -332,3 +332,42 @@ fn otlp_receiver() -> String {
     });
     format!("http://{}/v1/traces", rx.recv().unwrap())
 }
+
+/// Polls `check` every 20 ms until it holds, or panics naming `what` after `secs`.
+pub async fn wait_for<F: std::future::Future<Output = bool>>(
+    secs: u64,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not happen in {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the tenant's care record satisfies `check` (the worker registers a run's
+/// tenant right after it records the run's success) and returns it.
+pub async fn care_until(
+    e: &Env,
+    tenant: &str,
+    check: impl Fn(&onboarding_worker::care::CareRecord) -> bool,
+) -> onboarding_worker::care::CareRecord {
+    let found = std::sync::Mutex::new(None);
+    let (found_ref, check) = (&found, &check);
+    wait_for(
+        10,
+        &format!("{tenant}'s care record as expected"),
+        move || async move {
+            let care = e.onboard.care_record(tenant).await.unwrap();
+            let ok = care.as_ref().is_some_and(check);
+            *found_ref.lock().unwrap() = care;
+            ok
+        },
+    )
+    .await;
+    found.into_inner().unwrap().expect("found")
+}
