@@ -146,21 +146,25 @@ impl Stack {
                 "secret": user.secret,
             }
         });
-        let res: Value = self
-            .http
-            .post(format!("{}/v1/runs", self.base))
+        let res = self.post("/v1/runs", &body).await;
+        res["run_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("enqueue refused: {res}"))
+            .to_owned()
+    }
+
+    /// POSTs `body` to the API's `path` with the operator token; the answer as JSON.
+    async fn post(&self, path: &str, body: &Value) -> Value {
+        self.http
+            .post(format!("{}{path}", self.base))
             .bearer_auth(TOKEN)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
-        res["run_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("enqueue refused: {res}"))
-            .to_owned()
+            .unwrap()
     }
 
     async fn run(&self, id: &str) -> Value {
@@ -368,46 +372,28 @@ async fn an_operator_works_the_dashboard_in_a_browser() {
             browser.exec("window.__beforeAck = true;", json!([])).await;
             browser.press("\u{E007}").await; // Enter
             acknowledged += 1;
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            loop {
-                let loaded = browser
-                    .exec(
-                        "return window.__beforeAck !== true && document.readyState === 'complete' && document.body.innerText.includes('Step timeline')",
-                        json!([]),
-                    )
-                    .await;
-                if loaded == json!(true) {
-                    break;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the run page after the acknowledgment did not load in 10 s"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
+            browser
+                .wait_js(
+                    "the run page after the acknowledgment",
+                    10,
+                    "return window.__beforeAck !== true && document.readyState === 'complete' && document.body.innerText.includes('Step timeline')",
+                    json!([]),
+                )
+                .await;
             browser
                 .exec("window.__notReloaded = true;", json!([]))
                 .await;
             // The acknowledged step shows its button until the worker has taken it up: wait
             // (live updates, no reload) until that form is gone or the run has succeeded,
             // so the next round does not press the same button again.
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            loop {
-                let gone = browser
-                    .exec(
-                        "return !Array.from(document.querySelectorAll('form')).some(f => f.getAttribute('action') === arguments[0]) || document.body.innerText.includes('state succeeded')",
-                        json!([action]),
-                    )
-                    .await;
-                if gone == json!(true) {
-                    break;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "the acknowledged step {action} still asks for an acknowledgment after 30 s"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
+            browser
+                .wait_js(
+                    &format!("the acknowledged step {action} taken up"),
+                    30,
+                    "return !Array.from(document.querySelectorAll('form')).some(f => f.getAttribute('action') === arguments[0]) || document.body.innerText.includes('state succeeded')",
+                    json!([action]),
+                )
+                .await;
         }
         let text = browser
             .wait_text("the next acknowledgment or success, live", 30, |t| {
@@ -592,29 +578,24 @@ async fn an_operator_works_the_dashboard_in_a_browser() {
     axe(&browser, "filtered runs page").await;
 
     // A campaign (paused right away, so its page holds still) and the drift page.
-    let created: Value = stack
-        .http
-        .post(format!("{}/v1/campaigns", stack.base))
-        .bearer_auth(TOKEN)
-        .json(&json!({
-            "options": {"kind": "verify"},
-            // An entry may leave out its kind: the campaign's applies.
-            "cohort": [{
-                "tenant_id": "acme",
-                "settings": {"webhook_url_base": "https://hooks.sophos.example/autotask"},
-                "new_user": {
-                    "integration_code": acme.integration_code,
-                    "username": acme.user_name,
-                    "secret": acme.secret,
-                },
-            }],
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = stack
+        .post(
+            "/v1/campaigns",
+            &json!({
+                "options": {"kind": "verify"},
+                // An entry may leave out its kind: the campaign's applies.
+                "cohort": [{
+                    "tenant_id": "acme",
+                    "settings": {"webhook_url_base": "https://hooks.sophos.example/autotask"},
+                    "new_user": {
+                        "integration_code": acme.integration_code,
+                        "username": acme.user_name,
+                        "secret": acme.secret,
+                    },
+                }],
+            }),
+        )
+        .await;
     let campaign = created["id"]
         .as_str()
         .unwrap_or_else(|| panic!("campaign refused: {created}"))

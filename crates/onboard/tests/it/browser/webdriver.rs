@@ -246,6 +246,19 @@ impl Browser {
         std::fs::write(path, png).unwrap();
     }
 
+    /// Waits until `script`, run in the page with `args`, returns `true` (every 100 ms; the
+    /// page itself is never reloaded by this), or panics naming `what` after `secs`.
+    pub async fn wait_js(&self, what: &str, secs: u64, script: &str, args: Value) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        while self.exec(script, args.clone()).await != Value::Bool(true) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not seen in {secs} s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the page's text satisfies `check` (re-reading it every 100 ms; the page
     /// itself is never reloaded by this), or panics naming `what` after `secs`.
     pub async fn wait_text(&self, what: &str, secs: u64, check: impl Fn(&str) -> bool) -> String {
