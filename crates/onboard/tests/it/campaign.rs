@@ -132,14 +132,8 @@ async fn a_campaign_from_create_to_report_then_care_and_one_that_halts() {
     }
 
     // The campaign's tenants are under care (registered right after each run's success).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let (ok, text) = loop {
-        let (ok, text) = run(args(&["care", "show", "t0"])).await;
-        if ok || tokio::time::Instant::now() > deadline {
-            break (ok, text);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    poll(&run, &["care", "show", "t0"], |_| Some(())).await;
+    let (ok, text) = run(args(&["care", "show", "t0"])).await;
     assert!(ok, "{text}");
     assert!(text.contains("t0 (t0) is under care"), "{text}");
     assert!(text.contains(&users[0].user_name), "{text}");
@@ -231,59 +225,58 @@ async fn a_campaign_from_create_to_report_then_care_and_one_that_halts() {
     assert!(ok && text.contains("aborted"), "{text}");
 }
 
-/// Polls `campaign show --json` until the campaign is in `state` (or panics after 90 s).
-async fn until<F, Fut>(run: &F, id: &str, state: &str) -> Value
+/// Runs the `--json` command `args` every 200 ms until it succeeds and `pick` finds what it
+/// waits for in the answer (or panics after 90 s with the last answer).
+async fn poll<F, Fut, T>(run: &F, args: &[&str], pick: impl Fn(&Value) -> Option<T>) -> T
 where
     F: Fn(Vec<String>) -> Fut,
     Fut: std::future::Future<Output = (bool, String)>,
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let (ok, text) = run(vec![
-            "--json".into(),
-            "campaign".into(),
-            "show".into(),
-            id.into(),
-        ])
-        .await;
-        assert!(ok, "{text}");
-        let shown: Value = serde_json::from_str(&text).unwrap();
-        if shown["campaign"]["state"] == state {
-            return shown;
+        let mut argv = vec!["--json".to_owned()];
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        let (ok, text) = run(argv).await;
+        if let Some(found) = ok
+            .then(|| serde_json::from_str::<Value>(&text).ok())
+            .flatten()
+            .and_then(|v| pick(&v))
+        {
+            return found;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "campaign {id} did not become {state}: {shown:#}"
+            "`onboard {}` did not show what the test waits for in 90 s: {text}",
+            args.join(" ")
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-/// Polls `drift --tenant T --json` until a finding with a repair run is listed (or panics
-/// after 90 s).
+/// Polls `campaign show` until the campaign is in `state`.
+async fn until<F, Fut>(run: &F, id: &str, state: &str) -> Value
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = (bool, String)>,
+{
+    poll(run, &["campaign", "show", id], |shown| {
+        (shown["campaign"]["state"] == state).then(|| shown.clone())
+    })
+    .await
+}
+
+/// Polls `drift --tenant T` until a finding with a repair run is listed.
 async fn until_found<F, Fut>(run: &F, tenant: &str) -> Value
 where
     F: Fn(Vec<String>) -> Fut,
     Fut: std::future::Future<Output = (bool, String)>,
 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let args = ["--json", "drift", "--tenant", tenant]
-            .map(str::to_owned)
-            .to_vec();
-        let (ok, text) = run(args).await;
-        assert!(ok, "{text}");
-        let listed: Value = serde_json::from_str(&text).unwrap();
-        if let Some(f) = listed["findings"]
-            .as_array()
-            .and_then(|f| f.iter().find(|f| f["repair_run"].is_string()))
-        {
-            return f.clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no finding for {tenant} in 90 s: {listed:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    poll(run, &["drift", "--tenant", tenant], |listed| {
+        listed["findings"]
+            .as_array()?
+            .iter()
+            .find(|f| f["repair_run"].is_string())
+            .cloned()
+    })
+    .await
 }
