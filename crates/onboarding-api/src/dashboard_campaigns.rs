@@ -79,7 +79,7 @@ async fn index(State(api): State<Api>, Query(q): Query<LiveQuery>, headers: Head
     if list.is_empty() {
         body.push_str("<p>No campaigns. Create one with <code>onboard campaign create</code> or <code>POST /v1/campaigns</code>.</p>");
     }
-    page("Campaigns", "/dashboard/campaigns", q.live(), &body)
+    page("Campaigns", "/dashboard/campaigns", q.live, &body)
 }
 
 /// `GET /dashboard/campaigns/{id}`.
@@ -205,7 +205,7 @@ async fn show(
     }
     body.push_str("</table>");
     let path = format!("/dashboard/campaigns/{}", c.id);
-    page(&format!("Campaign {}", c.id), &path, q.live(), &body)
+    page(&format!("Campaign {}", c.id), &path, q.live, &body)
 }
 
 async fn report_csv(

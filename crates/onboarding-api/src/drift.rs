@@ -175,6 +175,6 @@ pub(crate) async fn page(
         );
     }
     b.push_str("</table>");
-    let frame = simple_frame("Drift", "/dashboard/drift", "/dashboard/drift", q.live());
+    let frame = simple_frame("Drift", "/dashboard/drift", "/dashboard/drift", q.live);
     Html(layout::page(&frame, &b)).into_response()
 }

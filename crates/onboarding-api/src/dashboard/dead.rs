@@ -170,10 +170,9 @@ pub(crate) async fn page(
             Err(_) => return bad_request(&format!("from: {f:?} is not a position")),
         },
     };
-    let live = match q.live.as_str() {
-        "" | "1" => true,
-        "0" => false,
-        other => return bad_request(&format!("live: {other:?} is neither 0 nor 1")),
+    let live = match layout::live_param(&q.live) {
+        Ok(live) => live,
+        Err(e) => return bad_request(&e),
     };
     let group = q.group.trim();
     if !group.is_empty() && !group.contains('|') {

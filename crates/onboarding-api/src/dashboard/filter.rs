@@ -164,11 +164,7 @@ impl RunSearch {
                 .parse()
                 .map_err(|_| format!("from: {f:?} is not a position (a whole number)"))?,
         };
-        let live = match some(&q.live) {
-            None | Some("1") => true,
-            Some("0") => false,
-            Some(other) => return Err(format!("live: {other:?} is neither 0 nor 1")),
-        };
+        let live = super::layout::live_param(some(&q.live).unwrap_or_default())?;
         let tenant = some(&q.tenant).map(str::to_owned);
         if tenant.as_ref().is_some_and(|t| t.len() > 200) {
             return Err("tenant: longer than 200 characters".into());

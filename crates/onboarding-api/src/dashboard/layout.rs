@@ -93,18 +93,32 @@ pub(crate) fn link(path: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-/// `?live=0` pauses a page's live updates (every page takes it).
-#[derive(Debug, Default, serde::Deserialize)]
-pub(crate) struct LiveQuery {
-    #[serde(default)]
-    live: String,
+/// A page's `live` parameter: empty or `1` updates the page itself, `0` pauses it; anything
+/// else is refused, naming the parameter.
+pub(crate) fn live_param(value: &str) -> Result<bool, String> {
+    match value {
+        "" | "1" => Ok(true),
+        "0" => Ok(false),
+        other => Err(format!("live: {other:?} is neither 0 nor 1")),
+    }
 }
 
-impl LiveQuery {
+/// The query of a page whose only parameter is `live` (see [`live_param`]; a bad value is
+/// refused by the extractor).
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct LiveQuery {
     /// Whether the page updates itself.
-    pub(crate) fn live(&self) -> bool {
-        self.live != "0"
-    }
+    #[serde(default = "updating", deserialize_with = "live_flag")]
+    pub(crate) live: bool,
+}
+
+fn updating() -> bool {
+    true
+}
+
+fn live_flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let value: String = serde::Deserialize::deserialize(d)?;
+    live_param(&value).map_err(serde::de::Error::custom)
 }
 
 /// The frame of a page at `path` whose only parameter is `live`.
